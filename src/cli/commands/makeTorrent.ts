@@ -1,0 +1,37 @@
+import { writeFile } from 'node:fs/promises'
+import { fsError } from '../errors.js'
+import { HashPool } from '../../storage/hashPool.js'
+import { buildTorrent } from '../../torrent/build.js'
+import { trackerUrl } from '../../torrent/trackerUrl.js'
+
+export interface MakeTorrentOptions {
+  tracker: string[]
+  pieceLength?: number
+  exclude: string[]
+  json: boolean
+}
+
+export async function makeTorrentCommand(source: string, tracker: string, out: string, opts: MakeTorrentOptions): Promise<void> {
+  const trackers = [...new Set([tracker, ...opts.tracker].map(trackerUrl))]
+  const pool = new HashPool()
+  try {
+    const started = Date.now()
+    const { torrent, meta } = await buildTorrent({ source, trackers, pieceLength: opts.pieceLength, exclude: opts.exclude, pool })
+    await writeFile(out, torrent).catch((err) => { throw fsError(err, out) })
+    const summary = {
+      infoHash: meta.infoHashHex,
+      name: meta.name,
+      files: meta.files.length,
+      bytes: meta.length,
+      pieces: meta.pieceCount,
+      pieceLength: meta.pieceLength,
+      torrent: out,
+      seconds: (Date.now() - started) / 1000,
+    }
+    process.stdout.write(opts.json
+      ? JSON.stringify(summary) + '\n'
+      : `${summary.infoHash}  ${summary.files} files, ${summary.bytes} bytes, ${summary.pieces} pieces of ${summary.pieceLength} bytes -> ${out}\n`)
+  } finally {
+    await pool.close()
+  }
+}

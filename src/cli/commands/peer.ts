@@ -1,0 +1,95 @@
+import { access, constants, mkdir } from 'node:fs/promises'
+import { dirname, resolve } from 'node:path'
+import { UserError, ExitCode, fsError } from '../errors.js'
+import type { Logger } from '../../log.js'
+import { checkExisting } from '../../storage/checkExisting.js'
+import { HashPool } from '../../storage/hashPool.js'
+import { storageFor } from '../../torrent/build.js'
+import type { Metainfo } from '../../torrent/metainfo.js'
+import { parseTorrentSource, readTorrentFile } from '../../torrent/source.js'
+import { Listener } from '../../swarm/listener.js'
+import { fetchMetadata } from '../../swarm/metadataFetch.js'
+import type { Session } from '../session.js'
+import { startProgress } from '../progress.js'
+import { newPeerId, openSession, untilSignal, type SwarmSettings } from '../session.js'
+
+export interface PeerOptions {
+  port: number
+  timeout: number
+  linger: number
+  tracker: string[]
+  settings: SwarmSettings
+}
+
+const LINGER_POLL_MS = 1000
+
+async function prepareDestination(meta: Metainfo, destination: string): Promise<void> {
+  const dir = meta.singleFile ? dirname(resolve(destination)) : resolve(destination)
+  try {
+    await mkdir(dir, { recursive: true })
+    await access(dir, constants.W_OK)
+  } catch (err) {
+    const e = fsError(err, dir)
+    throw new UserError(`destination not writable: ${e.message}`, e.exitCode === ExitCode.diskFull ? ExitCode.diskFull : ExitCode.destination)
+  }
+}
+
+/** Serves the others while the tracker still counts incomplete peers, for at most `lingerS` seconds. */
+async function linger({ announcer }: Session, lingerS: number, logger: Logger): Promise<void> {
+  const deadline = Date.now() + lingerS * 1000
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, Math.min(LINGER_POLL_MS, deadline - Date.now())))
+    if ((await announcer.announceNow()) && announcer.incomplete === 0) return
+  }
+  logger.info({ linger: lingerS }, 'linger time over')
+}
+
+/**
+ * Brings `destination` to the torrent's content: hashes what is there, downloads only missing or wrong
+ * pieces from the seed and the other peers while serving them, prints `Done and done`, lingers, exits.
+ */
+export async function peerCommand(torrent: string, destination: string, ip: string, opts: PeerOptions, logger: Logger): Promise<void> {
+  const source = parseTorrentSource(torrent, opts.tracker)
+  const peerId = newPeerId()
+  const listener = await Listener.open(opts.port)
+  const pool = new HashPool()
+  let session: Session | null = null
+  const interrupted = untilSignal().then((sig) => {
+    throw new UserError(`interrupted by ${sig}`, ExitCode.failure)
+  })
+  interrupted.catch(() => undefined) // raced below; handled here so an early signal is not an unhandled rejection
+  try {
+    const meta = await Promise.race([
+      source.kind === 'file'
+        ? readTorrentFile(source.path)
+        : fetchMetadata({ infoHash: source.infoHash, trackers: source.trackers, peerId, port: listener.port, ip, timeoutMs: opts.timeout * 1000, logger }),
+      interrupted,
+    ])
+    await prepareDestination(meta, destination)
+    const storage = storageFor(meta, destination, true)
+    try {
+      const check = await checkExisting(meta, storage, pool)
+      await storage.allocate()
+      logger.info({ infoHash: meta.infoHashHex, have: check.have.count, pieces: meta.pieceCount, port: listener.port }, 'destination checked')
+      session = await Promise.race([openSession({
+        meta, storage, have: check.have, pool, listener, peerId, ip, timeoutMs: opts.timeout * 1000, settings: opts.settings, logger,
+      }), interrupted])
+      const { swarm, announcer } = session
+      const stopProgress = startProgress(() => swarm.stats, logger)
+      const fatal = new Promise<never>((_, reject) => swarm.once('fatal', reject))
+      if (!swarm.complete) await Promise.race([new Promise((r) => swarm.once('complete', r)), fatal, interrupted]).finally(stopProgress)
+      else stopProgress()
+      logger.info({ ...swarm.stats }, 'complete')
+      await new Promise<void>((r) => process.stdout.write('Done and done\n', () => r()))
+      await announcer.announceNow('completed')
+      if (opts.linger > 0) await Promise.race([linger(session, opts.linger, logger), fatal, interrupted.catch(() => undefined)])
+    } finally {
+      session?.swarm.close()
+      await storage.close()
+    }
+  } finally {
+    await session?.announcer.stop()
+    await listener.close()
+    await pool.close()
+  }
+}

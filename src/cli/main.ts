@@ -1,0 +1,112 @@
+import { readFileSync } from 'node:fs'
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
+import { UserError, ExitCode } from './errors.js'
+import { createLogger, LOG_LEVELS } from '../log.js'
+import { isValidPieceLength } from '../torrent/pieceLength.js'
+import { makeTorrentCommand } from './commands/makeTorrent.js'
+import { trackerCommand } from './commands/tracker.js'
+import { seedCommand } from './commands/seed.js'
+import { peerCommand } from './commands/peer.js'
+import { DEFAULT_SWARM_SETTINGS, type SwarmSettings } from './session.js'
+
+const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }
+
+function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
+  return (value: string): number => {
+    const n = Number(value)
+    if (!/^\d+$/.test(value) || n < min || n > max) throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}`)
+    return n
+  }
+}
+
+function byteSize(value: string): number {
+  const m = /^(\d+)([kKmM]i?[bB]?)?$/.exec(value)
+  if (!m) throw new InvalidArgumentError('expected bytes, e.g. 262144, 256k or 4m')
+  const unit = (m[2] ?? '').toLowerCase()[0]
+  const n = Number(m[1]) * (unit === 'k' ? 1024 : unit === 'm' ? 1024 * 1024 : 1)
+  if (!isValidPieceLength(n)) throw new InvalidArgumentError('piece length must be a power of two from 16k to 64m')
+  return n
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value]
+
+function withCommon(cmd: Command): Command {
+  return cmd.addOption(new Option('--log-level <level>', 'log level of the JSON lines on stderr').choices(LOG_LEVELS).default('info'))
+}
+
+function swarmOptions(cmd: Command): Command {
+  const d = DEFAULT_SWARM_SETTINGS
+  return cmd
+    .option('--port <port>', 'TCP port to listen on for peers (0: any free port)', integer(0, 65535), 0)
+    .option('--timeout <s>', 'give up when no tracker answers for this long', integer(1), 60)
+    .option('--max-peers <n>', 'connections to open at most', integer(1), d.maxPeers)
+    .option('--max-uploads <n>', 'peers served at once', integer(1), d.maxUploads)
+}
+
+function settingsOf(o: { maxPeers: number; maxUploads: number }): SwarmSettings {
+  return { ...DEFAULT_SWARM_SETTINGS, maxPeers: o.maxPeers, maxUploads: o.maxUploads }
+}
+
+const program = new Command('murder')
+  .description('Replicate a directory tree from one host to many, fast, with BitTorrent.')
+  .version(pkg.version)
+  .showHelpAfterError()
+  .exitOverride()
+
+withCommon(program.command('make-torrent'))
+  .description('make a .torrent of a folder or a file')
+  .argument('<source>', 'folder or file to share')
+  .argument('<tracker>', 'host:port of the tracker, or its announce URL')
+  .argument('<torrent-file>', 'where to write the .torrent')
+  .option('--tracker <url>', 'another tracker (announce-list); may repeat', collect, [])
+  .option('--piece-length <bytes>', 'piece length, a power of two (default: chosen from the size)', byteSize)
+  .option('--exclude <glob>', 'leave out matching names or paths (e.g. ".git*"); may repeat', collect, [])
+  .option('--json', 'print the summary as JSON', false)
+  .addHelpText('after', '\nExample:\n  murder make-torrent ./build tracker-host:8998 /tmp/build.torrent')
+  .action(async (source: string, tracker: string, out: string, o) => makeTorrentCommand(source, tracker, out, o))
+
+withCommon(program.command('tracker'))
+  .description('run the HTTP tracker')
+  .option('--port <port>', 'port to listen on', integer(1, 65535), 8998)
+  .option('--host <addr>', 'address to bind (default: all)')
+  .option('--interval <s>', 'announce interval given to peers', integer(1, 3600), 10)
+  .addHelpText('after', '\nExample:\n  murder tracker --port 8998 &')
+  .action(async (o) => trackerCommand(o, createLogger(o.logLevel, 'tracker')))
+
+swarmOptions(withCommon(program.command('seed')))
+  .description('serve a source tree that matches the torrent, until SIGINT/SIGTERM')
+  .argument('<torrent>', '.torrent file')
+  .argument('<source>', 'the folder (or file) the torrent was made from')
+  .argument('<ip>', 'address the peers should connect to')
+  .addHelpText('after', '\nExample:\n  murder seed /tmp/build.torrent ./build 10.0.0.1')
+  .action(async (torrent: string, source: string, ip: string, o) =>
+    seedCommand(torrent, source, ip, { port: o.port, timeout: o.timeout, settings: settingsOf(o) }, createLogger(o.logLevel, 'seed')))
+
+swarmOptions(withCommon(program.command('peer')))
+  .description('download the torrent into a destination, helping the other peers, then print "Done and done"')
+  .argument('<torrent>', '.torrent file, magnet link, or info hash (with --tracker)')
+  .argument('<destination>', 'folder to fill (created if missing; existing content is checked and reused)')
+  .argument('<ip>', 'address the other peers should connect to')
+  .option('--linger <s>', 'after completing, keep serving while peers are incomplete, at most this long', integer(0), 30)
+  .option('--tracker <url>', 'tracker for a magnet link or info hash; may repeat', collect, [])
+  .addHelpText('after', '\nExample:\n  murder peer /tmp/build.torrent /srv/app 10.0.0.7')
+  .action(async (torrent: string, destination: string, ip: string, o) =>
+    peerCommand(torrent, destination, ip, { port: o.port, timeout: o.timeout, linger: o.linger, tracker: o.tracker, settings: settingsOf(o) }, createLogger(o.logLevel, 'peer')))
+
+try {
+  await program.parseAsync()
+  process.exit(ExitCode.ok)
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // commander has printed the message (or the help) already.
+    const ok = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help'
+    process.exit(ok ? ExitCode.ok : ExitCode.usage)
+  }
+  if (err instanceof UserError) {
+    process.stderr.write(`murder: ${err.message}\n`)
+    process.exit(err.exitCode)
+  }
+  process.stderr.write(`murder: unexpected error: ${(err as Error)?.message ?? String(err)}\n`)
+  if (process.env['MURDER_DEBUG']) process.stderr.write(`${(err as Error)?.stack}\n`)
+  process.exit(ExitCode.failure)
+}

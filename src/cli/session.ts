@@ -1,0 +1,78 @@
+import { randomBytes } from 'node:crypto'
+import type { Logger } from '../log.js'
+import type { FileStorage } from '../storage/fileStorage.js'
+import type { HashPool } from '../storage/hashPool.js'
+import type { Metainfo } from '../torrent/metainfo.js'
+import { Announcer } from '../swarm/announcer.js'
+import type { Bitfield } from '../swarm/bitfield.js'
+import type { Listener } from '../swarm/listener.js'
+import { Swarm } from '../swarm/swarm.js'
+
+/** Swarm settings shared by `seed` and `peer`, with their defaults. */
+export interface SwarmSettings {
+  maxPeers: number
+  maxUploads: number
+  pipeline: number
+  memoryBudget: number
+}
+
+export const DEFAULT_SWARM_SETTINGS: SwarmSettings = {
+  maxPeers: 80,
+  maxUploads: 64,
+  pipeline: 64,
+  memoryBudget: 64 * 1024 * 1024,
+}
+
+/** Azureus-style peer id: client tag and version, then random bytes. */
+export function newPeerId(): Uint8Array {
+  return Buffer.concat([Buffer.from('-MU0100-'), randomBytes(12)])
+}
+
+export interface Session {
+  swarm: Swarm
+  announcer: Announcer
+}
+
+/** Wires a swarm to its listener and its tracker; resolves once the first announce succeeded. */
+export async function openSession(args: {
+  meta: Metainfo
+  storage: FileStorage
+  have: Bitfield
+  pool: HashPool
+  listener: Listener
+  peerId: Uint8Array
+  ip: string
+  timeoutMs: number
+  settings: SwarmSettings
+  logger: Logger
+}): Promise<Session> {
+  const { meta, listener, logger } = args
+  const swarm = new Swarm({ ...args, ...args.settings })
+  swarm.start()
+  listener.onConnection((socket) => swarm.accept(socket))
+  const announcer = new Announcer({
+    urls: meta.announce,
+    infoHash: meta.infoHash,
+    peerId: args.peerId,
+    port: listener.port,
+    ip: args.ip,
+    timeoutMs: args.timeoutMs,
+    logger,
+    transfer: () => {
+      const s = swarm.stats
+      return { uploaded: s.uploaded, downloaded: s.downloaded, left: s.left }
+    },
+    onPeers: (peers) => swarm.addPeers(peers),
+  })
+  await announcer.start()
+  return { swarm, announcer }
+}
+
+/** Resolves on SIGINT/SIGTERM with the signal's name. */
+export function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (sig: NodeJS.Signals) => resolve(sig)
+    process.once('SIGINT', on)
+    process.once('SIGTERM', on)
+  })
+}

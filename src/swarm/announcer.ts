@@ -1,0 +1,83 @@
+import type { Logger } from '../log.js'
+import { announce, announceWithRetry } from '../tracker/client.js'
+
+export interface AnnouncerOptions {
+  urls: readonly string[]
+  infoHash: Uint8Array
+  peerId: Uint8Array
+  port: number
+  /** The address other peers should dial, as murder passes it on the command line. */
+  ip?: string
+  /** How long the first announce may keep retrying before the command gives up. */
+  timeoutMs: number
+  logger: Logger
+  transfer: () => { uploaded: number; downloaded: number; left: number }
+  onPeers: (peers: { ip: string; port: number }[]) => void
+}
+
+type Event = 'started' | 'completed' | 'stopped' | undefined
+
+const MIN_INTERVAL_S = 1
+const MAX_INTERVAL_S = 300
+const STOP_TIMEOUT_MS = 2000
+
+/**
+ * Keeps the tracker informed and feeds its peer lists to the swarm. After the first announce, a tracker
+ * outage is not fatal: the swarm keeps trading with the peers it knows, and announces resume when the
+ * tracker is back (even one that lost its state).
+ */
+export class Announcer {
+  private timer: NodeJS.Timeout | null = null
+  private intervalMs = 10_000
+  private stopped = false
+  /** Incomplete peers in the swarm, as last reported by the tracker. */
+  incomplete: number | undefined
+
+  constructor(private readonly opts: AnnouncerOptions) {}
+
+  private params(event: Event) {
+    const { infoHash, peerId, port, ip } = this.opts
+    return { infoHash, peerId, port, ip, ...this.opts.transfer(), event, numwant: 200 }
+  }
+
+  private accept(res: { interval: number; peers: { ip: string; port: number }[]; incomplete?: number }): void {
+    this.intervalMs = Math.min(MAX_INTERVAL_S, Math.max(MIN_INTERVAL_S, res.interval || 10)) * 1000
+    this.incomplete = res.incomplete
+    this.opts.onPeers(res.peers)
+  }
+
+  async start(): Promise<void> {
+    const res = await announceWithRetry([...this.opts.urls], this.params('started'), { deadlineMs: this.opts.timeoutMs, logger: this.opts.logger })
+    this.accept(res)
+    this.schedule(this.intervalMs)
+  }
+
+  /** Announces now, outside the regular schedule (the event, if any, is sent to every tracker in turn). */
+  async announceNow(event?: Event): Promise<boolean> {
+    for (const url of this.opts.urls) {
+      try {
+        this.accept(await announce(url, this.params(event), { timeoutMs: 5000 }))
+        return true
+      } catch (err) {
+        this.opts.logger.warn({ tracker: url, err: (err as Error).message }, 'announce failed')
+      }
+    }
+    return false
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return
+    this.timer = setTimeout(async () => {
+      const ok = await this.announceNow()
+      // A tracker that is down is retried sooner than the interval, so a restarted tracker relearns us quickly.
+      this.schedule(ok ? this.intervalMs : Math.min(this.intervalMs, 2000))
+    }, ms)
+    this.timer.unref()
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    if (this.timer) clearTimeout(this.timer)
+    await Promise.any(this.opts.urls.map((url) => announce(url, this.params('stopped'), { timeoutMs: STOP_TIMEOUT_MS }))).catch(() => undefined)
+  }
+}

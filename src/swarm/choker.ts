@@ -1,0 +1,34 @@
+/**
+ * Who gets to download from us. The swarm is a set of trusted hosts, so there is no tit-for-tat: every
+ * interested peer is served up to `maxUploads` slots (murder's BitTornado default of 1 upload slot was its
+ * known bottleneck). Past the cap, the fastest peers keep their slots and one slot rotates so that
+ * nobody starves.
+ */
+
+export interface ChokeCandidate {
+  readonly id: string
+  readonly interested: boolean
+  /** Bytes/s recently exchanged with this peer, the measure of how useful a slot given to it is. */
+  readonly rate: number
+}
+
+export interface ChokeDecision {
+  unchoke: Set<string>
+  /** The rotating slot's holder, to be passed back in on the next round. */
+  optimistic: string | null
+}
+
+export function chooseUnchoked(peers: readonly ChokeCandidate[], maxUploads: number, lastOptimistic: string | null): ChokeDecision {
+  const interested = peers.filter((p) => p.interested)
+  if (interested.length <= maxUploads) return { unchoke: new Set(interested.map((p) => p.id)), optimistic: null }
+  const byRate = [...interested].sort((a, b) => b.rate - a.rate || (a.id < b.id ? -1 : 1))
+  const regular = byRate.slice(0, Math.max(0, maxUploads - 1))
+  const rest = byRate.slice(regular.length)
+  // Rotate: the next candidate after the previous optimistic one, in a stable order.
+  rest.sort((a, b) => (a.id < b.id ? -1 : 1))
+  const after = rest.findIndex((p) => lastOptimistic === null || p.id > lastOptimistic)
+  const next = rest[after >= 0 ? after : 0] ?? null
+  const unchoke = new Set(regular.map((p) => p.id))
+  if (next && maxUploads > 0) unchoke.add(next.id)
+  return { unchoke, optimistic: next?.id ?? null }
+}

@@ -1,0 +1,65 @@
+import type { Socket } from 'node:net'
+import type Wire from 'bittorrent-protocol'
+import { Bitfield } from './bitfield.js'
+import type { BlockRef } from './piecePicker.js'
+
+/** A request a peer made of us, waiting for its turn on the upload pump. */
+export interface QueuedUpload {
+  index: number
+  offset: number
+  length: number
+  respond: (err: Error | null, block?: Uint8Array) => void
+}
+
+/** Socket backlog above which we stop answering requests until it drains (bittorrent-protocol has no backpressure). */
+export const UPLOAD_BACKLOG_BYTES = 1024 * 1024
+
+/** One connection to one remote peer, and what we track about it. */
+export class PeerConnection {
+  /** Remote peer id (hex), known once the handshake arrives. */
+  id = ''
+  /** Our requests in flight to this peer, keyed by `blockKey`. */
+  readonly asked = new Map<number, BlockRef>()
+  readonly uploads: QueuedUpload[] = []
+  pumping = false
+  /** Bytes exchanged since the last choke round, for the choker's rate. */
+  roundDown = 0
+  roundUp = 0
+  rate = 0
+  /** Pieces this peer contributed blocks to; a piece that fails its hash is blamed on them. */
+  readonly contributed = new Set<number>()
+  handshaken = false
+  /**
+   * What the peer holds, from validated bitfield/have-all/have messages only: availability counts are
+   * added from and later subtracted by exactly this.
+   */
+  pieces: Bitfield | 'all'
+  /** A bitfield or have-all may only come first. */
+  announcedPieces = false
+
+  constructor(readonly wire: Wire, readonly socket: Socket, readonly outgoing: boolean, readonly address: string, pieceCount: number) {
+    this.pieces = new Bitfield(pieceCount)
+  }
+
+  has(piece: number): boolean {
+    return this.pieces === 'all' || this.pieces.get(piece)
+  }
+
+  get isSeed(): boolean {
+    return this.pieces === 'all' || this.pieces.complete
+  }
+
+  get congested(): boolean {
+    return this.socket.writableLength > UPLOAD_BACKLOG_BYTES
+  }
+
+  close(): void {
+    this.wire.destroy()
+    this.socket.destroy()
+  }
+}
+
+/** One number per block, for map keys (a piece has at most 4096 blocks at the 64 MiB piece-length cap). */
+export function blockKey(ref: BlockRef): number {
+  return ref.piece * 4096 + ref.block
+}

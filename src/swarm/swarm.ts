@@ -1,0 +1,467 @@
+import { EventEmitter } from 'node:events'
+import net from 'node:net'
+import utMetadata from 'ut_metadata'
+import { UserError, ExitCode } from '../cli/errors.js'
+import type { Logger } from '../log.js'
+import type { FileStorage } from '../storage/fileStorage.js'
+import { ownedBuffer, type HashPool } from '../storage/hashPool.js'
+import { BLOCK_LENGTH, blockCount, blockSize, pieceSize, validRequest } from '../torrent/layout.js'
+import { pieceHash, type Metainfo } from '../torrent/metainfo.js'
+import { Bitfield, validWireBitfield } from './bitfield.js'
+import { chooseUnchoked } from './choker.js'
+import { PeerConnection, blockKey } from './peerConnection.js'
+import { PieceCache } from './pieceCache.js'
+import { PiecePicker, type BlockRef } from './piecePicker.js'
+import { attachWire, HANDSHAKE_TIMEOUT_MS } from './wire.js'
+
+export interface SwarmOptions {
+  meta: Metainfo
+  storage: FileStorage
+  /** Pieces already held and verified. */
+  have: Bitfield
+  pool: HashPool
+  logger: Logger
+  peerId: Uint8Array
+  maxPeers: number
+  maxUploads: number
+  /** Block requests kept in flight per connection. */
+  pipeline: number
+  /** Memory for pieces being assembled and for the upload cache, each. */
+  memoryBudget: number
+}
+
+/** Requests a peer may have queued with us; more is a flood and drops the connection. */
+export const MAX_QUEUED_UPLOADS = 500
+/** Largest block we serve: 16 KiB is the standard, 128 KiB the most any client asks. */
+export const MAX_BLOCK_REQUEST = 128 * 1024
+const CHOKE_ROUND_MS = 10_000
+/** Blocks of one piece from several peers failing its hash: strikes before a contributor is dropped. */
+const MAX_STRIKES = 3
+
+export interface SwarmStats {
+  pieces: number
+  pieceCount: number
+  left: number
+  /** Piece bytes verified and written. */
+  downloaded: number
+  /** Block bytes received, including duplicates and rejected data. */
+  received: number
+  uploaded: number
+  peers: number
+  hashFailures: number
+}
+
+/**
+ * One torrent's swarm: listens for peers, connects to the ones the tracker names, downloads missing pieces
+ * (every one verified against its hash before it is written) and serves what it holds. Emits `piece`,
+ * `complete` and `fatal` (a UserError, e.g. disk full).
+ */
+export class Swarm extends EventEmitter {
+  private readonly conns = new Set<PeerConnection>()
+  private readonly byId = new Map<string, PeerConnection>()
+  private readonly dialing = new Set<string>()
+  private readonly banned = new Set<string>()
+  private readonly strikes = new Map<string, number>()
+  private readonly picker: PiecePicker
+  private readonly assembling = new Map<number, Buffer>()
+  private readonly cache: PieceCache
+  private readonly peerIdHex: string
+  private verifying = 0
+  private finished: boolean
+  private closed = false
+  private chokeTimer: NodeJS.Timeout | null = null
+  private optimistic: string | null = null
+  private fillScheduled = false
+  private rechokeScheduled = false
+  private readonly counters = { downloaded: 0, received: 0, uploaded: 0, hashFailures: 0 }
+  private bytesHeld = 0
+
+  constructor(private readonly opts: SwarmOptions) {
+    super()
+    const { meta, storage, have } = opts
+    this.peerIdHex = Buffer.from(opts.peerId).toString('hex')
+    const piecesInBudget = Math.max(2, Math.floor(opts.memoryBudget / meta.pieceLength))
+    this.picker = new PiecePicker({
+      pieceCount: meta.pieceCount,
+      blocksIn: (i) => blockCount(storage.layout, i),
+      maxActive: piecesInBudget,
+      randomFirst: 4,
+    })
+    for (let i = 0; i < meta.pieceCount; i++) {
+      if (have.get(i)) {
+        this.picker.markHave(i)
+        this.bytesHeld += pieceSize(storage.layout, i)
+      }
+    }
+    this.cache = new PieceCache(storage, piecesInBudget)
+    this.finished = have.complete
+  }
+
+  get complete(): boolean {
+    return this.finished
+  }
+
+  get stats(): SwarmStats {
+    return {
+      ...this.counters,
+      pieces: this.opts.have.count,
+      pieceCount: this.opts.meta.pieceCount,
+      left: this.opts.meta.length - this.bytesHeld,
+      peers: [...this.conns].filter((c) => c.handshaken).length,
+    }
+  }
+
+  /** Starts the choke rounds; connections come from `addPeers` and from `accept`. */
+  start(): void {
+    this.chokeTimer = setInterval(() => this.chokeRound(), CHOKE_ROUND_MS)
+  }
+
+  /** Connects to peers the tracker returned, skipping known, banned and surplus ones. */
+  addPeers(peers: readonly { ip: string; port: number }[]): void {
+    for (const { ip, port } of peers) {
+      const address = `${ip}:${port}`
+      // A complete swarm does not dial: the peers that still need pieces come to it.
+      if (this.closed || this.finished || this.conns.size + this.dialing.size >= this.opts.maxPeers) return
+      if (this.dialing.has(address) || this.banned.has(address)) continue
+      if ([...this.conns].some((c) => c.address === address)) continue
+      this.dial(ip, port, address)
+    }
+  }
+
+  private dial(ip: string, port: number, address: string): void {
+    this.dialing.add(address)
+    const socket = net.connect({ host: ip, port, timeout: HANDSHAKE_TIMEOUT_MS })
+    const done = () => this.dialing.delete(address)
+    socket.once('connect', () => {
+      done()
+      socket.setTimeout(0)
+      this.setup(socket, true, address)
+    })
+    socket.once('timeout', () => socket.destroy())
+    socket.once('error', (err) => this.opts.logger.debug({ peer: address, err: err.message }, 'connect failed'))
+    socket.once('close', done)
+  }
+
+  /** Takes an incoming connection (from the listener that the command opened). */
+  accept(socket: net.Socket): void {
+    const address = `${socket.remoteAddress}:${socket.remotePort}`
+    if (this.closed || this.conns.size >= this.opts.maxPeers * 2 || this.banned.has(socket.remoteAddress ?? '')) {
+      socket.destroy()
+      return
+    }
+    this.setup(socket, false, address)
+  }
+
+  private setup(socket: net.Socket, outgoing: boolean, address: string): void {
+    const { meta } = this.opts
+    let conn: PeerConnection | null = null
+    const wire = attachWire(socket, (reason) => conn && this.drop(conn, reason, true))
+    conn = new PeerConnection(wire, socket, outgoing, address, meta.pieceCount)
+    const c = conn
+    this.conns.add(c)
+    wire.use(utMetadata(meta.infoBytes))
+    wire.extendedHandshake['reqq'] = MAX_QUEUED_UPLOADS
+    wire.extendedHandshake['v'] = 'murder'
+    const timer = setTimeout(() => this.drop(c, 'no handshake'), HANDSHAKE_TIMEOUT_MS)
+    wire.once('handshake', (infoHash: string, peerId: string) => {
+      clearTimeout(timer)
+      this.onHandshake(c, infoHash, peerId)
+    })
+    wire.once('close', () => {
+      clearTimeout(timer)
+      this.remove(c)
+    })
+    if (outgoing) wire.handshake(meta.infoHash, this.opts.peerId, { fast: true })
+  }
+
+  private onHandshake(conn: PeerConnection, infoHash: string, peerId: string): void {
+    const { meta, have } = this.opts
+    const { wire } = conn
+    if (infoHash !== meta.infoHashHex) return this.drop(conn, 'handshake for another torrent')
+    if (peerId === this.peerIdHex) return this.drop(conn, 'connected to ourselves')
+    if (this.banned.has(peerId)) return this.drop(conn, 'banned peer')
+    conn.id = peerId
+    const existing = this.byId.get(peerId)
+    if (existing) {
+      // Both sides keep the connection opened by the lower peer id, so a simultaneous dial leaves exactly one.
+      const keepOutgoing = this.peerIdHex < peerId
+      if (existing.outgoing === keepOutgoing || conn.outgoing !== keepOutgoing) return this.drop(conn, 'duplicate connection')
+      this.byId.delete(peerId)
+      this.drop(existing, 'duplicate connection')
+    }
+    this.byId.set(peerId, conn)
+    if (!conn.outgoing) wire.handshake(meta.infoHash, this.opts.peerId, { fast: true })
+    conn.handshaken = true
+    if (wire.hasFast && have.complete) wire.haveAll()
+    else if (wire.hasFast && have.count === 0) wire.haveNone()
+    else if (have.count > 0) wire.bitfield(have.bytes)
+    this.watch(conn)
+    this.opts.logger.debug({ peer: conn.address, id: peerId, fast: wire.hasFast }, 'peer connected')
+    this.emit('peers')
+  }
+
+  private watch(conn: PeerConnection): void {
+    const { wire } = conn
+    const { pieceCount } = this.opts.meta
+    const first = (): boolean => {
+      if (conn.announcedPieces) this.drop(conn, 'bitfield after other piece messages', true)
+      conn.announcedPieces = true
+      return this.conns.has(conn)
+    }
+    wire.on('bitfield', (bits: { buffer: Uint8Array }) => {
+      if (!validWireBitfield(bits.buffer, pieceCount)) return this.drop(conn, 'bitfield of the wrong length', true)
+      if (!first()) return
+      conn.pieces = new Bitfield(pieceCount, bits.buffer)
+      this.picker.peerHasAll((i) => conn.has(i), 1)
+      this.peerChanged(conn)
+    })
+    wire.on('have-all', () => {
+      if (!first()) return
+      conn.pieces = 'all'
+      this.picker.peerHasAll(() => true, 1)
+      this.peerChanged(conn)
+    })
+    wire.on('have-none', first)
+    wire.on('have', (index: number) => {
+      if (index >= pieceCount) return this.drop(conn, `have for piece ${index} out of range`, true)
+      conn.announcedPieces = true
+      if (conn.pieces === 'all' || !conn.pieces.set(index)) return
+      this.picker.peerHas(index)
+      this.peerChanged(conn)
+    })
+    wire.on('unchoke', () => this.fill(conn))
+    wire.on('interested', () => this.scheduleRechoke())
+    wire.on('uninterested', () => this.scheduleRechoke())
+    wire.on('timeout', () => this.drop(conn, 'requests timed out'))
+    wire.on('request', (index: number, offset: number, length: number, respond: (err: Error | null, block?: Uint8Array) => void) =>
+      this.onRequest(conn, index, offset, length, respond))
+  }
+
+  /** A peer's pieces changed: maybe we are now interested, maybe we can ask for more. */
+  private peerChanged(conn: PeerConnection): void {
+    this.updateInterest(conn)
+    this.fill(conn)
+  }
+
+  private updateInterest(conn: PeerConnection): void {
+    const { wire } = conn
+    if (this.finished) {
+      if (wire.amInterested) wire.uninterested()
+      if (conn.isSeed) this.drop(conn, 'both complete')
+      return
+    }
+    const want = this.picker.wants((i) => conn.has(i))
+    if (want && !wire.amInterested) wire.interested()
+    else if (!want && wire.amInterested) wire.uninterested()
+  }
+
+  /** Keeps `pipeline` block requests in flight on this connection. */
+  private fill(conn: PeerConnection): void {
+    const { wire } = conn
+    if (this.finished || this.closed || !this.conns.has(conn) || !conn.handshaken || wire.peerChoking || !wire.amInterested) return
+    const room = this.opts.pipeline - conn.asked.size
+    if (room <= 0) return
+    const picks = this.picker.pick((i) => conn.has(i), room, (ref) => conn.asked.has(blockKey(ref)))
+    for (const ref of picks) {
+      conn.asked.set(blockKey(ref), ref)
+      wire.request(ref.piece, ref.block * BLOCK_LENGTH, blockSize(this.opts.storage.layout, ref.piece, ref.block), (err, block) =>
+        this.onBlock(conn, ref, err, block))
+    }
+  }
+
+  private fillAll(): void {
+    if (this.fillScheduled) return
+    this.fillScheduled = true
+    setImmediate(() => {
+      this.fillScheduled = false
+      for (const c of this.conns) this.fill(c)
+    })
+  }
+
+  private onBlock(conn: PeerConnection, ref: BlockRef, err: Error | null, block: Uint8Array | null): void {
+    conn.asked.delete(blockKey(ref))
+    if (err || !block) {
+      this.picker.requestFailed(ref)
+      this.fillAll()
+      return
+    }
+    this.counters.received += block.length
+    conn.roundDown += block.length
+    if (this.picker.isWanted(ref)) {
+      let buf = this.assembling.get(ref.piece)
+      if (!buf) {
+        buf = ownedBuffer(pieceSize(this.opts.storage.layout, ref.piece))
+        this.assembling.set(ref.piece, buf)
+      }
+      buf.set(block, ref.block * BLOCK_LENGTH)
+      conn.contributed.add(ref.piece)
+      if (this.picker.blockReceived(ref)) {
+        this.cancelDuplicates(ref, conn)
+        void this.verify(ref.piece)
+      } else {
+        this.cancelDuplicates(ref, conn)
+      }
+    }
+    this.fill(conn)
+  }
+
+  /** Endgame asks several peers for one block: once it is in, the other requests are withdrawn. */
+  private cancelDuplicates(ref: BlockRef, from: PeerConnection): void {
+    const key = blockKey(ref)
+    for (const c of this.conns) {
+      if (c === from || !c.asked.has(key)) continue
+      c.wire.cancel(ref.piece, ref.block * BLOCK_LENGTH, blockSize(this.opts.storage.layout, ref.piece, ref.block))
+    }
+  }
+
+  private async verify(piece: number): Promise<void> {
+    const { meta, storage, have, logger } = this.opts
+    const buf = this.assembling.get(piece)!
+    this.assembling.delete(piece)
+    const contributors = [...this.conns].filter((c) => c.contributed.delete(piece))
+    this.verifying++
+    try {
+      const { digest, data } = await this.opts.pool.hash(buf)
+      if (this.closed) return
+      if (!Buffer.from(digest).equals(pieceHash(meta, piece))) {
+        this.counters.hashFailures++
+        this.picker.pieceFailed(piece)
+        this.blame(piece, contributors)
+        this.fillAll()
+        return
+      }
+      await storage.write(piece * meta.pieceLength, data)
+      if (this.closed) return
+      have.set(piece)
+      this.picker.markHave(piece)
+      this.cache.put(piece, data)
+      this.bytesHeld += data.length
+      this.counters.downloaded += data.length
+      for (const c of this.conns) {
+        if (!c.handshaken) continue
+        if (!c.has(piece)) c.wire.have(piece)
+      }
+      this.emit('piece', piece)
+      if (have.complete) this.finished = true
+      for (const c of [...this.conns]) if (c.handshaken) this.updateInterest(c)
+    } catch (err) {
+      logger.debug({ piece, err: (err as Error).message }, 'piece not stored')
+      this.emit('fatal', err instanceof UserError ? err : new UserError(`storing piece ${piece}: ${(err as Error).message}`, ExitCode.failure))
+      return
+    } finally {
+      this.verifying--
+    }
+    if (this.finished && this.verifying === 0 && this.picker.missingCount === 0) {
+      await storage.sync().catch((err: UserError) => this.emit('fatal', err))
+      this.emit('complete')
+    }
+  }
+
+  /** Who sent a piece that failed its hash: a lone contributor is banned; several each get a strike. */
+  private blame(piece: number, contributors: PeerConnection[]): void {
+    this.opts.logger.warn({ piece, peers: contributors.map((c) => c.address) }, 'piece failed its hash check')
+    for (const c of contributors) {
+      const strikes = (this.strikes.get(c.id) ?? 0) + 1
+      this.strikes.set(c.id, strikes)
+      if (contributors.length === 1 || strikes >= MAX_STRIKES) this.drop(c, `sent data that failed the hash of piece ${piece}`, true)
+    }
+  }
+
+  private onRequest(conn: PeerConnection, index: number, offset: number, length: number, respond: (err: Error | null, block?: Uint8Array) => void): void {
+    if (!validRequest(this.opts.storage.layout, index, offset, length, MAX_BLOCK_REQUEST)) {
+      return this.drop(conn, `invalid request (piece ${index}, offset ${offset}, length ${length})`, true)
+    }
+    if (!this.opts.have.get(index)) {
+      if (conn.wire.hasFast) return conn.wire.reject(index, offset, length)
+      return this.drop(conn, `request for piece ${index} we do not have`)
+    }
+    if (conn.uploads.length >= MAX_QUEUED_UPLOADS) return this.drop(conn, 'request flood', true)
+    conn.uploads.push({ index, offset, length, respond })
+    void this.pump(conn)
+  }
+
+  /** Answers queued requests one at a time, pausing while the socket backlog is above its mark. */
+  private async pump(conn: PeerConnection): Promise<void> {
+    if (conn.pumping) return
+    conn.pumping = true
+    try {
+      while (conn.uploads.length > 0 && !this.closed && !conn.socket.destroyed) {
+        if (conn.congested) {
+          conn.socket.once('drain', () => void this.pump(conn))
+          return
+        }
+        const u = conn.uploads.shift()!
+        const piece = await this.cache.get(u.index)
+        u.respond(null, piece.subarray(u.offset, u.offset + u.length))
+        this.counters.uploaded += u.length
+        conn.roundUp += u.length
+      }
+    } catch (err) {
+      this.opts.logger.error({ err: (err as Error).message }, 'cannot read a piece to upload')
+      this.emit('fatal', err instanceof UserError ? err : new UserError((err as Error).message))
+    } finally {
+      conn.pumping = false
+    }
+  }
+
+  private scheduleRechoke(): void {
+    if (this.rechokeScheduled) return
+    this.rechokeScheduled = true
+    setImmediate(() => {
+      this.rechokeScheduled = false
+      this.applyChoke()
+    })
+  }
+
+  private chokeRound(): void {
+    for (const c of this.conns) {
+      c.rate = (c.roundDown + c.roundUp) / (CHOKE_ROUND_MS / 1000)
+      c.roundDown = 0
+      c.roundUp = 0
+    }
+    this.applyChoke()
+  }
+
+  private applyChoke(): void {
+    const live = [...this.conns].filter((c) => c.handshaken)
+    const decision = chooseUnchoked(live.map((c) => ({ id: c.id, interested: c.wire.peerInterested, rate: c.rate })), this.opts.maxUploads, this.optimistic)
+    this.optimistic = decision.optimistic
+    for (const c of live) {
+      if (decision.unchoke.has(c.id)) c.wire.unchoke()
+      else if (!c.wire.peerInterested || live.length > this.opts.maxUploads) {
+        c.wire.choke()
+        c.uploads.length = 0
+      }
+    }
+  }
+
+  private drop(conn: PeerConnection, reason: string, ban = false): void {
+    if (ban) {
+      this.banned.add(conn.address)
+      if (conn.id) this.banned.add(conn.id)
+      this.opts.logger.warn({ peer: conn.address, id: conn.id, reason }, 'dropping and banning peer')
+    } else {
+      this.opts.logger.debug({ peer: conn.address, reason }, 'closing connection')
+    }
+    conn.close()
+    this.remove(conn)
+  }
+
+  private remove(conn: PeerConnection): void {
+    if (!this.conns.delete(conn)) return
+    if (conn.id && this.byId.get(conn.id) === conn) this.byId.delete(conn.id)
+    for (const ref of conn.asked.values()) this.picker.requestFailed(ref)
+    conn.asked.clear()
+    this.picker.peerHasAll((i) => conn.has(i), -1)
+    conn.uploads.length = 0
+    this.fillAll()
+    this.scheduleRechoke()
+    this.emit('peers')
+  }
+
+  close(): void {
+    this.closed = true
+    if (this.chokeTimer) clearInterval(this.chokeTimer)
+    for (const c of [...this.conns]) c.close()
+  }
+}

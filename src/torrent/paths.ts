@@ -1,0 +1,37 @@
+/**
+ * Path rules for anything a torrent names. A torrent comes from the network (magnet) or from another host,
+ * so every component is checked before it becomes a path under the destination.
+ */
+
+/** Why a path component is unsafe, or null when it is fine. */
+export function componentProblem(component: string): string | null {
+  if (component.length === 0) return 'empty path component'
+  if (component === '.' || component === '..') return `path component "${component}"`
+  if (component.includes('/')) return 'path component contains "/"'
+  if (component.includes('\0')) return 'path component contains NUL'
+  if (Buffer.byteLength(component) > 255) return 'path component longer than 255 bytes'
+  return null
+}
+
+/** Throws when a relative path (as components) could escape its root or is otherwise unusable. */
+export function assertSafePath(components: readonly string[], describe: (reason: string) => Error): void {
+  if (components.length === 0) throw describe('empty path')
+  for (const c of components) {
+    const problem = componentProblem(c)
+    if (problem) throw describe(problem)
+  }
+}
+
+/** Byte-wise comparison of UTF-8 paths, component by component: the same order on every machine and locale. */
+export function comparePaths(a: readonly string[], b: readonly string[]): number {
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) {
+    const c = Buffer.compare(Buffer.from(a[i]!), Buffer.from(b[i]!))
+    if (c !== 0) return c
+  }
+  return a.length - b.length
+}
+
+export function displayPath(components: readonly string[]): string {
+  return components.join('/')
+}
