@@ -67,7 +67,7 @@ withCommon(program.command('make-torrent'))
 
 withCommon(program.command('tracker'))
   .description('run the HTTP tracker')
-  .option('--port <port>', 'port to listen on', integer(1, 65535), 8998)
+  .option('--port <port>', 'port to listen on (0: any free port)', integer(0, 65535), 8998)
   .option('--host <addr>', 'address to bind (default: all)')
   .option('--interval <s>', 'announce interval given to peers', integer(1, 3600), 10)
   .addHelpText('after', '\nExample:\n  murder tracker --port 8998 &')

@@ -31,8 +31,8 @@ export async function fetchMetadata(opts: MetadataFetchOptions): Promise<Metainf
         infoHash: opts.infoHash, peerId: opts.peerId, port: opts.port, ip: opts.ip,
         uploaded: 0, downloaded: 0, left: 1, numwant: 200,
       }, { deadlineMs: Math.max(1, deadline - Date.now()), logger: opts.logger })
-      const fresh = res.peers.filter((p) => !tried.has(`${p.ip}:${p.port}`))
-      fresh.forEach((p) => tried.add(`${p.ip}:${p.port}`))
+      const fresh = res.peers.filter((p: { ip: string; port: number }) => !tried.has(`${p.ip}:${p.port}`))
+      fresh.forEach((p: { ip: string; port: number }) => tried.add(`${p.ip}:${p.port}`))
       const infoBytes = await firstMetadata(fresh, opts, sockets, Math.min(deadline - Date.now(), 15_000))
       if (infoBytes) return parseInfo(infoBytes, opts.trackers)
       // Nobody had it yet: ask the tracker again shortly, for peers that have joined since.

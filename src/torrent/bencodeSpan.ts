@@ -27,7 +27,11 @@ export function skipValue(buf: Uint8Array, pos: number, depth = 0): number {
     let i = pos + 1
     while (buf[i] !== 0x65) {
       if (i >= buf.length) throw new BencodeError('unterminated list or dictionary')
-      if (c === 0x64 && !(buf[i]! >= 0x30 && buf[i]! <= 0x39)) throw new BencodeError(`dictionary key is not a string at byte ${i}`)
+      if (c === 0x64) {
+        if (!(buf[i]! >= 0x30 && buf[i]! <= 0x39)) throw new BencodeError(`dictionary key is not a string at byte ${i}`)
+        i = skipValue(buf, i, depth + 1)
+        if (buf[i] === 0x65) throw new BencodeError(`dictionary key without a value at byte ${i}`)
+      }
       i = skipValue(buf, i, depth + 1)
     }
     return i + 1

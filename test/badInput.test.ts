@@ -1,0 +1,118 @@
+import { test, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdir, readdir, symlink, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import bencode from 'bencode'
+import { runMurder } from './helpers/proc.js'
+import { cleanup, tempDir, writeTree } from './helpers/tree.js'
+
+const dirs: string[] = []
+after(() => cleanup(...dirs))
+
+async function work(): Promise<string> {
+  const d = await tempDir('bad')
+  dirs.push(d)
+  return d
+}
+
+/** One clear line on stderr, no stack trace. */
+function assertOneLineError(stderr: string, pattern: RegExp): void {
+  const lines = stderr.trim().split('\n').filter((l) => !l.startsWith('{'))
+  assert.equal(lines.length, 1, `expected one error line, got:\n${stderr}`)
+  assert.match(lines[0]!, /^murder: /)
+  assert.match(lines[0]!, pattern)
+  assert.doesNotMatch(stderr, /\n\s+at /, 'no stack trace')
+}
+
+function torrentOf(files: { path: string[]; length: number }[], announce = 'http://127.0.0.1:1/announce'): Uint8Array {
+  const total = files.reduce((s, f) => s + f.length, 0)
+  return bencode.encode({ announce, info: { name: 'x', 'piece length': 16384, pieces: new Uint8Array(20 * Math.ceil(total / 16384)), files } })
+}
+
+test('corrupt torrent: exit 3, one line', async () => {
+  const d = await work()
+  await writeFile(join(d, 'bad.torrent'), 'd8:announce')
+  const r = await runMurder(['peer', join(d, 'bad.torrent'), join(d, 'dest'), '127.0.0.1'])
+  assert.equal(r.code, 3)
+  assertOneLineError(r.stderr, /invalid torrent/)
+  const missing = await runMurder(['seed', join(d, 'nope.torrent'), d, '127.0.0.1'])
+  assert.equal(missing.code, 3)
+  assertOneLineError(missing.stderr, /cannot read torrent/)
+})
+
+test('traversal and absolute paths are refused before anything is written', async () => {
+  const d = await work()
+  for (const path of [['..', 'escaped'], ['a', '..', '..', 'escaped'], ['/etc', 'passwd'], ['']]) {
+    await writeFile(join(d, 't.torrent'), torrentOf([{ path, length: 10 }]))
+    const r = await runMurder(['peer', join(d, 't.torrent'), join(d, 'dest', 'inner'), '127.0.0.1'])
+    assert.equal(r.code, 3, r.stderr)
+    assertOneLineError(r.stderr, /unsafe path|empty path/)
+  }
+  assert.deepEqual(await readdir(d), ['t.torrent'], 'nothing created next to the destination')
+})
+
+test('a symlinked folder inside the destination is never written through', async () => {
+  const d = await work()
+  const outside = join(d, 'outside')
+  const dest = join(d, 'dest')
+  await mkdir(outside)
+  await mkdir(dest)
+  await symlink(outside, join(dest, 'sub'))
+  await writeTree(join(d, 'src'), { 'sub/file.bin': 40000, 'top.bin': 100 })
+  const made = await runMurder(['make-torrent', join(d, 'src'), '127.0.0.1:1', join(d, 't.torrent')])
+  assert.equal(made.code, 0, made.stderr)
+  const r = await runMurder(['peer', join(d, 't.torrent'), dest, '127.0.0.1', '--timeout', '1'])
+  assert.equal(r.code, 4, r.stderr)
+  assertOneLineError(r.stderr, /symlink .*sub/)
+  assert.deepEqual(await readdir(outside), [], 'nothing written outside the destination')
+})
+
+test('a symlink in the source is an error naming it, not silently followed', async () => {
+  const d = await work()
+  await writeTree(join(d, 'src'), { 'real.txt': 10 })
+  await symlink('real.txt', join(d, 'src', 'link.txt'))
+  const r = await runMurder(['make-torrent', join(d, 'src'), '127.0.0.1:1', join(d, 't.torrent')])
+  assert.equal(r.code, 1)
+  assertOneLineError(r.stderr, /link\.txt is a symlink/)
+})
+
+test('unreachable tracker: retries until --timeout, then exit 5', async () => {
+  const d = await work()
+  // A port that was just free: nothing listens there.
+  const port = await new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port
+      s.close(() => resolve(p))
+    })
+  })
+  await writeTree(join(d, 'src'), { 'f': 100 })
+  assert.equal((await runMurder(['make-torrent', join(d, 'src'), `127.0.0.1:${port}`, join(d, 't.torrent')])).code, 0)
+  const r = await runMurder(['peer', join(d, 't.torrent'), join(d, 'dest'), '127.0.0.1', '--timeout', '2', '--log-level', 'error'])
+  assert.equal(r.code, 5, r.stderr)
+  assertOneLineError(r.stderr, /tracker unreachable/)
+})
+
+test('destination not writable: exit 4', async () => {
+  const d = await work()
+  await writeTree(join(d, 'src'), { 'f': 100 })
+  await writeFile(join(d, 'plain-file'), 'x')
+  assert.equal((await runMurder(['make-torrent', join(d, 'src'), '127.0.0.1:1', join(d, 't.torrent')])).code, 0)
+  const r = await runMurder(['peer', join(d, 't.torrent'), join(d, 'plain-file', 'dest'), '127.0.0.1'])
+  assert.equal(r.code, 4, r.stderr)
+  assertOneLineError(r.stderr, /destination not writable/)
+})
+
+test('usage errors exit 2; --help and --version exit 0', async () => {
+  const r = await runMurder(['peer', 'only-one-arg'])
+  assert.equal(r.code, 2)
+  assert.match(r.stderr, /missing required argument/)
+  const h = await runMurder(['peer', '--help'])
+  assert.equal(h.code, 0)
+  assert.match(h.stdout, /Example:/)
+  const v = await runMurder(['--version'])
+  assert.equal(v.code, 0)
+  assert.match(v.stdout, /^\d+\.\d+\.\d+/)
+  const pl = await runMurder(['make-torrent', '.', 'h:1', '/tmp/x.torrent', '--piece-length', '1000'])
+  assert.equal(pl.code, 2)
+})

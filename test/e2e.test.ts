@@ -1,0 +1,86 @@
+import { test, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { appendFile, cp, open, rm as remove, truncate } from 'node:fs/promises'
+import { join } from 'node:path'
+import { murder, runMurder, type Proc } from './helpers/proc.js'
+import { cleanup, sampleTree, snapshot, tempDir, writeTree } from './helpers/tree.js'
+
+const PIECE = 32 * 1024
+const procs: Proc[] = []
+const dirs: string[] = []
+after(async () => {
+  for (const p of procs) p.kill('SIGKILL')
+  await cleanup(...dirs)
+})
+
+async function swarmSource(files: Record<string, number>) {
+  const work = await tempDir('e2e')
+  dirs.push(work)
+  const src = join(work, 'src')
+  await writeTree(src, files)
+  const tracker = murder(['tracker', '--port', '0', '--host', '127.0.0.1'])
+  procs.push(tracker)
+  const { port } = await tracker.logLine((l) => typeof l['port'] === 'number')
+  const torrent = join(work, 'tree.torrent')
+  const made = await runMurder(['make-torrent', src, `127.0.0.1:${port}`, torrent, '--piece-length', String(PIECE), '--json'])
+  assert.equal(made.code, 0, made.stderr)
+  const summary = JSON.parse(made.stdout) as { infoHash: string; pieces: number; bytes: number }
+  const seed = murder(['seed', torrent, src, '127.0.0.1'])
+  procs.push(seed)
+  await seed.logLine((l) => l['msg'] === 'seeding')
+  return { work, src, torrent, trackerPort: port as number, tracker, seed, summary }
+}
+
+async function runPeer(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return runMurder(['peer', ...args, '127.0.0.1', '--linger', '0'], 120_000)
+}
+
+test('make-torrent, tracker, seed and 3 peers replicate a tree exactly', async () => {
+  const s = await swarmSource(sampleTree(PIECE))
+  const dests = [1, 2, 3].map((i) => join(s.work, `dest${i}`))
+  const peers = dests.map((d) => murder(['peer', s.torrent, d, '127.0.0.1', '--linger', '5']))
+  procs.push(...peers)
+  const results = await Promise.all(peers.map((p) => p.exited))
+  const expected = await snapshot(s.src)
+  for (const [i, p] of peers.entries()) {
+    assert.equal(results[i]!.code, 0, p.stderr())
+    assert.equal(p.stdout(), 'Done and done\n')
+    assert.deepEqual(await snapshot(dests[i]!), expected)
+  }
+  // The tracker saw all three complete.
+  const stats = await (await fetch(`http://127.0.0.1:${s.trackerPort}/stats`)).json() as { torrents: { infoHash: string; completed: number }[] }
+  assert.equal(stats.torrents.find((t) => t.infoHash === s.summary.infoHash)?.completed, 3)
+})
+
+test('a partly filled destination fetches only the bad pieces', async () => {
+  const files = { 'keep.bin': PIECE * 4, 'modified.bin': PIECE * 4, 'truncated.bin': PIECE * 4, 'long.bin': PIECE * 4, 'missing.bin': PIECE * 4 }
+  const s = await swarmSource(files)
+  const dest = join(s.work, 'partial')
+  await cp(s.src, dest, { recursive: true })
+  const fh = await open(join(dest, 'modified.bin'), 'r+')
+  await fh.write(Buffer.from('changed!'), 0, 8, PIECE + 100)
+  await fh.close()
+  await truncate(join(dest, 'truncated.bin'), PIECE * 2 + 5)
+  await appendFile(join(dest, 'long.bin'), Buffer.alloc(999, 1))
+  await remove(join(dest, 'missing.bin'))
+  const r = await runMurder(['peer', s.torrent, dest, '127.0.0.1', '--linger', '0', '--log-level', 'info'], 60_000)
+  assert.equal(r.code, 0, r.stderr)
+  assert.deepEqual(await snapshot(dest), await snapshot(s.src))
+  const done = r.stderr.split('\n').filter((l) => l.includes('"msg":"complete"')).map((l) => JSON.parse(l))[0]
+  // Bad pieces: 1 in modified, 2 in truncated, 4 in missing; long.bin's content is intact.
+  assert.equal(done.downloaded, 7 * PIECE)
+  assert.ok(done.received <= 8 * PIECE, `received ${done.received} bytes for 7 bad pieces`)
+})
+
+test('magnet: a peer with only the info hash and the tracker completes', async () => {
+  const s = await swarmSource({ 'one.bin': PIECE * 3 + 3, 'two/three.txt': 999 })
+  const dest = join(s.work, 'magnet')
+  const r = await runPeer([`magnet:?xt=urn:btih:${s.summary.infoHash}&tr=${encodeURIComponent(`http://127.0.0.1:${s.trackerPort}/announce`)}`, dest])
+  assert.equal(r.code, 0, r.stderr)
+  assert.equal(r.stdout, 'Done and done\n')
+  assert.deepEqual(await snapshot(dest), await snapshot(s.src))
+  const bare = join(s.work, 'bare')
+  const r2 = await runPeer([s.summary.infoHash, bare, '--tracker', `127.0.0.1:${s.trackerPort}`])
+  assert.equal(r2.code, 0, r2.stderr)
+  assert.deepEqual(await snapshot(bare), await snapshot(s.src))
+})

@@ -1,0 +1,84 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { PiecePicker } from '../src/swarm/piecePicker.js'
+import { chooseUnchoked } from '../src/swarm/choker.js'
+
+const all = () => true
+const never = () => false
+
+function seeded(seed: number): () => number {
+  return () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
+}
+
+test('rarest first once a few pieces are held, finishing started pieces first', () => {
+  const p = new PiecePicker({ pieceCount: 10, blocksIn: () => 4, maxActive: 4, randomFirst: 2, random: seeded(1) })
+  p.markHave(0)
+  p.markHave(1)
+  for (let i = 2; i < 10; i++) for (let k = 0; k < (i === 7 ? 1 : 3); k++) p.peerHas(i)
+  const first = p.pick(all, 2, never)
+  assert.deepEqual(first.map((r) => r.piece), [7, 7], 'piece 7 is the rarest')
+  const next = p.pick(all, 2, never)
+  assert.deepEqual(next, [{ piece: 7, block: 2 }, { piece: 7, block: 3 }], 'the started piece is finished first')
+})
+
+test('random first pieces spread over the torrent', () => {
+  const seen = new Set<number>()
+  for (let s = 1; s < 30; s++) {
+    const p = new PiecePicker({ pieceCount: 50, blocksIn: () => 1, maxActive: 4, randomFirst: 4, random: seeded(s) })
+    seen.add(p.pick(all, 1, never)[0]!.piece)
+  }
+  assert.ok(seen.size > 5, `first pieces should vary, saw ${[...seen]}`)
+})
+
+test('only pieces the peer has; failed requests and failed hashes come back', () => {
+  const p = new PiecePicker({ pieceCount: 4, blocksIn: () => 2, maxActive: 4, randomFirst: 0 })
+  const picks = p.pick((i) => i === 3, 10, never)
+  assert.deepEqual(picks, [{ piece: 3, block: 0 }, { piece: 3, block: 1 }])
+  assert.deepEqual(p.pick((i) => i === 3, 10, never), [], 'nothing left to ask of this peer outside endgame')
+  p.requestFailed({ piece: 3, block: 1 })
+  assert.deepEqual(p.pick((i) => i === 3, 10, never), [{ piece: 3, block: 1 }])
+  assert.equal(p.blockReceived({ piece: 3, block: 0 }), false)
+  assert.equal(p.blockReceived({ piece: 3, block: 1 }), true)
+  assert.equal(p.blockReceived({ piece: 3, block: 1 }), false, 'a duplicate block does not complete twice')
+  p.pieceFailed(3)
+  assert.equal(p.pick((i) => i === 3, 10, never).length, 2)
+})
+
+test('endgame asks for outstanding blocks again, never twice of the same peer', () => {
+  const p = new PiecePicker({ pieceCount: 1, blocksIn: () => 3, maxActive: 4, randomFirst: 0 })
+  const a = p.pick(all, 10, never)
+  assert.equal(a.length, 3)
+  p.blockReceived(a[0]!)
+  const asked = new Set(a.map((r) => `${r.piece}/${r.block}`))
+  assert.deepEqual(p.pick(all, 10, (r) => asked.has(`${r.piece}/${r.block}`)), [])
+  const b = p.pick(all, 10, never)
+  assert.deepEqual(b, [{ piece: 0, block: 1 }, { piece: 0, block: 2 }])
+})
+
+test('active pieces are bounded; a peer with none of them may still start one', () => {
+  const p = new PiecePicker({ pieceCount: 20, blocksIn: () => 100, maxActive: 2, randomFirst: 0 })
+  p.pick((i) => i < 10, 1000, never)
+  assert.equal(p.activeCount, 2)
+  p.pick((i) => i >= 10, 1, never)
+  assert.equal(p.activeCount, 3)
+  p.pick((i) => i >= 10, 1000, never)
+  assert.equal(p.activeCount, 3, 'the soft limit holds for a peer that got blocks')
+  assert.ok(p.wants((i) => i === 19))
+  p.markHave(19)
+  assert.ok(!p.wants((i) => i === 19))
+})
+
+test('choker: everyone interested is served up to the cap; past it the fastest plus a rotating slot', () => {
+  const peers = ['a', 'b', 'c', 'd'].map((id, i) => ({ id, interested: id !== 'd', rate: 10 - i }))
+  assert.deepEqual([...chooseUnchoked(peers, 5, null).unchoke].sort(), ['a', 'b', 'c'])
+  const many = Array.from({ length: 6 }, (_, i) => ({ id: `p${i}`, interested: true, rate: 100 - i }))
+  let d = chooseUnchoked(many, 3, null)
+  assert.ok(d.unchoke.has('p0') && d.unchoke.has('p1'))
+  assert.equal(d.unchoke.size, 3)
+  const rotated = new Set<string>()
+  for (let i = 0; i < 4; i++) {
+    rotated.add(d.optimistic!)
+    d = chooseUnchoked(many, 3, d.optimistic)
+  }
+  assert.equal(rotated.size, 4, 'the optimistic slot visits every other peer')
+})
