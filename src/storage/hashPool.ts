@@ -26,7 +26,6 @@ export class HashPool {
         p?.resolve({ digest, data })
       })
       w.on('error', (err) => this.failAll(err))
-      w.unref()
       this.workers.push(w)
       this.load.push(0)
     }
