@@ -34,8 +34,6 @@ export class PeerConnection {
    * added from and later subtracted by exactly this.
    */
   pieces: Bitfield | 'all'
-  /** A bitfield or have-all may only come first. */
-  announcedPieces = false
 
   constructor(readonly wire: Wire, readonly socket: Socket, readonly outgoing: boolean, readonly address: string, pieceCount: number) {
     this.pieces = new Bitfield(pieceCount)

@@ -203,28 +203,21 @@ export class Swarm extends EventEmitter {
   private watch(conn: PeerConnection): void {
     const { wire } = conn
     const { pieceCount } = this.opts.meta
-    const first = (): boolean => {
-      if (conn.announcedPieces) this.drop(conn, 'bitfield after other piece messages', true)
-      conn.announcedPieces = true
-      return this.conns.has(conn)
+    // BEP 6 wants bitfield/have-all/have-none first, but aria2 sends a fresh bitfield later on: accept a
+    // replacement, moving the availability counts from the old set to the new one.
+    const replace = (pieces: Bitfield | 'all') => {
+      this.picker.peerHasAll((i) => conn.has(i), -1)
+      conn.pieces = pieces
+      this.picker.peerHasAll((i) => conn.has(i), 1)
+      this.peerChanged(conn)
     }
     wire.on('bitfield', (bits: { buffer: Uint8Array }) => {
       if (!validWireBitfield(bits.buffer, pieceCount)) return this.drop(conn, 'bitfield of the wrong length', true)
-      if (!first()) return
-      conn.pieces = new Bitfield(pieceCount, bits.buffer)
-      this.picker.peerHasAll((i) => conn.has(i), 1)
-      this.peerChanged(conn)
+      replace(new Bitfield(pieceCount, bits.buffer))
     })
-    wire.on('have-all', () => {
-      if (!first()) return
-      conn.pieces = 'all'
-      this.picker.peerHasAll(() => true, 1)
-      this.peerChanged(conn)
-    })
-    wire.on('have-none', first)
+    wire.on('have-all', () => replace('all'))
     wire.on('have', (index: number) => {
       if (index >= pieceCount) return this.drop(conn, `have for piece ${index} out of range`, true)
-      conn.announcedPieces = true
       if (conn.pieces === 'all' || !conn.pieces.set(index)) return
       this.picker.peerHas(index)
       this.peerChanged(conn)

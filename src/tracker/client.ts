@@ -1,0 +1,120 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { ExitCode, UserError } from '../cli/errors.js'
+import type { Logger } from '../log.js'
+import { parseAnnounceResponse, type AnnounceResponse } from './announceResponse.js'
+import { buildAnnounceUrl, type AnnounceParams } from './announceUrl.js'
+
+export type { AnnounceParams, AnnounceResponse }
+
+/** Tracker replies are tiny; the cap stops a broken or hostile tracker from exhausting memory. */
+const MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+const INITIAL_BACKOFF_MS = 250
+const MAX_BACKOFF_MS = 5_000
+const DEFAULT_ATTEMPT_TIMEOUT_MS = 5_000
+
+/**
+ * One HTTP announce. Errors carry no URL (callers add it): a refusal is a TrackerFailure,
+ * anything else (network, timeout, HTTP status, malformed body) a plain Error.
+ * Aborting `signal` rejects with the signal's reason.
+ */
+export async function announce(
+  url: string,
+  params: AnnounceParams,
+  opts: { timeoutMs: number; signal?: AbortSignal },
+): Promise<AnnounceResponse> {
+  const protocol = new URL(url).protocol
+  if (protocol !== 'http:' && protocol !== 'https:') throw new Error(`unsupported tracker protocol ${protocol}`)
+  const timeout = AbortSignal.timeout(opts.timeoutMs)
+  const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout
+  try {
+    const res = await fetch(buildAnnounceUrl(url, params), { signal })
+    if (res.status !== 200) {
+      await res.body?.cancel()
+      throw new Error(`HTTP ${res.status} ${res.statusText}`.trimEnd())
+    }
+    return parseAnnounceResponse(await readBody(res))
+  } catch (err) {
+    if (opts.signal?.aborted) throw opts.signal.reason
+    if (timeout.aborted) throw new Error(`no response within ${opts.timeoutMs} ms`)
+    throw networkError(err)
+  }
+}
+
+export interface RetryOptions {
+  /** Total time budget in ms across all trackers and retries. */
+  deadlineMs: number
+  logger: Logger
+  signal?: AbortSignal
+  /** Cap on a single attempt, so one hung tracker cannot eat the whole budget. Default 5 s. */
+  attemptTimeoutMs?: number
+}
+
+/**
+ * Announces to the first tracker that answers: tries every URL in order (announce-list tiers
+ * flattened), then backs off (250 ms doubling to 5 s) and goes round again until the deadline.
+ * @throws UserError (ExitCode.tracker) naming the last tracker tried and its error.
+ */
+export async function announceWithRetry(
+  urls: readonly string[],
+  params: AnnounceParams,
+  opts: RetryOptions,
+): Promise<AnnounceResponse> {
+  if (urls.length === 0) throw new UserError('tracker unreachable: the torrent names no tracker', ExitCode.tracker)
+  const deadline = performance.now() + opts.deadlineMs
+  const attemptTimeoutMs = opts.attemptTimeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS
+  let lastUrl = urls[0] as string
+  let lastError = `no attempt within ${opts.deadlineMs} ms`
+  const unreachable = (): UserError => new UserError(`tracker unreachable: ${lastUrl}: ${lastError}`, ExitCode.tracker)
+
+  for (let backoff = INITIAL_BACKOFF_MS; ; backoff = Math.min(backoff * 2, MAX_BACKOFF_MS)) {
+    for (const url of urls) {
+      const remaining = deadline - performance.now()
+      if (remaining <= 0) throw unreachable()
+      try {
+        return await announce(url, params, { timeoutMs: Math.ceil(Math.min(attemptTimeoutMs, remaining)), signal: opts.signal })
+      } catch (err) {
+        if (opts.signal?.aborted) throw opts.signal.reason
+        lastUrl = url
+        lastError = (err as Error).message
+        opts.logger.warn({ url, err: lastError }, 'tracker announce failed')
+      }
+    }
+    const remaining = deadline - performance.now()
+    if (remaining <= 0) throw unreachable()
+    try {
+      await sleep(Math.min(backoff, remaining), undefined, { signal: opts.signal })
+    } catch (err) {
+      throw opts.signal?.aborted ? opts.signal.reason : err
+    }
+  }
+}
+
+/** Reads the body, refusing oversized replies before buffering them. */
+async function readBody(res: Response): Promise<Uint8Array> {
+  if (Number(res.headers.get('content-length')) > MAX_RESPONSE_BYTES) {
+    await res.body?.cancel()
+    throw new Error(`response larger than ${MAX_RESPONSE_BYTES} bytes`)
+  }
+  if (res.body === null) return new Uint8Array(0)
+  const reader = res.body.getReader()
+  const chunks: Uint8Array[] = []
+  let total = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) return Buffer.concat(chunks, total)
+    total += value.length
+    if (total > MAX_RESPONSE_BYTES) {
+      await reader.cancel()
+      throw new Error(`response larger than ${MAX_RESPONSE_BYTES} bytes`)
+    }
+    chunks.push(value)
+  }
+}
+
+/** fetch reports every network problem as "fetch failed"; the useful part (ECONNREFUSED, …) is the cause. */
+function networkError(err: unknown): Error {
+  if (!(err instanceof Error)) return new Error(String(err))
+  const cause = err.cause
+  if (err.message === 'fetch failed' && cause instanceof Error) return new Error(cause.message)
+  return err
+}

@@ -1,0 +1,175 @@
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { ExitCode, UserError } from '../cli/errors.js'
+import type { Logger } from '../log.js'
+import { DEFAULT_MAX_NUMWANT, parseAnnounce } from './announceRequest.js'
+import { TrackerRequestError } from './query.js'
+import { encodeAnnounce, encodeFailure, encodeScrape } from './responses.js'
+import { parseScrape } from './scrapeRequest.js'
+import { SwarmRegistry } from './swarmRegistry.js'
+
+export interface TrackerOptions {
+  port: number
+  /** Omitted: all interfaces. */
+  host?: string
+  /** Announce interval in seconds handed to clients. */
+  interval: number
+  maxNumwant?: number
+  logger: Logger
+}
+
+export interface RunningTracker {
+  port: number
+  close(): Promise<void>
+}
+
+/** Requests are one short GET line; anything longer is junk or abuse. */
+const MAX_URL_LENGTH = 8 * 1024
+const REQUEST_TIMEOUT_MS = 10_000
+/** Slack on top of two missed intervals before a silent peer is forgotten. */
+const EXPIRY_GRACE_MS = 10_000
+
+interface Reply {
+  status: number
+  type: string
+  body: string | Uint8Array
+  headers?: Record<string, string>
+}
+
+/** Starts the HTTP tracker (GET /announce, /scrape, /stats); resolves once it is listening. */
+export async function startTracker(opts: TrackerOptions): Promise<RunningTracker> {
+  const { logger } = opts
+  if (!Number.isInteger(opts.interval) || opts.interval < 1) {
+    throw new RangeError(`tracker interval must be a positive number of seconds, got ${opts.interval}`)
+  }
+  const intervalMs = opts.interval * 1000
+  const maxNumwant = opts.maxNumwant ?? DEFAULT_MAX_NUMWANT
+  const registry = new SwarmRegistry({ peerTtlMs: 2 * intervalMs + EXPIRY_GRACE_MS })
+  // Monotonic: the registry's expiry assumes time never goes backwards, which wall-clock time can.
+  const now = (): number => performance.now()
+
+  const bencoded = (body: Uint8Array): Reply => ({ status: 200, type: 'text/plain', body })
+
+  function announce(query: string, remoteAddress: string | undefined): Reply {
+    const req = parseAnnounce(query, remoteAddress, maxNumwant)
+    const result = registry.announce(req, now())
+    // Guarded: this runs for every announce and the hex conversions are not free.
+    if (logger.isLevelEnabled('debug')) {
+      logger.debug(
+        {
+          infoHash: Buffer.from(req.infoHash).toString('hex'),
+          peerId: Buffer.from(req.peerId).toString('hex'),
+          ip: req.ip,
+          port: req.port,
+          event: req.event,
+          left: req.left,
+          site: req.site,
+          returned: result.peers.length,
+        },
+        'announce',
+      )
+    }
+    return bencoded(
+      encodeAnnounce({
+        interval: opts.interval,
+        // Let clients short of peers re-ask sooner than the regular interval.
+        minInterval: Math.max(1, Math.floor(opts.interval / 2)),
+        complete: result.complete,
+        incomplete: result.incomplete,
+        peers: result.peers,
+        compact: req.compact,
+      }),
+    )
+  }
+
+  function stats(): Reply {
+    const torrents = registry.scrape().map((t) => ({
+      infoHash: Buffer.from(t.infoHash).toString('hex'),
+      seeders: t.complete,
+      leechers: t.incomplete,
+      completed: t.downloaded,
+    }))
+    return { status: 200, type: 'application/json', body: `${JSON.stringify({ torrents })}\n` }
+  }
+
+  function route(req: http.IncomingMessage): Reply {
+    const url = req.url ?? '/'
+    const q = url.indexOf('?')
+    const path = q < 0 ? url : url.slice(0, q)
+    const query = q < 0 ? '' : url.slice(q + 1)
+    const isBencoded = path === '/announce' || path === '/scrape'
+    if (!isBencoded && path !== '/stats') return { status: 404, type: 'text/plain', body: 'not found\n' }
+    if (req.method !== 'GET') return { status: 405, type: 'text/plain', body: 'method not allowed\n', headers: { allow: 'GET' } }
+    try {
+      if (url.length > MAX_URL_LENGTH) throw new TrackerRequestError(`request URL longer than ${MAX_URL_LENGTH} bytes`)
+      if (path === '/announce') return announce(query, req.socket.remoteAddress)
+      if (path === '/scrape') return bencoded(encodeScrape(registry.scrape(parseScrape(query))))
+      return stats()
+    } catch (err) {
+      if (!(err instanceof TrackerRequestError)) throw err
+      logger.debug({ remote: req.socket.remoteAddress, path, reason: err.message }, 'rejected tracker request')
+      // BitTorrent clients only understand a bencoded failure, and only with status 200.
+      return isBencoded ? bencoded(encodeFailure(err.message)) : { status: 400, type: 'text/plain', body: `${err.message}\n` }
+    }
+  }
+
+  const server = http.createServer(
+    {
+      requestTimeout: REQUEST_TIMEOUT_MS,
+      headersTimeout: REQUEST_TIMEOUT_MS,
+      // The default check period is 30 s, which would make the timeouts above mostly theoretical.
+      connectionsCheckingInterval: 1_000,
+    },
+    (req, res) => {
+      let reply: Reply
+      try {
+        reply = route(req)
+      } catch (err) {
+        logger.error({ err }, 'tracker request failed')
+        reply = { status: 500, type: 'text/plain', body: 'internal error\n' }
+      }
+      res.writeHead(reply.status, {
+        'content-type': reply.type,
+        'content-length': String(Buffer.byteLength(reply.body)),
+        'cache-control': 'no-store',
+        ...reply.headers,
+      })
+      res.end(reply.body)
+    },
+  )
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(opts.port, opts.host, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  }).catch((err: Error) => {
+    throw new UserError(`tracker cannot listen on ${opts.host ?? '*'}:${opts.port}: ${err.message}`, ExitCode.tracker)
+  })
+  // Accept failures (e.g. EMFILE under load) are emitted here; unhandled they would kill the process.
+  server.on('error', (err) => logger.error({ err }, 'tracker server error'))
+
+  const sweeper = setInterval(() => {
+    const removed = registry.sweep(now())
+    if (removed.peers > 0 || removed.torrents > 0) logger.debug(removed, 'expired silent peers')
+  }, intervalMs)
+  sweeper.unref()
+
+  const port = (server.address() as AddressInfo).port
+  logger.info({ port, host: opts.host, interval: opts.interval }, 'tracker listening')
+
+  let closing: Promise<void> | undefined
+  return {
+    port,
+    close() {
+      closing ??= new Promise<void>((resolve, reject) => {
+        clearInterval(sweeper)
+        server.close((err) => (err ? reject(err) : resolve()))
+        // Keep-alive connections would otherwise hold close() open until they time out.
+        server.closeAllConnections()
+      })
+      return closing
+    },
+  }
+}

@@ -1,0 +1,118 @@
+import type { AnnounceRequest } from './announceRequest.js'
+import { Swarm, type Peer } from './swarm.js'
+
+export interface SwarmRegistryOptions {
+  /** A peer that has not announced for this long is dropped by `sweep`. */
+  peerTtlMs: number
+  /** Swarms kept at most; the least recently announced is evicted. */
+  maxTorrents?: number
+  /** Peers kept per swarm at most; the least recently seen is evicted. */
+  maxPeersPerSwarm?: number
+  /** Injectable for deterministic tests. */
+  random?: () => number
+}
+
+export interface AnnounceResult {
+  peers: Peer[]
+  complete: number
+  incomplete: number
+}
+
+export interface TorrentStats {
+  infoHash: Uint8Array
+  complete: number
+  incomplete: number
+  /** Completed downloads counted from `completed` events. */
+  downloaded: number
+}
+
+export const DEFAULT_MAX_TORRENTS = 10_000
+export const DEFAULT_MAX_PEERS_PER_SWARM = 5_000
+
+/**
+ * All swarms, bounded in memory. Pure state: every time-dependent method takes `now` (ms from
+ * any non-decreasing clock), so tests drive time explicitly.
+ */
+export class SwarmRegistry {
+  // Keyed by info hash (hex); re-inserted on every announce, so the front is least recently announced.
+  private readonly swarms = new Map<string, Swarm>()
+  private readonly peerTtlMs: number
+  private readonly maxTorrents: number
+  private readonly maxPeersPerSwarm: number
+  private readonly random: () => number
+
+  constructor(opts: SwarmRegistryOptions) {
+    this.peerTtlMs = opts.peerTtlMs
+    this.maxTorrents = atLeastOne('maxTorrents', opts.maxTorrents ?? DEFAULT_MAX_TORRENTS)
+    this.maxPeersPerSwarm = atLeastOne('maxPeersPerSwarm', opts.maxPeersPerSwarm ?? DEFAULT_MAX_PEERS_PER_SWARM)
+    this.random = opts.random ?? Math.random
+  }
+
+  get torrentCount(): number {
+    return this.swarms.size
+  }
+
+  announce(req: AnnounceRequest, now: number): AnnounceResult {
+    const hashKey = hex(req.infoHash)
+    const peerKey = hex(req.peerId)
+    if (req.event === 'stopped') {
+      // A departing peer neither creates a swarm nor needs peers.
+      const swarm = this.swarms.get(hashKey)
+      swarm?.remove(peerKey)
+      return { peers: [], complete: swarm?.complete ?? 0, incomplete: swarm?.incomplete ?? 0 }
+    }
+    const swarm = this.touch(hashKey, req.infoHash, now)
+    swarm.upsert(peerKey, req, now, this.maxPeersPerSwarm)
+    return { peers: swarm.sample(peerKey, req.numwant, this.random), complete: swarm.complete, incomplete: swarm.incomplete }
+  }
+
+  /** Stats for the given info hashes (zeros for unknown ones), or for every swarm when none are given. */
+  scrape(infoHashes: Uint8Array[] = []): TorrentStats[] {
+    if (infoHashes.length === 0) return [...this.swarms.values()].map(stats)
+    return infoHashes.map((infoHash) => {
+      const swarm = this.swarms.get(hex(infoHash))
+      return swarm ? stats(swarm) : { infoHash, complete: 0, incomplete: 0, downloaded: 0 }
+    })
+  }
+
+  /** Drops peers that stopped announcing, then swarms left empty and idle. Call periodically. */
+  sweep(now: number): { peers: number; torrents: number } {
+    const cutoff = now - this.peerTtlMs
+    let peers = 0
+    let torrents = 0
+    for (const [key, swarm] of this.swarms) {
+      peers += swarm.expire(cutoff)
+      if (swarm.size === 0 && swarm.lastAnnounce < cutoff) {
+        this.swarms.delete(key)
+        torrents++
+      }
+    }
+    return { peers, torrents }
+  }
+
+  private touch(key: string, infoHash: Uint8Array, now: number): Swarm {
+    let swarm = this.swarms.get(key)
+    if (swarm) {
+      this.swarms.delete(key)
+    } else {
+      if (this.swarms.size >= this.maxTorrents) this.swarms.delete(this.swarms.keys().next().value as string)
+      // Copy: the request's bytes are a view into a buffer as large as the whole URL.
+      swarm = new Swarm(Uint8Array.from(infoHash), now)
+    }
+    this.swarms.set(key, swarm)
+    return swarm
+  }
+}
+
+function stats(swarm: Swarm): TorrentStats {
+  return { infoHash: swarm.infoHash, complete: swarm.complete, incomplete: swarm.incomplete, downloaded: swarm.completed }
+}
+
+function hex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')
+}
+
+function atLeastOne(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`)
+  return value
+}
