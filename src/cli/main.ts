@@ -89,9 +89,10 @@ swarmOptions(withCommon(program.command('peer')))
   .argument('<ip>', 'address the other peers should connect to')
   .option('--linger <s>', 'after completing, keep serving while peers are incomplete, at most this long', integer(0), 30)
   .option('--tracker <url>', 'tracker for a magnet link or info hash; may repeat', collect, [])
+  .option('--fsync', 'flush the files to disk before printing "Done and done"', false)
   .addHelpText('after', '\nExample:\n  murder peer /tmp/build.torrent /srv/app 10.0.0.7')
   .action(async (torrent: string, destination: string, ip: string, o) =>
-    peerCommand(torrent, destination, ip, { port: o.port, timeout: o.timeout, linger: o.linger, tracker: o.tracker, settings: settingsOf(o) }, createLogger(o.logLevel, 'peer')))
+    peerCommand(torrent, destination, ip, { port: o.port, timeout: o.timeout, linger: o.linger, fsync: o.fsync, tracker: o.tracker, settings: settingsOf(o) }, createLogger(o.logLevel, 'peer')))
 
 try {
   await program.parseAsync()

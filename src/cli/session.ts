@@ -20,7 +20,7 @@ export const DEFAULT_SWARM_SETTINGS: SwarmSettings = {
   maxPeers: 80,
   maxUploads: 64,
   pipeline: 64,
-  memoryBudget: 64 * 1024 * 1024,
+  memoryBudget: 32 * 1024 * 1024,
 }
 
 /** Azureus-style peer id: client tag and version, then random bytes. */

@@ -35,6 +35,7 @@ export const MAX_QUEUED_UPLOADS = 500
 /** Largest block we serve: 16 KiB is the standard, 128 KiB the most any client asks. */
 export const MAX_BLOCK_REQUEST = 128 * 1024
 const CHOKE_ROUND_MS = 10_000
+const REQUEST_BATCH = 16
 /** Blocks of one piece from several peers failing its hash: strikes before a contributor is dropped. */
 const MAX_STRIKES = 3
 
@@ -253,7 +254,8 @@ export class Swarm extends EventEmitter {
     const { wire } = conn
     if (this.finished || this.closed || !this.conns.has(conn) || !conn.handshaken || wire.peerChoking || !wire.amInterested) return
     const room = this.opts.pipeline - conn.asked.size
-    if (room <= 0) return
+    // Top up in batches (one writev for many requests) rather than one request per block received.
+    if (room < Math.min(REQUEST_BATCH, this.opts.pipeline) && conn.asked.size > 0) return
     const picks = this.picker.pick((i) => conn.has(i), room, (ref) => conn.asked.has(blockKey(ref)))
     for (const ref of picks) {
       conn.asked.set(blockKey(ref), ref)
@@ -344,10 +346,7 @@ export class Swarm extends EventEmitter {
     } finally {
       this.verifying--
     }
-    if (this.finished && this.verifying === 0 && this.picker.missingCount === 0) {
-      await storage.sync().catch((err: UserError) => this.emit('fatal', err))
-      this.emit('complete')
-    }
+    if (this.finished && this.verifying === 0 && this.picker.missingCount === 0) this.emit('complete')
   }
 
   /** Who sent a piece that failed its hash: a lone contributor is banned; several each get a strike. */

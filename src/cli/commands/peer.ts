@@ -17,6 +17,7 @@ export interface PeerOptions {
   port: number
   timeout: number
   linger: number
+  fsync: boolean
   tracker: string[]
   settings: SwarmSettings
 }
@@ -79,6 +80,7 @@ export async function peerCommand(torrent: string, destination: string, ip: stri
       const fatal = new Promise<never>((_, reject) => swarm.once('fatal', reject))
       if (!swarm.complete) await Promise.race([new Promise((r) => swarm.once('complete', r)), fatal, interrupted]).finally(stopProgress)
       else stopProgress()
+      if (opts.fsync) await storage.sync()
       logger.info({ ...swarm.stats }, 'complete')
       await new Promise<void>((r) => process.stdout.write('Done and done\n', () => r()))
       await announcer.announceNow('completed')
