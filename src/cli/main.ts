@@ -3,6 +3,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { UserError, ExitCode } from './errors.js'
 import { createLogger, LOG_LEVELS } from '../log.js'
 import { isValidPieceLength } from '../torrent/pieceLength.js'
+import { parseRate } from '../swarm/rateLimiter.js'
 import { makeTorrentCommand } from './commands/makeTorrent.js'
 import { trackerCommand } from './commands/tracker.js'
 import { seedCommand } from './commands/seed.js'
@@ -41,10 +42,24 @@ function swarmOptions(cmd: Command): Command {
     .option('--timeout <s>', 'give up when no tracker answers for this long', integer(1), 60)
     .option('--max-peers <n>', 'connections to open at most', integer(1), d.maxPeers)
     .option('--max-uploads <n>', 'peers served at once', integer(1), d.maxUploads)
+    .option('--max-upload-rate <rate>', 'upload limit for all connections, bytes/s: 500k, 12.5M, 100mbit (default: none)', rate)
+    .option('--max-download-rate <rate>', 'download limit for all connections, same units (default: none)', rate)
 }
 
-function settingsOf(o: { maxPeers: number; maxUploads: number }): SwarmSettings {
-  return { ...DEFAULT_SWARM_SETTINGS, maxPeers: o.maxPeers, maxUploads: o.maxUploads }
+function rate(value: string): number {
+  const r = parseRate(value)
+  if (r === null || r <= 0) throw new InvalidArgumentError('expected a rate such as 500k, 12.5M or 100mbit')
+  return r
+}
+
+function settingsOf(o: { maxPeers: number; maxUploads: number; maxUploadRate?: number; maxDownloadRate?: number }): SwarmSettings {
+  return {
+    ...DEFAULT_SWARM_SETTINGS,
+    maxPeers: o.maxPeers,
+    maxUploads: o.maxUploads,
+    maxUploadRate: o.maxUploadRate ?? Infinity,
+    maxDownloadRate: o.maxDownloadRate ?? Infinity,
+  }
 }
 
 const program = new Command('murder')

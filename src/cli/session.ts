@@ -6,6 +6,7 @@ import type { Metainfo } from '../torrent/metainfo.js'
 import { Announcer } from '../swarm/announcer.js'
 import type { Bitfield } from '../swarm/bitfield.js'
 import type { Listener } from '../swarm/listener.js'
+import { TokenBucket } from '../swarm/rateLimiter.js'
 import { Swarm } from '../swarm/swarm.js'
 
 /** Swarm settings shared by `seed` and `peer`, with their defaults. */
@@ -14,6 +15,9 @@ export interface SwarmSettings {
   maxUploads: number
   pipeline: number
   memoryBudget: number
+  /** Bytes per second; Infinity: unlimited. */
+  maxUploadRate: number
+  maxDownloadRate: number
 }
 
 export const DEFAULT_SWARM_SETTINGS: SwarmSettings = {
@@ -21,6 +25,8 @@ export const DEFAULT_SWARM_SETTINGS: SwarmSettings = {
   maxUploads: 64,
   pipeline: 64,
   memoryBudget: 32 * 1024 * 1024,
+  maxUploadRate: Infinity,
+  maxDownloadRate: Infinity,
 }
 
 /** Azureus-style peer id: client tag and version, then random bytes. */
@@ -47,7 +53,12 @@ export async function openSession(args: {
   logger: Logger
 }): Promise<Session> {
   const { meta, listener, logger } = args
-  const swarm = new Swarm({ ...args, ...args.settings })
+  const swarm = new Swarm({
+    ...args,
+    ...args.settings,
+    uploadLimit: new TokenBucket(args.settings.maxUploadRate),
+    downloadLimit: new TokenBucket(args.settings.maxDownloadRate),
+  })
   swarm.start()
   listener.onConnection((socket) => swarm.accept(socket))
   const announcer = new Announcer({

@@ -12,6 +12,7 @@ import { chooseUnchoked } from './choker.js'
 import { PeerConnection, blockKey } from './peerConnection.js'
 import { PieceCache } from './pieceCache.js'
 import { PiecePicker, type BlockRef } from './piecePicker.js'
+import type { TokenBucket } from './rateLimiter.js'
 import { attachWire, HANDSHAKE_TIMEOUT_MS } from './wire.js'
 
 export interface SwarmOptions {
@@ -28,6 +29,9 @@ export interface SwarmOptions {
   pipeline: number
   /** Memory for pieces being assembled and for the upload cache, each. */
   memoryBudget: number
+  /** Shared by all connections of this swarm. */
+  uploadLimit: TokenBucket
+  downloadLimit: TokenBucket
 }
 
 /** Requests a peer may have queued with us; more is a flood and drops the connection. */
@@ -253,24 +257,34 @@ export class Swarm extends EventEmitter {
   private fill(conn: PeerConnection): void {
     const { wire } = conn
     if (this.finished || this.closed || !this.conns.has(conn) || !conn.handshaken || wire.peerChoking || !wire.amInterested) return
-    const room = this.opts.pipeline - conn.asked.size
+    let room = this.opts.pipeline - conn.asked.size
     // Top up in batches (one writev for many requests) rather than one request per block received.
     if (room < Math.min(REQUEST_BATCH, this.opts.pipeline) && conn.asked.size > 0) return
+    const limit = this.opts.downloadLimit
+    if (!limit.unlimited) {
+      const wait = limit.delayFor(BLOCK_LENGTH)
+      if (wait > 0) return this.fillAll(wait)
+      room = Math.min(room, REQUEST_BATCH)
+    }
     const picks = this.picker.pick((i) => conn.has(i), room, (ref) => conn.asked.has(blockKey(ref)))
     for (const ref of picks) {
+      const size = blockSize(this.opts.storage.layout, ref.piece, ref.block)
+      limit.take(size)
       conn.asked.set(blockKey(ref), ref)
-      wire.request(ref.piece, ref.block * BLOCK_LENGTH, blockSize(this.opts.storage.layout, ref.piece, ref.block), (err, block) =>
-        this.onBlock(conn, ref, err, block))
+      wire.request(ref.piece, ref.block * BLOCK_LENGTH, size, (err, block) => this.onBlock(conn, ref, err, block))
     }
   }
 
-  private fillAll(): void {
+  /** Tops up every connection soon (or after `delayMs`, when the download limit says so). */
+  private fillAll(delayMs = 0): void {
     if (this.fillScheduled) return
     this.fillScheduled = true
-    setImmediate(() => {
+    const run = () => {
       this.fillScheduled = false
       for (const c of this.conns) this.fill(c)
-    })
+    }
+    if (delayMs > 0) setTimeout(run, delayMs)
+    else setImmediate(run)
   }
 
   private onBlock(conn: PeerConnection, ref: BlockRef, err: Error | null, block: Uint8Array | null): void {
@@ -382,7 +396,13 @@ export class Swarm extends EventEmitter {
           conn.socket.once('drain', () => void this.pump(conn))
           return
         }
+        const wait = this.opts.uploadLimit.delayFor(conn.uploads[0]!.length)
+        if (wait > 0) {
+          setTimeout(() => void this.pump(conn), wait)
+          return
+        }
         const u = conn.uploads.shift()!
+        this.opts.uploadLimit.take(u.length)
         const piece = await this.cache.get(u.index)
         u.respond(null, piece.subarray(u.offset, u.offset + u.length))
         this.counters.uploaded += u.length
