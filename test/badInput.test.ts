@@ -1,11 +1,12 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdir, readdir, symlink, writeFile } from 'node:fs/promises'
+import { execFileSync } from 'node:child_process'
+import { lstat, mkdir, readdir, symlink, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import bencode from 'bencode'
-import { runMurder } from './helpers/proc.js'
-import { cleanup, tempDir, writeTree } from './helpers/tree.js'
+import { murder, runMurder } from './helpers/proc.js'
+import { cleanup, snapshot, tempDir, writeTree } from './helpers/tree.js'
 
 const dirs: string[] = []
 after(() => cleanup(...dirs))
@@ -52,29 +53,40 @@ test('traversal and absolute paths are refused before anything is written', asyn
   assert.deepEqual(await readdir(d), ['t.torrent'], 'nothing created next to the destination')
 })
 
-test('a symlinked folder inside the destination is never written through', async () => {
+test('a symlinked folder inside the destination is replaced, never written through', async () => {
   const d = await work()
   const outside = join(d, 'outside')
   const dest = join(d, 'dest')
   await mkdir(outside)
   await mkdir(dest)
   await symlink(outside, join(dest, 'sub'))
+  await symlink(join(outside, 'file.bin'), join(dest, 'top.bin'))
   await writeTree(join(d, 'src'), { 'sub/file.bin': 40000, 'top.bin': 100 })
-  const made = await runMurder(['make-torrent', join(d, 'src'), '127.0.0.1:1', join(d, 't.torrent')])
-  assert.equal(made.code, 0, made.stderr)
-  const r = await runMurder(['peer', join(d, 't.torrent'), dest, '127.0.0.1', '--timeout', '1'])
-  assert.equal(r.code, 4, r.stderr)
-  assertOneLineError(r.stderr, /symlink .*sub/)
-  assert.deepEqual(await readdir(outside), [], 'nothing written outside the destination')
+  const tracker = murder(['tracker', '--port', '0', '--host', '127.0.0.1'])
+  const { port } = await tracker.logLine((l) => typeof l['port'] === 'number')
+  try {
+    assert.equal((await runMurder(['make-torrent', join(d, 'src'), `127.0.0.1:${port}`, join(d, 't.torrent')])).code, 0)
+    const seed = murder(['seed', join(d, 't.torrent'), join(d, 'src'), '127.0.0.1'])
+    await seed.logLine((l) => l['msg'] === 'seeding')
+    const r = await runMurder(['peer', join(d, 't.torrent'), dest, '127.0.0.1', '--linger', '0'])
+    seed.kill()
+    assert.equal(r.code, 0, r.stderr)
+    assert.deepEqual(await readdir(outside), [], 'nothing written outside the destination')
+    assert.ok((await lstat(join(dest, 'sub'))).isDirectory(), 'the link was replaced by a real folder')
+    assert.ok((await lstat(join(dest, 'top.bin'))).isFile(), 'the file link was replaced by a real file')
+    assert.deepEqual(await snapshot(dest), await snapshot(join(d, 'src')))
+  } finally {
+    tracker.kill()
+  }
 })
 
-test('a symlink in the source is an error naming it, not silently followed', async () => {
+test('a special file in the source is an error naming it', async () => {
   const d = await work()
   await writeTree(join(d, 'src'), { 'real.txt': 10 })
-  await symlink('real.txt', join(d, 'src', 'link.txt'))
+  execFileSync('mkfifo', [join(d, 'src', 'pipe')])
   const r = await runMurder(['make-torrent', join(d, 'src'), '127.0.0.1:1', join(d, 't.torrent')])
   assert.equal(r.code, 1)
-  assertOneLineError(r.stderr, /link\.txt is a symlink/)
+  assertOneLineError(r.stderr, /pipe is a special file/)
 })
 
 test('unreachable tracker: retries until --timeout, then exit 5', async () => {

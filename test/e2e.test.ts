@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import { appendFile, cp, open, rm as remove, truncate } from 'node:fs/promises'
 import { join } from 'node:path'
 import { murder, runMurder, type Proc } from './helpers/proc.js'
+import { completeLine, killAll, makeTorrent, startSeed, startTracker } from './helpers/swarm.js'
 import { cleanup, sampleTree, snapshot, tempDir, writeTree } from './helpers/tree.js'
 
 const PIECE = 32 * 1024
@@ -10,6 +11,7 @@ const procs: Proc[] = []
 const dirs: string[] = []
 after(async () => {
   for (const p of procs) p.kill('SIGKILL')
+  killAll()
   await cleanup(...dirs)
 })
 
@@ -18,17 +20,11 @@ async function swarmSource(files: Record<string, number>) {
   dirs.push(work)
   const src = join(work, 'src')
   await writeTree(src, files)
-  const tracker = murder(['tracker', '--port', '0', '--host', '127.0.0.1'])
-  procs.push(tracker)
-  const { port } = await tracker.logLine((l) => typeof l['port'] === 'number')
+  const tracker = await startTracker()
   const torrent = join(work, 'tree.torrent')
-  const made = await runMurder(['make-torrent', src, `127.0.0.1:${port}`, torrent, '--piece-length', String(PIECE), '--json'])
-  assert.equal(made.code, 0, made.stderr)
-  const summary = JSON.parse(made.stdout) as { infoHash: string; pieces: number; bytes: number }
-  const seed = murder(['seed', torrent, src, '127.0.0.1'])
-  procs.push(seed)
-  await seed.logLine((l) => l['msg'] === 'seeding')
-  return { work, src, torrent, trackerPort: port as number, tracker, seed, summary }
+  const summary = await makeTorrent(src, tracker.port, torrent, ['--piece-length', String(PIECE)])
+  await startSeed(torrent, src)
+  return { work, src, torrent, trackerPort: tracker.port, summary }
 }
 
 async function runPeer(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -66,7 +62,7 @@ test('a partly filled destination fetches only the bad pieces', async () => {
   const r = await runMurder(['peer', s.torrent, dest, '127.0.0.1', '--linger', '0', '--log-level', 'info'], 60_000)
   assert.equal(r.code, 0, r.stderr)
   assert.deepEqual(await snapshot(dest), await snapshot(s.src))
-  const done = r.stderr.split('\n').filter((l) => l.includes('"msg":"complete"')).map((l) => JSON.parse(l))[0]
+  const done = completeLine(r.stderr)
   // Bad pieces: 1 in modified, 2 in truncated, 4 in missing; long.bin's content is intact.
   assert.equal(done.downloaded, 7 * PIECE)
   assert.ok(done.received <= 8 * PIECE, `received ${done.received} bytes for 7 bad pieces`)

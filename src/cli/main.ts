@@ -3,6 +3,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { UserError, ExitCode } from './errors.js'
 import { createLogger, LOG_LEVELS } from '../log.js'
 import { isValidPieceLength } from '../torrent/pieceLength.js'
+import { ALIGN_POLICIES } from '../torrent/padding.js'
 import { parseRate } from '../swarm/rateLimiter.js'
 import { makeTorrentCommand } from './commands/makeTorrent.js'
 import { trackerCommand } from './commands/tracker.js'
@@ -76,6 +77,7 @@ withCommon(program.command('make-torrent'))
   .option('--tracker <url>', 'another tracker (announce-list); may repeat', collect, [])
   .option('--piece-length <bytes>', 'piece length, a power of two (default: chosen from the size)', byteSize)
   .option('--exclude <glob>', 'leave out matching names or paths (e.g. ".git*"); may repeat', collect, [])
+  .addOption(new Option('--align <policy>', 'start every file on a piece boundary (BEP 47 padding) so updates move only what changed').choices(ALIGN_POLICIES).default('all'))
   .option('--json', 'print the summary as JSON', false)
   .addHelpText('after', '\nExample:\n  murder make-torrent ./build tracker-host:8998 /tmp/build.torrent')
   .action(async (source: string, tracker: string, out: string, o) => makeTorrentCommand(source, tracker, out, o))
@@ -105,9 +107,11 @@ swarmOptions(withCommon(program.command('peer')))
   .option('--linger <s>', 'after completing, keep serving while peers are incomplete, at most this long', integer(0), 30)
   .option('--tracker <url>', 'tracker for a magnet link or info hash; may repeat', collect, [])
   .option('--fsync', 'flush the files to disk before printing "Done and done"', false)
+  .option('--delete', 'remove files and folders in the destination that the torrent does not name', false)
+  .option('--owner', 'apply the numeric owner and group of every entry (as root)', false)
   .addHelpText('after', '\nExample:\n  murder peer /tmp/build.torrent /srv/app 10.0.0.7')
   .action(async (torrent: string, destination: string, ip: string, o) =>
-    peerCommand(torrent, destination, ip, { port: o.port, timeout: o.timeout, linger: o.linger, fsync: o.fsync, tracker: o.tracker, settings: settingsOf(o) }, createLogger(o.logLevel, 'peer')))
+    peerCommand(torrent, destination, ip, { port: o.port, timeout: o.timeout, linger: o.linger, fsync: o.fsync, delete: o.delete, owner: o.owner, tracker: o.tracker, settings: settingsOf(o) }, createLogger(o.logLevel, 'peer')))
 
 try {
   await program.parseAsync()

@@ -37,7 +37,7 @@ export function assertMatches(meta: Metainfo, storage: FileStorage, result: Chec
   }
   for (let i = 0; i < meta.pieceCount; i++) {
     if (!result.have.get(i)) {
-      const file = spansOfPiece(storage.layout, i).find((s) => !storage.files[s.file]!.padding)?.file ?? 0
+      const file = spansOfPiece(storage.layout, i).find((s) => storage.files[s.file]!.kind === 'file')?.file ?? 0
       throw new UserError(`source does not match the torrent: ${storage.describe(file)} differs (piece ${i})`, ExitCode.mismatch)
     }
   }

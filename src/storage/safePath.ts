@@ -1,16 +1,21 @@
 import { constants } from 'node:fs'
-import { lstat, mkdir } from 'node:fs/promises'
+import { lstat, mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { UserError, ExitCode, fsError } from '../cli/errors.js'
+import { fsError } from '../cli/errors.js'
 
 export const O_NOFOLLOW = constants.O_NOFOLLOW
 
+/** Removes a file, symlink or folder tree at `path`; symlinks are unlinked, never followed. */
+export async function removeEntry(path: string): Promise<void> {
+  await rm(path, { recursive: true, force: true }).catch((err) => { throw fsError(err, path) })
+}
+
 /**
- * Makes sure every folder from `root` down to the parent of `components` is a real folder, creating the
- * missing ones. A symlink on the way is refused: following it could write outside the destination.
- * Returns the full path of the file.
+ * Resolves `components` under `root` so that every folder on the way is a real folder. When `create` is
+ * set, missing folders are made and a symlink or file in the way is replaced by a folder (following it
+ * could write outside the destination); otherwise null is returned when the path cannot exist as named.
  */
-export async function ensureParents(root: string, components: readonly string[], create: boolean): Promise<string> {
+export async function ensureParents(root: string, components: readonly string[], create: boolean): Promise<string | null> {
   let dir = root
   for (let i = 0; i < components.length - 1; i++) {
     dir = join(dir, components[i]!)
@@ -18,13 +23,10 @@ export async function ensureParents(root: string, components: readonly string[],
       if (err.code === 'ENOENT') return null
       throw fsError(err, dir)
     })
-    if (st === null) {
-      if (!create) return join(dir, ...components.slice(i + 1))
-      await mkdir(dir).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'EEXIST') throw fsError(err, dir) })
-      continue
-    }
-    if (st.isSymbolicLink()) throw new UserError(`refusing to write through symlink ${dir}`, ExitCode.destination)
-    if (!st.isDirectory()) throw new UserError(`${dir} is in the way: the torrent needs a folder there`, ExitCode.destination)
+    if (st?.isDirectory()) continue
+    if (!create) return null
+    if (st) await removeEntry(dir)
+    await mkdir(dir).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'EEXIST') throw fsError(err, dir) })
   }
   return join(root, ...components)
 }

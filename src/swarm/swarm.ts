@@ -5,7 +5,7 @@ import { UserError, ExitCode } from '../cli/errors.js'
 import type { Logger } from '../log.js'
 import type { FileStorage } from '../storage/fileStorage.js'
 import { ownedBuffer, type HashPool } from '../storage/hashPool.js'
-import { BLOCK_LENGTH, blockCount, blockSize, pieceSize, validRequest } from '../torrent/layout.js'
+import { BLOCK_LENGTH, pieceSize, validRequest } from '../torrent/layout.js'
 import { pieceHash, type Metainfo } from '../torrent/metainfo.js'
 import { Bitfield, validWireBitfield } from './bitfield.js'
 import { chooseUnchoked } from './choker.js'
@@ -42,6 +42,8 @@ const CHOKE_ROUND_MS = 10_000
 const REQUEST_BATCH = 16
 /** Blocks of one piece from several peers failing its hash: strikes before a contributor is dropped. */
 const MAX_STRIKES = 3
+/** Cancelled requests remembered per connection, so a block that crosses our cancel is not taken for abuse. */
+const MAX_CANCELLED = 1024
 
 export interface SwarmStats {
   pieces: number
@@ -88,7 +90,7 @@ export class Swarm extends EventEmitter {
     const piecesInBudget = Math.max(2, Math.floor(opts.memoryBudget / meta.pieceLength))
     this.picker = new PiecePicker({
       pieceCount: meta.pieceCount,
-      blocksIn: (i) => blockCount(storage.layout, i),
+      blocksIn: (i) => Math.ceil(storage.dataPrefix(i) / BLOCK_LENGTH),
       maxActive: piecesInBudget,
       randomFirst: 4,
     })
@@ -227,6 +229,10 @@ export class Swarm extends EventEmitter {
       this.picker.peerHas(index)
       this.peerChanged(conn)
     })
+    wire.on('unrequested', (index: number, offset: number, length: number) => {
+      if (offset % BLOCK_LENGTH === 0 && conn.cancelled.delete(blockKey({ piece: index, block: offset / BLOCK_LENGTH }))) return
+      this.drop(conn, `sent a block we never requested (piece ${index}, offset ${offset}, length ${length})`, true)
+    })
     wire.on('unchoke', () => this.fill(conn))
     wire.on('interested', () => this.scheduleRechoke())
     wire.on('uninterested', () => this.scheduleRechoke())
@@ -268,11 +274,15 @@ export class Swarm extends EventEmitter {
     }
     const picks = this.picker.pick((i) => conn.has(i), room, (ref) => conn.asked.has(blockKey(ref)))
     for (const ref of picks) {
-      const size = blockSize(this.opts.storage.layout, ref.piece, ref.block)
+      const size = this.blockSize(ref)
       limit.take(size)
       conn.asked.set(blockKey(ref), ref)
       wire.request(ref.piece, ref.block * BLOCK_LENGTH, size, (err, block) => this.onBlock(conn, ref, err, block))
     }
+  }
+
+  private blockSize(ref: BlockRef): number {
+    return Math.min(BLOCK_LENGTH, this.opts.storage.dataPrefix(ref.piece) - ref.block * BLOCK_LENGTH)
   }
 
   /** Tops up every connection soon (or after `delayMs`, when the download limit says so). */
@@ -300,6 +310,8 @@ export class Swarm extends EventEmitter {
       let buf = this.assembling.get(ref.piece)
       if (!buf) {
         buf = ownedBuffer(pieceSize(this.opts.storage.layout, ref.piece))
+        // Trailing padding is zeros by definition: it is filled here, never requested.
+        buf.fill(0, this.opts.storage.dataPrefix(ref.piece))
         this.assembling.set(ref.piece, buf)
       }
       buf.set(block, ref.block * BLOCK_LENGTH)
@@ -319,7 +331,9 @@ export class Swarm extends EventEmitter {
     const key = blockKey(ref)
     for (const c of this.conns) {
       if (c === from || !c.asked.has(key)) continue
-      c.wire.cancel(ref.piece, ref.block * BLOCK_LENGTH, blockSize(this.opts.storage.layout, ref.piece, ref.block))
+      c.cancelled.add(key)
+      if (c.cancelled.size > MAX_CANCELLED) c.cancelled.delete(c.cancelled.values().next().value!)
+      c.wire.cancel(ref.piece, ref.block * BLOCK_LENGTH, this.blockSize(ref))
     }
   }
 
@@ -350,6 +364,7 @@ export class Swarm extends EventEmitter {
         if (!c.handshaken) continue
         if (!c.has(piece)) c.wire.have(piece)
       }
+      logger.debug({ piece, have: have.count }, 'piece verified')
       this.emit('piece', piece)
       if (have.complete) this.finished = true
       for (const c of [...this.conns]) if (c.handshaken) this.updateInterest(c)
@@ -449,9 +464,11 @@ export class Swarm extends EventEmitter {
 
   private drop(conn: PeerConnection, reason: string, ban = false): void {
     if (ban) {
+      // Named once, even when more of its pieces fail their hash after it was dropped.
+      const known = this.banned.has(conn.id || conn.address)
       this.banned.add(conn.address)
       if (conn.id) this.banned.add(conn.id)
-      this.opts.logger.warn({ peer: conn.address, id: conn.id, reason }, 'dropping and banning peer')
+      if (!known) this.opts.logger.warn({ peer: conn.address, id: conn.id, reason }, 'dropping and banning peer')
     } else {
       this.opts.logger.debug({ peer: conn.address, reason }, 'closing connection')
     }

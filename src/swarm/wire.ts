@@ -10,6 +10,9 @@ export const HANDSHAKE_TIMEOUT_MS = 10_000
 
 type WireInternals = {
   _onMessageLength(buf: Uint8Array): void
+  _onMessage(buf: Uint8Array): void
+  _onPiece(index: number, offset: number, block: Uint8Array): void
+  requests: { piece: number; offset: number; length: number }[]
   _write(data: Uint8Array, cb: (err: Error | null) => void): void
   _parserSize: number
   _parser: (buf: Uint8Array) => void
@@ -54,6 +57,23 @@ function zeroCopyInput(internals: WireInternals): void {
   }
 }
 
+/** Messages of a fixed size (id byte included); bittorrent-protocol would read a short one past its end as zeros. */
+const FIXED_SIZES = new Map<number, [string, number]>([
+  [0, ['choke', 1]], [1, ['unchoke', 1]], [2, ['interested', 1]], [3, ['not interested', 1]], [4, ['have', 5]],
+  [6, ['request', 13]], [8, ['cancel', 13]], [9, ['port', 3]], [0x0d, ['suggest', 5]], [0x0e, ['have-all', 1]],
+  [0x0f, ['have-none', 1]], [0x10, ['reject', 13]], [0x11, ['allowed-fast', 5]],
+])
+
+/** Why a message is malformed, or null. Unknown ids are left alone (BEP 3: ignore what you do not know). */
+function malformed(buf: Uint8Array): string | null {
+  const id = buf[0]!
+  const fixed = FIXED_SIZES.get(id)
+  if (fixed && buf.length !== fixed[1]) return `malformed ${fixed[0]} message (${buf.length} bytes instead of ${fixed[1]})`
+  if (id === 7 && buf.length < 9) return `malformed piece message (${buf.length} bytes)`
+  if (id === 20 && buf.length < 2) return 'malformed extended message (no extended id)'
+  return null
+}
+
 /**
  * A protocol wire bound to a socket. bittorrent-protocol buffers whatever length a peer announces, so an
  * oversized length prefix is refused here before any memory is committed to it. Outgoing bytes are written
@@ -71,6 +91,26 @@ export function attachWire(socket: Socket, onProtocolError: (reason: string) => 
       return
     }
     parseLength.call(this, buf)
+  }
+  const onMessage = internals._onMessage
+  internals._onMessage = function (this: Wire, buf: Uint8Array) {
+    const problem = malformed(buf)
+    if (problem) {
+      onProtocolError(problem)
+      internals._parserSize = Number.MAX_VALUE
+      return
+    }
+    onMessage.call(this, buf)
+  }
+  // bittorrent-protocol silently drops a block that matches no request of ours; the owner decides what that
+  // means (a block we cancelled may still come, BEP 3; anything else is a protocol violation).
+  const onPiece = internals._onPiece
+  internals._onPiece = function (this: Wire, index: number, offset: number, block: Uint8Array) {
+    if (!internals.requests.some((r) => r.piece === index && r.offset === offset && r.length === block.length)) {
+      wire.emit('unrequested', index, offset, block.length)
+      return
+    }
+    onPiece.call(this, index, offset, block)
   }
   zeroCopyInput(internals)
   socket.setNoDelay(true)

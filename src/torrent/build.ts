@@ -1,19 +1,21 @@
-import { stat } from 'node:fs/promises'
+import { lstat } from 'node:fs/promises'
 import { basename, dirname, resolve } from 'node:path'
 import { UserError, fsError } from '../cli/errors.js'
 import { FileStorage } from '../storage/fileStorage.js'
 import { hashPieces } from '../storage/hashPieces.js'
 import type { HashPool } from '../storage/hashPool.js'
 import { excludeMatcher } from './glob.js'
-import { encodeTorrent, parseTorrent, SHA1_LENGTH, type Metainfo } from './metainfo.js'
+import { encodeTorrent, isPadding, isSymlink, parseTorrent, SHA1_LENGTH, type Metainfo } from './metainfo.js'
+import { placeFiles, type AlignPolicy } from './padding.js'
 import { choosePieceLength } from './pieceLength.js'
-import { walkTree } from './walk.js'
+import { metaOfStats, walkTree, type SourceEntry } from './walk.js'
 
 export interface BuildOptions {
   source: string
   trackers: readonly string[]
   pieceLength?: number
   exclude: readonly string[]
+  align: AlignPolicy
   pool: HashPool
 }
 
@@ -24,27 +26,35 @@ export function storageFor(meta: Pick<Metainfo, 'files' | 'singleFile' | 'pieceL
     path: meta.singleFile ? [basename(resolve(location))] : f.path,
     length: f.length,
     offset: f.offset,
-    padding: f.attr.includes('p'),
+    kind: isPadding(f) ? ('padding' as const) : isSymlink(f) ? ('symlink' as const) : ('file' as const),
   }))
   return new FileStorage(root, files, meta.pieceLength, writable)
+}
+
+function attrOf(e: SourceEntry): string {
+  if (e.kind === 'symlink') return 'l'
+  return (e.mode ?? 0) & 0o111 ? 'x' : ''
 }
 
 /** Builds a torrent of a folder or a single file, streaming its bytes through the hash pool. */
 export async function buildTorrent(opts: BuildOptions): Promise<{ torrent: Uint8Array; meta: Metainfo }> {
   const source = resolve(opts.source)
-  const st = await stat(source).catch((err) => { throw fsError(err, opts.source) })
+  const st = await lstat(source).catch((err) => { throw fsError(err, opts.source) })
   const singleFile = !st.isDirectory()
   if (singleFile && !st.isFile()) throw new UserError(`${opts.source} is neither a folder nor a regular file`)
-  const listed = singleFile ? [{ path: [basename(source)], length: st.size }] : await walkTree(source, excludeMatcher(opts.exclude))
-  let offset = 0
-  const files = listed.map((f) => {
-    const file = { ...f, offset, attr: '' }
-    offset += f.length
-    return file
-  })
-  if (offset === 0) throw new UserError(`${opts.source} holds no data to share (no files, or only empty ones)`)
-  const pieceLength = opts.pieceLength ?? choosePieceLength(offset)
-  const pieceCount = Math.ceil(offset / pieceLength)
+  const listed: SourceEntry[] = singleFile
+    ? [{ path: [basename(source)], kind: 'file', length: st.size, ...metaOfStats(st) }]
+    : await walkTree(source, excludeMatcher(opts.exclude))
+  const entries = listed.filter((e) => e.kind !== 'dir')
+  const total = entries.reduce((sum, e) => sum + e.length, 0)
+  if (total === 0) throw new UserError(`${opts.source} holds no data to share (no files, or only empty ones)`)
+  const pieceLength = opts.pieceLength ?? choosePieceLength(total)
+  const placed = placeFiles(entries, pieceLength, singleFile ? 'none' : opts.align)
+  const files = placed.map((p) => (p.entry
+    ? { path: p.path, length: p.length, offset: p.offset, attr: attrOf(p.entry), mode: p.entry.mode, mtime: p.entry.mtime, uid: p.entry.uid, gid: p.entry.gid, symlink: p.entry.symlink }
+    : { path: p.path, length: p.length, offset: p.offset, attr: 'p' }))
+  const length = placed.reduce((sum, p) => sum + p.length, 0)
+  const pieceCount = Math.ceil(length / pieceLength)
   const pieceHashes = new Uint8Array(pieceCount * SHA1_LENGTH)
   const storage = storageFor({ files, singleFile, pieceLength }, source, false)
   try {
@@ -52,6 +62,7 @@ export async function buildTorrent(opts: BuildOptions): Promise<{ torrent: Uint8
   } finally {
     await storage.close()
   }
-  const torrent = encodeTorrent({ name: basename(source), pieceLength, pieceHashes, files, singleFile }, opts.trackers)
+  const directories = listed.filter((e) => e.kind === 'dir').map(({ path, mode, mtime, uid, gid }) => ({ path, mode, mtime, uid, gid }))
+  const torrent = encodeTorrent({ name: basename(source), pieceLength, pieceHashes, files, directories, singleFile }, opts.trackers)
   return { torrent, meta: parseTorrent(torrent) }
 }

@@ -11,7 +11,17 @@ export const MIN_PIECE_LENGTH = 16 * 1024
 export const MAX_PIECE_LENGTH = 64 * 1024 * 1024
 export const MAX_FILES = 1_000_000
 
-export interface TorrentFile {
+/** What `rsync -a` preserves besides contents; absent in torrents made by other tools. */
+export interface EntryMeta {
+  /** Permission bits including setuid/setgid/sticky (`mode & 0o7777`). */
+  readonly mode?: number
+  /** Modification time, whole seconds since the epoch. */
+  readonly mtime?: number
+  readonly uid?: number
+  readonly gid?: number
+}
+
+export interface TorrentFile extends EntryMeta {
   /** Path relative to the torrent root; for a single-file torrent, `[name]`. */
   readonly path: readonly string[]
   readonly length: number
@@ -19,6 +29,13 @@ export interface TorrentFile {
   readonly offset: number
   /** BEP 47 attributes as given (`p` padding, `x` executable, `h` hidden, `l` symlink). */
   readonly attr: string
+  /** BEP 47 symlink target, as stored on the source (relative or absolute). */
+  readonly symlink?: string
+}
+
+/** A folder of the tree (the root is `[]`): carries empty folders and folder modes. */
+export interface TorrentDir extends EntryMeta {
+  readonly path: readonly string[]
 }
 
 export interface Metainfo {
@@ -29,6 +46,7 @@ export interface Metainfo {
   readonly pieceHashes: Uint8Array
   readonly length: number
   readonly files: readonly TorrentFile[]
+  readonly directories: readonly TorrentDir[]
   readonly singleFile: boolean
   /** Tracker URLs, announce-list tiers flattened in order, deduplicated. */
   readonly announce: readonly string[]
@@ -37,8 +55,12 @@ export interface Metainfo {
   readonly infoHashHex: string
 }
 
-export function isPadding(file: TorrentFile): boolean {
+export function isPadding(file: Pick<TorrentFile, 'attr'>): boolean {
   return file.attr.includes('p')
+}
+
+export function isSymlink(file: Pick<TorrentFile, 'attr'>): boolean {
+  return file.attr.includes('l')
 }
 
 export function pieceHash(meta: Metainfo, index: number): Uint8Array {
@@ -93,9 +115,47 @@ function trackers(root: Dict): string[] {
   return [...new Set(urls)]
 }
 
+function optionalInt(d: Dict, key: string, what: string, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  return d[key] === undefined ? undefined : int(d[key], `${key} of ${what}`, max)
+}
+
+function metaOf(d: Dict, what: string): EntryMeta {
+  const meta: { -readonly [K in keyof EntryMeta]: EntryMeta[K] } = {}
+  const mode = optionalInt(d, 'mode', what, 0o7777)
+  const mtime = optionalInt(d, 'mtime', what)
+  const uid = optionalInt(d, 'uid', what, 2 ** 32 - 1)
+  const gid = optionalInt(d, 'gid', what, 2 ** 32 - 1)
+  if (mode !== undefined) meta.mode = mode
+  if (mtime !== undefined) meta.mtime = mtime
+  if (uid !== undefined) meta.uid = uid
+  if (gid !== undefined) meta.gid = gid
+  return meta
+}
+
+function pathOf(v: BencodeValue | undefined, what: string): string[] {
+  if (!Array.isArray(v)) throw top.fail(`${what} without a path list`)
+  const path = v.map((c) => str(c, 'path component'))
+  assertSafePath(path, (reason) => top.fail(`unsafe path "${displayPath(path)}": ${reason}`))
+  return path
+}
+
+function parseDirectories(info: Dict): TorrentDir[] {
+  const list = info['directories']
+  if (list === undefined) return []
+  if (!Array.isArray(list) || list.length > MAX_FILES) throw top.fail('directories is not a list')
+  return list.map((entry) => {
+    if (!isDict(entry)) throw top.fail('directory entry is not a dictionary')
+    // The root folder has an empty path; every other path obeys the usual rules.
+    const path = Array.isArray(entry['path']) && entry['path'].length === 0 ? [] : pathOf(entry['path'], 'directory entry')
+    return { path, ...metaOf(entry, displayPath(path) || '.') }
+  })
+}
+
 function parseFiles(info: Dict, name: string): { files: TorrentFile[]; singleFile: boolean } {
   if (info['files'] === undefined) {
-    return { singleFile: true, files: [{ path: [name], length: int(info['length'], 'length', MAX_TOTAL_LENGTH), offset: 0, attr: attrOf(info) }] }
+    const file = { path: [name], length: int(info['length'], 'length', MAX_TOTAL_LENGTH), offset: 0, attr: attrOf(info), ...metaOf(info, name) }
+    if (isSymlink(file) || isPadding(file)) throw top.fail('a single-file torrent must hold a regular file')
+    return { singleFile: true, files: [file] }
   }
   const list = info['files']
   if (!Array.isArray(list) || list.length === 0) throw top.fail('files is not a non-empty list')
@@ -103,15 +163,16 @@ function parseFiles(info: Dict, name: string): { files: TorrentFile[]; singleFil
   const files: TorrentFile[] = []
   let offset = 0
   for (const entry of list) {
-    if (!isDict(entry) || !Array.isArray(entry['path'])) throw top.fail('file entry without a path list')
-    const path = entry['path'].map((c) => str(c, 'path component'))
-    assertSafePath(path, (reason) => top.fail(`unsafe path "${displayPath(path)}": ${reason}`))
-    const length = int(entry['length'], `length of ${displayPath(path)}`, MAX_TOTAL_LENGTH)
-    files.push({ path, length, offset, attr: attrOf(entry) })
+    if (!isDict(entry)) throw top.fail('file entry is not a dictionary')
+    const path = pathOf(entry['path'], 'file entry')
+    const what = displayPath(path)
+    const length = int(entry['length'], `length of ${what}`, MAX_TOTAL_LENGTH)
+    const file: TorrentFile = { path, length, offset, attr: attrOf(entry), ...metaOf(entry, what), ...symlinkOf(entry, what) }
+    if (isSymlink(file) && length !== 0) throw top.fail(`symlink ${what} has a length`)
+    files.push(file)
     offset += length
     if (offset > MAX_TOTAL_LENGTH) throw top.fail('total length is absurd')
   }
-  assertNoCollisions(files.filter((f) => !isPadding(f)))
   return { singleFile: false, files }
 }
 
@@ -119,15 +180,30 @@ function attrOf(d: Dict): string {
   return d['attr'] instanceof Uint8Array ? str(d['attr'], 'attr') : ''
 }
 
-/** Two entries with one path, or a file that is also a folder of another entry, cannot both be written. */
-function assertNoCollisions(files: readonly TorrentFile[]): void {
-  const sorted = files.map((f) => f.path).sort(comparePaths)
-  for (let i = 1; i < sorted.length; i++) {
-    const a = sorted[i - 1]!
-    const b = sorted[i]!
-    if (a.length <= b.length && a.every((c, j) => c === b[j])) {
-      throw top.fail(a.length === b.length ? `duplicate path "${displayPath(a)}"` : `"${displayPath(a)}" is both a file and a folder`)
-    }
+function symlinkOf(d: Dict, what: string): { symlink?: string } {
+  if (!attrOf(d).includes('l')) return {}
+  const target = d['symlink path']
+  if (!Array.isArray(target) || target.length === 0) throw top.fail(`symlink ${what} without a symlink path`)
+  const parts = target.map((c) => str(c, 'symlink path component'))
+  if (parts.some((c) => c.includes('\0') || c.includes('/'))) throw top.fail(`symlink ${what} has an invalid target`)
+  return { symlink: parts.join('/') }
+}
+
+/**
+ * Two entries with one path, or a file (or symlink) that is also a folder of another entry, cannot both be
+ * written. Folders may contain entries; they may not be files themselves.
+ */
+function assertNoCollisions(files: readonly TorrentFile[], dirs: readonly TorrentDir[]): void {
+  const entries = [
+    ...files.filter((f) => !isPadding(f)).map((f) => ({ path: f.path, dir: false })),
+    ...dirs.map((d) => ({ path: d.path, dir: true })),
+  ].sort((x, y) => comparePaths(x.path, y.path))
+  for (let i = 1; i < entries.length; i++) {
+    const a = entries[i - 1]!
+    const b = entries[i]!
+    const prefix = a.path.length <= b.path.length && a.path.every((c, j) => c === b.path[j])
+    if (prefix && a.path.length === b.path.length) throw top.fail(`duplicate path "${displayPath(a.path)}"`)
+    if (prefix && !a.dir) throw top.fail(`"${displayPath(a.path)}" is both a file and a folder`)
   }
 }
 
@@ -164,6 +240,8 @@ export function parseInfo(infoBytes: Uint8Array, announce: readonly string[]): M
   const pieces = info['pieces']
   if (!(pieces instanceof Uint8Array) || pieces.length % SHA1_LENGTH !== 0) throw top.fail('pieces is not a list of SHA-1 digests')
   const { files, singleFile } = parseFiles(info, name)
+  const directories = singleFile ? [] : parseDirectories(info)
+  assertNoCollisions(files, directories)
   const last = files[files.length - 1]!
   const length = last.offset + last.length
   const pieceCount = pieces.length / SHA1_LENGTH
@@ -172,7 +250,7 @@ export function parseInfo(infoBytes: Uint8Array, announce: readonly string[]): M
   }
   const infoHash = infoHashOf(infoBytes)
   return {
-    name, pieceLength, pieceCount, pieceHashes: pieces, length, files, singleFile,
+    name, pieceLength, pieceCount, pieceHashes: pieces, length, files, directories, singleFile,
     announce: [...announce], infoBytes: Uint8Array.from(infoBytes), infoHash, infoHashHex: Buffer.from(infoHash).toString('hex'),
   }
 }
@@ -181,23 +259,40 @@ export interface InfoInput {
   name: string
   pieceLength: number
   pieceHashes: Uint8Array
-  files: readonly { path: readonly string[]; length: number; attr?: string }[]
+  files: readonly (Omit<TorrentFile, 'offset' | 'attr'> & { attr?: string })[]
+  directories?: readonly TorrentDir[]
   singleFile: boolean
+}
+
+/** Bencode-ready fields of an entry's metadata, in a fixed shape so the encoding is deterministic. */
+function encodeMeta(m: EntryMeta): Record<string, number> {
+  const out: Record<string, number> = {}
+  if (m.mode !== undefined) out['mode'] = m.mode
+  if (m.mtime !== undefined) out['mtime'] = m.mtime
+  if (m.uid !== undefined) out['uid'] = m.uid
+  if (m.gid !== undefined) out['gid'] = m.gid
+  return out
+}
+
+function encodeFile(f: InfoInput['files'][number], withPath: boolean): Record<string, unknown> {
+  const o: Record<string, unknown> = { length: f.length, ...encodeMeta(f) }
+  if (withPath) o['path'] = [...f.path]
+  if (f.attr) o['attr'] = f.attr
+  if (f.symlink !== undefined) o['symlink path'] = f.symlink.split('/')
+  return o
 }
 
 /** Encodes a torrent. Nothing time- or host-dependent goes in, so one tree gives one info hash everywhere. */
 export function encodeTorrent(input: InfoInput, announce: readonly string[]): Uint8Array {
-  const withAttr = (o: Record<string, unknown>, attr?: string) => (attr ? { ...o, attr } : o)
   const info: Record<string, unknown> = {
     name: input.name,
     'piece length': input.pieceLength,
     pieces: input.pieceHashes,
   }
-  if (input.singleFile) {
-    const f = input.files[0]!
-    Object.assign(info, withAttr({ length: f.length }, f.attr))
-  } else {
-    info['files'] = input.files.map((f) => withAttr({ length: f.length, path: [...f.path] }, f.attr))
+  if (input.singleFile) Object.assign(info, encodeFile(input.files[0]!, false))
+  else {
+    info['files'] = input.files.map((f) => encodeFile(f, true))
+    if (input.directories?.length) info['directories'] = input.directories.map((d) => ({ path: [...d.path], ...encodeMeta(d) }))
   }
   const root: Record<string, unknown> = { announce: announce[0], info }
   if (announce.length > 1) root['announce-list'] = announce.map((u) => [u])

@@ -2,12 +2,15 @@ import { writeFile } from 'node:fs/promises'
 import { fsError } from '../errors.js'
 import { HashPool } from '../../storage/hashPool.js'
 import { buildTorrent } from '../../torrent/build.js'
+import type { AlignPolicy } from '../../torrent/padding.js'
+import { isPadding } from '../../torrent/metainfo.js'
 import { trackerUrl } from '../../torrent/trackerUrl.js'
 
 export interface MakeTorrentOptions {
   tracker: string[]
   pieceLength?: number
   exclude: string[]
+  align: AlignPolicy
   json: boolean
 }
 
@@ -16,13 +19,15 @@ export async function makeTorrentCommand(source: string, tracker: string, out: s
   const pool = new HashPool()
   try {
     const started = Date.now()
-    const { torrent, meta } = await buildTorrent({ source, trackers, pieceLength: opts.pieceLength, exclude: opts.exclude, pool })
+    const { torrent, meta } = await buildTorrent({ source, trackers, pieceLength: opts.pieceLength, exclude: opts.exclude, align: opts.align, pool })
     await writeFile(out, torrent).catch((err) => { throw fsError(err, out) })
     const summary = {
+      torrentBytes: torrent.length,
       infoHash: meta.infoHashHex,
       name: meta.name,
-      files: meta.files.length,
-      bytes: meta.length,
+      files: meta.files.filter((f) => !isPadding(f)).length,
+      bytes: meta.files.reduce((sum, f) => sum + (isPadding(f) ? 0 : f.length), 0),
+      paddingBytes: meta.files.reduce((sum, f) => sum + (isPadding(f) ? f.length : 0), 0),
       pieces: meta.pieceCount,
       pieceLength: meta.pieceLength,
       torrent: out,

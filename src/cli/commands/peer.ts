@@ -2,7 +2,11 @@ import { access, constants, mkdir } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { UserError, ExitCode, fsError } from '../errors.js'
 import type { Logger } from '../../log.js'
+import { applyMetadata } from '../../storage/applyMetadata.js'
 import { checkExisting } from '../../storage/checkExisting.js'
+import { findExtraneous } from '../../storage/destinationTree.js'
+import { reuseLocalCopies } from '../../storage/reuseLocal.js'
+import { removeEntry } from '../../storage/safePath.js'
 import { HashPool } from '../../storage/hashPool.js'
 import { storageFor } from '../../torrent/build.js'
 import type { Metainfo } from '../../torrent/metainfo.js'
@@ -18,6 +22,10 @@ export interface PeerOptions {
   timeout: number
   linger: number
   fsync: boolean
+  /** Remove what the torrent does not name, like `rsync --delete`. */
+  delete: boolean
+  /** Apply numeric owners (as root). */
+  owner: boolean
   tracker: string[]
   settings: SwarmSettings
 }
@@ -70,6 +78,11 @@ export async function peerCommand(torrent: string, destination: string, ip: stri
     const storage = storageFor(meta, destination, true)
     try {
       const check = await checkExisting(meta, storage, pool)
+      const fileRoot = storage.root
+      if (!meta.singleFile && !check.have.complete) {
+        const reused = await reuseLocalCopies(meta, storage, check.have, (await findExtraneous(fileRoot, meta)).files, pool)
+        if (reused.pieces > 0) logger.info(reused, 'copied renamed content locally')
+      }
       await storage.allocate()
       logger.info({ infoHash: meta.infoHashHex, have: check.have.count, pieces: meta.pieceCount, port: listener.port }, 'destination checked')
       session = await Promise.race([openSession({
@@ -81,6 +94,12 @@ export async function peerCommand(torrent: string, destination: string, ip: stri
       if (!swarm.complete) await Promise.race([new Promise((r) => swarm.once('complete', r)), fatal, interrupted]).finally(stopProgress)
       else stopProgress()
       if (opts.fsync) await storage.sync()
+      if (opts.delete && !meta.singleFile) {
+        const { entries } = await findExtraneous(fileRoot, meta)
+        for (const e of entries) await removeEntry(e)
+        if (entries.length > 0) logger.info({ removed: entries.length }, 'deleted entries the torrent does not name')
+      }
+      await applyMetadata(meta, fileRoot, meta.singleFile ? resolve(destination) : null, { owner: opts.owner })
       logger.info({ ...swarm.stats }, 'complete')
       await new Promise<void>((r) => process.stdout.write('Done and done\n', () => r()))
       await announcer.announceNow('completed')

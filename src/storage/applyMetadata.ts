@@ -1,0 +1,92 @@
+import { constants } from 'node:fs'
+import { join } from 'node:path'
+import { chmod, chown, lchown, lstat, lutimes, open, readlink, stat, symlink, utimes } from 'node:fs/promises'
+import type { Stats } from 'node:fs'
+import { fsError } from '../cli/errors.js'
+import { isPadding, isSymlink, type EntryMeta, type Metainfo } from '../torrent/metainfo.js'
+import { comparePaths } from '../torrent/paths.js'
+import { ensureParents, O_NOFOLLOW, removeEntry } from './safePath.js'
+
+export interface ApplyOptions {
+  /** Apply numeric uid/gid (needs root). */
+  owner: boolean
+}
+
+interface Target {
+  stat(): Promise<Stats>
+  chown(u: number, g: number): Promise<void>
+  chmod(m: number): Promise<void>
+  utimes(a: number, m: number): Promise<void>
+}
+
+/**
+ * Sets only what differs, so a rerun on a complete destination changes nothing (not even ctimes).
+ * chown goes first: it clears setuid/setgid bits that chmod then restores.
+ */
+async function applyTo(target: Target, m: EntryMeta, opts: ApplyOptions, what: string): Promise<void> {
+  try {
+    const st = await target.stat()
+    if (opts.owner && m.uid !== undefined && m.gid !== undefined && (st.uid !== m.uid || st.gid !== m.gid)) await target.chown(m.uid, m.gid)
+    if (m.mode !== undefined && (st.mode & 0o7777) !== m.mode) await target.chmod(m.mode)
+    if (m.mtime !== undefined && st.mtimeMs !== m.mtime * 1000) await target.utimes(m.mtime, m.mtime)
+  } catch (err) {
+    throw fsError(err, what)
+  }
+}
+
+/** Opens without following a final symlink, so metadata never lands on a link's target. */
+async function applyByHandle(path: string, m: EntryMeta, opts: ApplyOptions, directory: boolean): Promise<void> {
+  const fh = await open(path, constants.O_RDONLY | O_NOFOLLOW | (directory ? constants.O_DIRECTORY : 0)).catch((err) => { throw fsError(err, path) })
+  try {
+    await applyTo(fh, m, opts, path)
+  } finally {
+    await fh.close()
+  }
+}
+
+async function makeSymlink(path: string, target: string): Promise<void> {
+  const st = await lstat(path).catch(() => null)
+  if (st?.isSymbolicLink() && (await readlink(path)) === target) return
+  if (st) await removeEntry(path)
+  await symlink(target, path).catch((err) => { throw fsError(err, path) })
+}
+
+/**
+ * Gives the destination what `rsync -a` would: symlinks as links, empty folders, modes, mtimes and (with
+ * `owner`) numeric owners. Runs once every piece is verified and written; folders go last, deepest first,
+ * because creating entries changes a folder's mtime.
+ */
+export async function applyMetadata(meta: Metainfo, fileRoot: string, singleFilePath: string | null, opts: ApplyOptions): Promise<void> {
+  if (singleFilePath !== null) {
+    const f = meta.files[0]!
+    await applyByHandle(singleFilePath, withExecutable(f), opts, false)
+    return
+  }
+  for (const f of meta.files) {
+    if (isPadding(f)) continue
+    const path = (await ensureParents(fileRoot, f.path, true))!
+    if (isSymlink(f)) {
+      await makeSymlink(path, f.symlink!)
+      const link = { stat: () => lstat(path), chown: (u: number, g: number) => lchown(path, u, g), chmod: async () => undefined, utimes: (a: number, m: number) => lutimes(path, a, m) }
+      await applyTo(link, f, opts, path)
+    } else {
+      await applyByHandle(path, withExecutable(f), opts, false)
+    }
+  }
+  const dirs = [...meta.directories].sort((a, b) => comparePaths(b.path, a.path))
+  for (const d of dirs) {
+    if (d.path.length === 0) {
+      // The destination root itself may be a symlink the operator chose; it is used as given.
+      await applyTo({ stat: () => stat(fileRoot), chown: (u, g) => chown(fileRoot, u, g), chmod: (m) => chmod(fileRoot, m), utimes: (a, m) => utimes(fileRoot, a, m) }, d, opts, fileRoot)
+      continue
+    }
+    // Making the parents of a child entry makes the folder itself a real folder (replacing a link or file).
+    await ensureParents(fileRoot, [...d.path, 'child'], true)
+    await applyByHandle(join(fileRoot, ...d.path), d, opts, true)
+  }
+}
+
+/** A torrent from another tool may mark executables with attr `x` and carry no mode. */
+function withExecutable(f: Metainfo['files'][number]): EntryMeta {
+  return f.mode === undefined && f.attr.includes('x') ? { ...f, mode: 0o755 } : f
+}

@@ -1,0 +1,58 @@
+import { lstat, readdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fsError } from '../cli/errors.js'
+import { isPadding, type Metainfo } from '../torrent/metainfo.js'
+
+export interface Extraneous {
+  /** Top-most entries under the destination that the torrent does not name (what `--delete` removes). */
+  readonly entries: string[]
+  /** Regular files found at or below those entries, with sizes: candidates for renamed content. */
+  readonly files: { path: string; size: number }[]
+}
+
+/** Every path the torrent names, folders implied by file paths included, as `a/b/c` keys. */
+function expectedPaths(meta: Metainfo): { all: Set<string>; dirs: Set<string> } {
+  const all = new Set<string>()
+  const dirs = new Set<string>()
+  for (const f of meta.files) {
+    if (isPadding(f)) continue
+    all.add(f.path.join('/'))
+    for (let i = 1; i < f.path.length; i++) dirs.add(f.path.slice(0, i).join('/'))
+  }
+  for (const d of meta.directories) if (d.path.length > 0) dirs.add(d.path.join('/'))
+  for (const d of dirs) all.add(d)
+  return { all, dirs }
+}
+
+/** Walks the destination without following symlinks and reports what the torrent does not name. */
+export async function findExtraneous(root: string, meta: Metainfo): Promise<Extraneous> {
+  const { all, dirs } = expectedPaths(meta)
+  const out: Extraneous = { entries: [], files: [] }
+  async function collectFiles(full: string): Promise<void> {
+    const st = await lstat(full).catch(() => null)
+    if (st?.isFile()) out.files.push({ path: full, size: st.size })
+    else if (st?.isDirectory()) for (const n of await readdir(full).catch(() => [])) await collectFiles(join(full, n))
+  }
+  async function visit(dir: string, rel: string): Promise<void> {
+    let names: string[]
+    try {
+      names = await readdir(dir)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
+      throw fsError(err, dir)
+    }
+    for (const name of names) {
+      const key = rel ? `${rel}/${name}` : name
+      const full = join(dir, name)
+      if (!all.has(key)) {
+        out.entries.push(full)
+        await collectFiles(full)
+      } else if (dirs.has(key)) {
+        const st = await lstat(full).catch(() => null)
+        if (st?.isDirectory()) await visit(full, key)
+      }
+    }
+  }
+  await visit(root, '')
+  return out
+}

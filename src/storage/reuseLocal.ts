@@ -1,0 +1,61 @@
+import { constants } from 'node:fs'
+import { open } from 'node:fs/promises'
+import { pieceSize } from '../torrent/layout.js'
+import { pieceHash, type Metainfo } from '../torrent/metainfo.js'
+import type { Bitfield } from '../swarm/bitfield.js'
+import type { FileStorage } from './fileStorage.js'
+import { ownedBuffer, type HashPool } from './hashPool.js'
+import { O_NOFOLLOW } from './safePath.js'
+
+/**
+ * A renamed or moved file is already on the target under another path. With files aligned to pieces, its
+ * chunks hash to the torrent's piece hashes, so it is copied locally instead of downloaded. Only files of
+ * the same size as a torrent file with missing pieces are read.
+ */
+export async function reuseLocalCopies(meta: Metainfo, storage: FileStorage, have: Bitfield, candidates: readonly { path: string; size: number }[], pool: HashPool): Promise<{ pieces: number; bytes: number }> {
+  const { pieceLength } = meta
+  const bySize = new Map<number, number[]>()
+  storage.files.forEach((f, i) => {
+    if (f.kind !== 'file' || f.length === 0 || f.offset % pieceLength !== 0) return
+    const first = f.offset / pieceLength
+    const last = Math.floor((f.offset + f.length - 1) / pieceLength)
+    for (let p = first; p <= last; p++) {
+      if (!have.get(p)) {
+        bySize.set(f.length, [...(bySize.get(f.length) ?? []), i])
+        return
+      }
+    }
+  })
+  let pieces = 0
+  let bytes = 0
+  for (const candidate of candidates) {
+    const targets = bySize.get(candidate.size)
+    if (!targets) continue
+    const fh = await open(candidate.path, constants.O_RDONLY | O_NOFOLLOW).catch(() => null)
+    if (!fh) continue
+    try {
+      for (let k = 0; k * pieceLength < candidate.size; k++) {
+        const chunkLength = Math.min(pieceLength, candidate.size - k * pieceLength)
+        const chunk = Buffer.alloc(chunkLength)
+        const { bytesRead } = await fh.read(chunk, 0, chunkLength, k * pieceLength)
+        if (bytesRead !== chunkLength) break
+        for (const t of targets) {
+          const piece = storage.files[t]!.offset / pieceLength + k
+          // The chunk stands for the whole piece only when the rest of the piece is padding.
+          if (have.get(piece) || storage.dataPrefix(piece) !== chunkLength) continue
+          const data = ownedBuffer(pieceSize(storage.layout, piece)).fill(0)
+          chunk.copy(data)
+          const { digest, data: back } = await pool.hash(data)
+          if (!Buffer.from(digest).equals(pieceHash(meta, piece))) continue
+          await storage.write(piece * pieceLength, back)
+          have.set(piece)
+          pieces++
+          bytes += chunkLength
+        }
+      }
+    } finally {
+      await fh.close()
+    }
+  }
+  return { pieces, bytes }
+}
