@@ -71,6 +71,8 @@ export class Swarm extends EventEmitter {
   private readonly strikes = new Map<string, number>()
   private readonly picker: PiecePicker
   private readonly assembling = new Map<number, Buffer>()
+  /** Pieces being assembled that hold blocks from a peer that has since left: no lone culprit if they fail. */
+  private readonly orphaned = new Set<number>()
   private readonly cache: PieceCache
   private readonly peerIdHex: string
   private verifying = 0
@@ -342,6 +344,7 @@ export class Swarm extends EventEmitter {
     const buf = this.assembling.get(piece)!
     this.assembling.delete(piece)
     const contributors = [...this.conns].filter((c) => c.contributed.delete(piece))
+    const orphaned = this.orphaned.delete(piece)
     this.verifying++
     try {
       const { digest, data } = await this.opts.pool.hash(buf)
@@ -349,7 +352,7 @@ export class Swarm extends EventEmitter {
       if (!Buffer.from(digest).equals(pieceHash(meta, piece))) {
         this.counters.hashFailures++
         this.picker.pieceFailed(piece)
-        this.blame(piece, contributors)
+        this.blame(piece, contributors, orphaned)
         this.fillAll()
         return
       }
@@ -367,7 +370,9 @@ export class Swarm extends EventEmitter {
       logger.debug({ piece, have: have.count }, 'piece verified')
       this.emit('piece', piece)
       if (have.complete) this.finished = true
-      for (const c of [...this.conns]) if (c.handshaken) this.updateInterest(c)
+      // Only a peer holding this piece can have stopped being interesting (a full rescan per peer per piece
+      // would be quadratic on trees of many small, aligned files); at the end everyone is told.
+      for (const c of [...this.conns]) if (c.handshaken && (this.finished || c.has(piece))) this.updateInterest(c)
     } catch (err) {
       logger.debug({ piece, err: (err as Error).message }, 'piece not stored')
       this.emit('fatal', err instanceof UserError ? err : new UserError(`storing piece ${piece}: ${(err as Error).message}`, ExitCode.failure))
@@ -379,12 +384,12 @@ export class Swarm extends EventEmitter {
   }
 
   /** Who sent a piece that failed its hash: a lone contributor is banned; several each get a strike. */
-  private blame(piece: number, contributors: PeerConnection[]): void {
+  private blame(piece: number, contributors: PeerConnection[], orphaned: boolean): void {
     this.opts.logger.warn({ piece, peers: contributors.map((c) => c.address) }, 'piece failed its hash check')
     for (const c of contributors) {
       const strikes = (this.strikes.get(c.id) ?? 0) + 1
       this.strikes.set(c.id, strikes)
-      if (contributors.length === 1 || strikes >= MAX_STRIKES) this.drop(c, `sent data that failed the hash of piece ${piece}`, true)
+      if ((contributors.length === 1 && !orphaned) || strikes >= MAX_STRIKES) this.drop(c, `sent data that failed the hash of piece ${piece}`, true)
     }
   }
 
@@ -469,6 +474,15 @@ export class Swarm extends EventEmitter {
       this.banned.add(conn.address)
       if (conn.id) this.banned.add(conn.id)
       if (!known) this.opts.logger.warn({ peer: conn.address, id: conn.id, reason }, 'dropping and banning peer')
+      // Its blocks in unfinished pieces are suspect: those pieces start over rather than fail (and be blamed
+      // on whoever completes them).
+      for (const piece of conn.contributed) {
+        if (!this.assembling.delete(piece)) continue
+        this.picker.pieceFailed(piece)
+        this.orphaned.delete(piece)
+        for (const c of this.conns) c.contributed.delete(piece)
+      }
+      conn.contributed.clear()
     } else {
       this.opts.logger.debug({ peer: conn.address, reason }, 'closing connection')
     }
@@ -479,6 +493,7 @@ export class Swarm extends EventEmitter {
   private remove(conn: PeerConnection): void {
     if (!this.conns.delete(conn)) return
     if (conn.id && this.byId.get(conn.id) === conn) this.byId.delete(conn.id)
+    for (const piece of conn.contributed) if (this.assembling.has(piece)) this.orphaned.add(piece)
     for (const ref of conn.asked.values()) this.picker.requestFailed(ref)
     conn.asked.clear()
     this.picker.peerHasAll((i) => conn.has(i), -1)
