@@ -15,6 +15,8 @@ export interface SwarmSettings {
   maxUploads: number
   pipeline: number
   memoryBudget: number
+  /** BEP 16 for a complete source. */
+  superSeed: boolean
   /** Bytes per second; Infinity: unlimited. */
   maxUploadRate: number
   maxDownloadRate: number
@@ -25,6 +27,7 @@ export const DEFAULT_SWARM_SETTINGS: SwarmSettings = {
   maxUploads: 64,
   pipeline: 64,
   memoryBudget: 32 * 1024 * 1024,
+  superSeed: false,
   maxUploadRate: Infinity,
   maxDownloadRate: Infinity,
 }

@@ -13,6 +13,7 @@ import { PeerConnection, blockKey } from './peerConnection.js'
 import { PieceCache } from './pieceCache.js'
 import { PiecePicker, type BlockRef } from './piecePicker.js'
 import type { TokenBucket } from './rateLimiter.js'
+import { SuperSeeder } from './superSeed.js'
 import { attachWire, HANDSHAKE_TIMEOUT_MS } from './wire.js'
 
 export interface SwarmOptions {
@@ -29,6 +30,8 @@ export interface SwarmOptions {
   pipeline: number
   /** Memory for pieces being assembled and for the upload cache, each. */
   memoryBudget: number
+  /** Reveal pieces a few at a time (BEP 16) instead of announcing them all; for a complete source. */
+  superSeed: boolean
   /** Shared by all connections of this swarm. */
   uploadLimit: TokenBucket
   downloadLimit: TokenBucket
@@ -84,6 +87,7 @@ export class Swarm extends EventEmitter {
   private rechokeScheduled = false
   private readonly counters = { downloaded: 0, received: 0, uploaded: 0, hashFailures: 0 }
   private bytesHeld = 0
+  private readonly superSeeder: SuperSeeder | null
 
   constructor(private readonly opts: SwarmOptions) {
     super()
@@ -104,6 +108,9 @@ export class Swarm extends EventEmitter {
     }
     this.cache = new PieceCache(storage, piecesInBudget)
     this.finished = have.complete
+    // Enough revealed pieces per peer to keep half its request pipeline busy: more only duplicates at the end.
+    const perPeer = Math.max(2, Math.ceil((opts.pipeline * BLOCK_LENGTH) / meta.pieceLength / 2))
+    this.superSeeder = opts.superSeed && have.complete ? new SuperSeeder(meta.pieceCount, perPeer) : null
   }
 
   get complete(): boolean {
@@ -201,10 +208,13 @@ export class Swarm extends EventEmitter {
     this.byId.set(peerId, conn)
     if (!conn.outgoing) wire.handshake(meta.infoHash, this.opts.peerId, { fast: true })
     conn.handshaken = true
-    if (wire.hasFast && have.complete) wire.haveAll()
+    if (this.superSeeder) {
+      if (wire.hasFast) wire.haveNone()
+    } else if (wire.hasFast && have.complete) wire.haveAll()
     else if (wire.hasFast && have.count === 0) wire.haveNone()
     else if (have.count > 0) wire.bitfield(have.bytes)
     this.watch(conn)
+    if (this.superSeeder) this.peerChanged(conn)
     this.opts.logger.debug({ peer: conn.address, id: peerId, fast: wire.hasFast }, 'peer connected')
     this.emit('peers')
   }
@@ -243,8 +253,12 @@ export class Swarm extends EventEmitter {
       this.onRequest(conn, index, offset, length, respond))
   }
 
-  /** A peer's pieces changed: maybe we are now interested, maybe we can ask for more. */
+  /** A peer's pieces changed: maybe we are now interested, maybe we can ask for more, or reveal more. */
   private peerChanged(conn: PeerConnection): void {
+    if (this.superSeeder) {
+      for (const piece of this.superSeeder.reveal(conn.id, (i) => conn.has(i), (i) => this.picker.availabilityOf(i))) conn.wire.have(piece)
+      return
+    }
     this.updateInterest(conn)
     this.fill(conn)
   }
@@ -363,10 +377,8 @@ export class Swarm extends EventEmitter {
       this.cache.put(piece, data)
       this.bytesHeld += data.length
       this.counters.downloaded += data.length
-      for (const c of this.conns) {
-        if (!c.handshaken) continue
-        if (!c.has(piece)) c.wire.have(piece)
-      }
+      // Every peer hears of it, even one that has it: a super-seeding source reveals more on each `have`.
+      for (const c of this.conns) if (c.handshaken) c.wire.have(piece)
       logger.debug({ piece, have: have.count }, 'piece verified')
       this.emit('piece', piece)
       if (have.complete) this.finished = true
@@ -492,7 +504,10 @@ export class Swarm extends EventEmitter {
 
   private remove(conn: PeerConnection): void {
     if (!this.conns.delete(conn)) return
-    if (conn.id && this.byId.get(conn.id) === conn) this.byId.delete(conn.id)
+    if (conn.id && this.byId.get(conn.id) === conn) {
+      this.byId.delete(conn.id)
+      this.superSeeder?.forget(conn.id)
+    }
     for (const piece of conn.contributed) if (this.assembling.has(piece)) this.orphaned.add(piece)
     for (const ref of conn.asked.values()) this.picker.requestFailed(ref)
     conn.asked.clear()

@@ -15,17 +15,31 @@ export interface TrackerOptions {
   /** Announce interval in seconds handed to clients. */
   interval: number
   maxNumwant?: number
+  /** Swarms kept at most (least recently announced evicted first). */
+  maxTorrents?: number
+  /** Peers kept per swarm at most (least recently seen evicted first). */
+  maxPeersPerTorrent?: number
+  /** A request (headers included) must arrive within this long, or the connection is cut: slowloris. */
+  requestTimeoutMs?: number
+  /** Serve only these info hashes (lower-case hex); undefined: any. */
+  allow?: ReadonlySet<string>
   logger: Logger
 }
 
 export interface RunningTracker {
   port: number
+  /** Replaces the allow list (undefined: allow any torrent), e.g. after the file was edited. */
+  setAllow(allow: ReadonlySet<string> | undefined): void
   close(): Promise<void>
 }
 
 /** Requests are one short GET line; anything longer is junk or abuse. */
 const MAX_URL_LENGTH = 8 * 1024
-const REQUEST_TIMEOUT_MS = 10_000
+/** Request line plus headers; Node answers 431 beyond it. */
+const MAX_HEADER_BYTES = 16 * 1024
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000
+/** Sent instead of peers for an info hash that is not on the allow list (BitTornado's wording). */
+export const NOT_ALLOWED = 'torrent not allowed'
 /** Slack on top of two missed intervals before a silent peer is forgotten. */
 const EXPIRY_GRACE_MS = 10_000
 
@@ -44,7 +58,15 @@ export async function startTracker(opts: TrackerOptions): Promise<RunningTracker
   }
   const intervalMs = opts.interval * 1000
   const maxNumwant = opts.maxNumwant ?? DEFAULT_MAX_NUMWANT
-  const registry = new SwarmRegistry({ peerTtlMs: 2 * intervalMs + EXPIRY_GRACE_MS })
+  const registry = new SwarmRegistry({
+    peerTtlMs: 2 * intervalMs + EXPIRY_GRACE_MS,
+    maxTorrents: opts.maxTorrents,
+    maxPeersPerSwarm: opts.maxPeersPerTorrent,
+  })
+  const requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
+  let allow = opts.allow
+  const allowed = (infoHash: Uint8Array): boolean =>
+    allow === undefined || allow.has(Buffer.from(infoHash.buffer, infoHash.byteOffset, infoHash.byteLength).toString('hex'))
   // Monotonic: the registry's expiry assumes time never goes backwards, which wall-clock time can.
   const now = (): number => performance.now()
 
@@ -52,6 +74,7 @@ export async function startTracker(opts: TrackerOptions): Promise<RunningTracker
 
   function announce(query: string, remoteAddress: string | undefined): Reply {
     const req = parseAnnounce(query, remoteAddress, maxNumwant)
+    if (!allowed(req.infoHash)) throw new TrackerRequestError(NOT_ALLOWED)
     const result = registry.announce(req, now())
     // Guarded: this runs for every announce and the hex conversions are not free.
     if (logger.isLevelEnabled('debug')) {
@@ -103,7 +126,12 @@ export async function startTracker(opts: TrackerOptions): Promise<RunningTracker
     try {
       if (url.length > MAX_URL_LENGTH) throw new TrackerRequestError(`request URL longer than ${MAX_URL_LENGTH} bytes`)
       if (path === '/announce') return announce(query, req.socket.remoteAddress)
-      if (path === '/scrape') return bencoded(encodeScrape(registry.scrape(parseScrape(query))))
+      if (path === '/scrape') {
+        const hashes = parseScrape(query)
+        // Only allowed torrents are reported; asking for others alone gets an empty `files`.
+        const wanted = hashes.filter(allowed)
+        return bencoded(encodeScrape(hashes.length > 0 && wanted.length === 0 ? [] : registry.scrape(wanted)))
+      }
       return stats()
     } catch (err) {
       if (!(err instanceof TrackerRequestError)) throw err
@@ -115,10 +143,11 @@ export async function startTracker(opts: TrackerOptions): Promise<RunningTracker
 
   const server = http.createServer(
     {
-      requestTimeout: REQUEST_TIMEOUT_MS,
-      headersTimeout: REQUEST_TIMEOUT_MS,
+      requestTimeout: requestTimeoutMs,
+      headersTimeout: requestTimeoutMs,
+      maxHeaderSize: MAX_HEADER_BYTES,
       // The default check period is 30 s, which would make the timeouts above mostly theoretical.
-      connectionsCheckingInterval: 1_000,
+      connectionsCheckingInterval: Math.min(1_000, Math.max(100, Math.floor(requestTimeoutMs / 2))),
     },
     (req, res) => {
       let reply: Reply
@@ -162,6 +191,11 @@ export async function startTracker(opts: TrackerOptions): Promise<RunningTracker
   let closing: Promise<void> | undefined
   return {
     port,
+    setAllow(next) {
+      allow = next
+      // Swarms of torrents no longer allowed are forgotten at once rather than when their peers expire.
+      if (next !== undefined) registry.retain((infoHash) => allowed(infoHash))
+    },
     close() {
       closing ??= new Promise<void>((resolve, reject) => {
         clearInterval(sweeper)

@@ -90,6 +90,17 @@ export class SwarmRegistry {
     return { peers, torrents }
   }
 
+  /** Forgets every swarm whose info hash `keep` rejects; returns how many were forgotten. */
+  retain(keep: (infoHash: Uint8Array) => boolean): number {
+    let removed = 0
+    for (const [key, swarm] of this.swarms) {
+      if (keep(swarm.infoHash)) continue
+      this.swarms.delete(key)
+      removed++
+    }
+    return removed
+  }
+
   private touch(key: string, infoHash: Uint8Array, now: number): Swarm {
     let swarm = this.swarms.get(key)
     if (swarm) {

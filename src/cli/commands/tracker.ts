@@ -1,4 +1,5 @@
 import type { Logger } from '../../log.js'
+import { loadAllowList } from '../../tracker/allowList.js'
 import { startTracker } from '../../tracker/server.js'
 import { untilSignal } from '../session.js'
 
@@ -6,10 +7,40 @@ export interface TrackerOptions {
   port: number
   host?: string
   interval: number
+  /** File of allowed info hashes; re-read on SIGHUP. */
+  allow?: string
+  maxTorrents?: number
+  maxPeersPerTorrent?: number
+  /** Seconds a client has to send its whole request. */
+  requestTimeout?: number
 }
 
 export async function trackerCommand(opts: TrackerOptions, logger: Logger): Promise<void> {
-  const tracker = await startTracker({ port: opts.port, host: opts.host, interval: opts.interval, logger })
+  const allowFile = opts.allow
+  const allow = allowFile === undefined ? undefined : await loadAllowList(allowFile)
+  const tracker = await startTracker({
+    port: opts.port,
+    host: opts.host,
+    interval: opts.interval,
+    allow,
+    maxTorrents: opts.maxTorrents,
+    maxPeersPerTorrent: opts.maxPeersPerTorrent,
+    requestTimeoutMs: opts.requestTimeout === undefined ? undefined : opts.requestTimeout * 1000,
+    logger,
+  })
+  if (allowFile !== undefined && allow !== undefined) {
+    logger.info({ file: allowFile, torrents: allow.size }, 'allow list loaded')
+    // Like BitTornado re-scanning allowed_dir: edit the file, then `kill -HUP`. A broken edit keeps the old list.
+    process.on('SIGHUP', () => {
+      loadAllowList(allowFile).then(
+        (next) => {
+          tracker.setAllow(next)
+          logger.info({ file: allowFile, torrents: next.size }, 'allow list reloaded')
+        },
+        (err: Error) => logger.error({ file: allowFile, err: err.message }, 'allow list not reloaded; keeping the previous one'),
+      )
+    })
+  }
   const sig = await untilSignal()
   logger.info({ signal: sig }, 'tracker stopping')
   await tracker.close()

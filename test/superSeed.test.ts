@@ -1,0 +1,28 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { SuperSeeder } from '../src/swarm/superSeed.js'
+
+test('super-seeding gives out every piece once before any twice, a few per peer', () => {
+  const s = new SuperSeeder(12, 2, () => 0.5)
+  const none = () => false
+  const zero = () => 0
+  const seen = new Set<number>()
+  for (const peer of ['a', 'b', 'c']) for (const p of s.reveal(peer, none, zero)) seen.add(p)
+  assert.equal(seen.size, 6, 'three peers, two distinct pieces each')
+  assert.deepEqual(s.reveal('a', none, zero), [], 'nothing more until the peer reports a piece')
+})
+
+test('after the first round only pieces nobody holds are revealed again', () => {
+  const s = new SuperSeeder(4, 2, () => 0.5)
+  const held = new Set<number>()
+  const a = s.reveal('a', (i) => held.has(i), () => 0)
+  const b = s.reveal('b', () => false, () => 0)
+  assert.equal(new Set([...a, ...b]).size, 4)
+  // b got both of its pieces; a's pieces are held by a now.
+  const avail = (i: number) => (a.includes(i) ? 1 : 0)
+  const more = s.reveal('b', (i) => b.includes(i), avail)
+  assert.deepEqual(more, [], 'a holds the rest: b gets them from a, not from the source')
+  s.forget('a')
+  const lost = s.reveal('b', (i) => b.includes(i), () => 0)
+  assert.deepEqual(lost.sort(), [...a].sort(), 'a left before sharing: its pieces are revealed again')
+})

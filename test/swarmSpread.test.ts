@@ -1,0 +1,42 @@
+import { test, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { join } from 'node:path'
+import { murder } from './helpers/proc.js'
+import { killAll, makeTorrent, startSeed, startTracker, started } from './helpers/swarm.js'
+import { cleanup, snapshot, tempDir, writeTree } from './helpers/tree.js'
+
+const dirs: string[] = []
+after(async () => {
+  killAll()
+  await cleanup(...dirs)
+})
+
+test('with the seed upload limited, 4 peers complete by trading pieces: the seed uploads < 2 copies', { timeout: 120_000 }, async (t) => {
+  const work = await tempDir('spread')
+  dirs.push(work)
+  const src = join(work, 'src')
+  const PAYLOAD = 12 * 1024 * 1024
+  await writeTree(src, { 'a.bin': PAYLOAD / 2, 'b/c.bin': PAYLOAD / 4, 'b/d.bin': PAYLOAD / 4 })
+  const tracker = await startTracker(['--interval', '1'])
+  const torrent = join(work, 't.torrent')
+  await makeTorrent(src, tracker.port, torrent, ['--piece-length', '65536'])
+  const seed = await startSeed(torrent, src, ['--max-upload-rate', '3M'])
+  const t0 = Date.now()
+  const peers = [1, 2, 3, 4].map((i) => {
+    const p = murder(['peer', torrent, join(work, `dest${i}`), '127.0.0.1', '--linger', '60'])
+    started.push(p)
+    return p
+  })
+  const exits = await Promise.all(peers.map((p) => p.exited))
+  const expected = await snapshot(src)
+  for (const [i, p] of peers.entries()) {
+    assert.equal(exits[i]!.code, 0, p.stderr())
+    assert.equal(p.stdout(), 'Done and done\n')
+    assert.deepEqual(await snapshot(join(work, `dest${i + 1}`)), expected)
+  }
+  seed.kill('SIGTERM')
+  const stop = await seed.logLine((l) => l['msg'] === 'seed stopping')
+  const uploaded = stop['uploaded'] as number
+  t.diagnostic(`seed uploaded ${(uploaded / PAYLOAD).toFixed(2)} copies; peers done in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+  assert.ok(uploaded < 2 * PAYLOAD, `the seed uploaded ${(uploaded / PAYLOAD).toFixed(2)} copies`)
+})
