@@ -43,6 +43,7 @@ function swarmOptions(cmd: Command): Command {
     .option('--timeout <s>', 'give up when no tracker answers for this long', integer(1), 60)
     .option('--max-peers <n>', 'connections to open at most', integer(1), d.maxPeers)
     .option('--max-uploads <n>', 'peers served at once', integer(1), d.maxUploads)
+    .option('--site <name>', 'site (datacenter, region) of this host, for site-aware peer selection')
     .option('--max-upload-rate <rate>', 'upload limit for all connections, bytes/s: 500k, 12.5M, 100mbit (default: none)', rate)
     .option('--max-download-rate <rate>', 'download limit for all connections, same units (default: none)', rate)
 }
@@ -53,9 +54,10 @@ function rate(value: string): number {
   return r
 }
 
-function settingsOf(o: { maxPeers: number; maxUploads: number; maxUploadRate?: number; maxDownloadRate?: number }): SwarmSettings {
+function settingsOf(o: { maxPeers: number; maxUploads: number; maxUploadRate?: number; maxDownloadRate?: number; site?: string }): SwarmSettings {
   return {
     ...DEFAULT_SWARM_SETTINGS,
+    site: o.site,
     maxPeers: o.maxPeers,
     maxUploads: o.maxUploads,
     maxUploadRate: o.maxUploadRate ?? Infinity,

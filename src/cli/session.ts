@@ -15,6 +15,8 @@ export interface SwarmSettings {
   maxUploads: number
   pipeline: number
   memoryBudget: number
+  /** Site name sent to the tracker and to peers. */
+  site?: string
   /** BEP 16 for a complete source. */
   superSeed: boolean
   /** Bytes per second; Infinity: unlimited. */
@@ -70,6 +72,7 @@ export async function openSession(args: {
     peerId: args.peerId,
     port: listener.port,
     ip: args.ip,
+    site: args.settings.site,
     timeoutMs: args.timeoutMs,
     logger,
     transfer: () => {

@@ -8,6 +8,8 @@ export interface AnnouncerOptions {
   port: number
   /** The address other peers should dial, as murder passes it on the command line. */
   ip?: string
+  /** Site label for the tracker's site-aware peer selection. */
+  site?: string
   /** How long the first announce may keep retrying before the command gives up. */
   timeoutMs: number
   logger: Logger
@@ -36,8 +38,8 @@ export class Announcer {
   constructor(private readonly opts: AnnouncerOptions) {}
 
   private params(event: Event) {
-    const { infoHash, peerId, port, ip } = this.opts
-    return { infoHash, peerId, port, ip, ...this.opts.transfer(), event, numwant: 200 }
+    const { infoHash, peerId, port, ip, site } = this.opts
+    return { infoHash, peerId, port, ip, site, ...this.opts.transfer(), event, numwant: 200 }
   }
 
   private accept(res: { interval: number; peers: { ip: string; port: number }[]; incomplete?: number }): void {

@@ -31,6 +31,8 @@ export class PeerConnection {
   /** Pieces this peer contributed blocks to; a piece that fails its hash is blamed on them. */
   readonly contributed = new Set<number>()
   handshaken = false
+  /** The peer said (extended handshake) it is in our site. */
+  local = false
   /**
    * What the peer holds, from validated bitfield/have-all/have messages only: availability counts are
    * added from and later subtracted by exactly this.

@@ -30,6 +30,8 @@ export interface SwarmOptions {
   pipeline: number
   /** Memory for pieces being assembled and for the upload cache, each. */
   memoryBudget: number
+  /** This host's site: peers of the same site are preferred for pieces that both sides of a WAN link hold. */
+  site?: string
   /** Reveal pieces a few at a time (BEP 16) instead of announcing them all; for a complete source. */
   superSeed: boolean
   /** Shared by all connections of this swarm. */
@@ -88,6 +90,8 @@ export class Swarm extends EventEmitter {
   private readonly counters = { downloaded: 0, received: 0, uploaded: 0, hashFailures: 0 }
   private bytesHeld = 0
   private readonly superSeeder: SuperSeeder | null
+  /** Per piece, how many same-site peers hold it. */
+  private readonly localAvailability: Uint32Array
 
   constructor(private readonly opts: SwarmOptions) {
     super()
@@ -110,6 +114,7 @@ export class Swarm extends EventEmitter {
     this.finished = have.complete
     // Enough revealed pieces per peer to keep half its request pipeline busy: more only duplicates at the end.
     const perPeer = Math.max(2, Math.ceil((opts.pipeline * BLOCK_LENGTH) / meta.pieceLength / 2))
+    this.localAvailability = new Uint32Array(meta.pieceCount)
     this.superSeeder = opts.superSeed && have.complete ? new SuperSeeder(meta.pieceCount, perPeer) : null
   }
 
@@ -178,6 +183,7 @@ export class Swarm extends EventEmitter {
     wire.use(utMetadata(meta.infoBytes))
     wire.extendedHandshake['reqq'] = MAX_QUEUED_UPLOADS
     wire.extendedHandshake['v'] = 'murder'
+    if (this.opts.site) wire.extendedHandshake['murder_site'] = this.opts.site
     const timer = setTimeout(() => this.drop(c, 'no handshake'), HANDSHAKE_TIMEOUT_MS)
     wire.once('handshake', (infoHash: string, peerId: string) => {
       clearTimeout(timer)
@@ -225,11 +231,18 @@ export class Swarm extends EventEmitter {
     // BEP 6 wants bitfield/have-all/have-none first, but aria2 sends a fresh bitfield later on: accept a
     // replacement, moving the availability counts from the old set to the new one.
     const replace = (pieces: Bitfield | 'all') => {
-      this.picker.peerHasAll((i) => conn.has(i), -1)
+      this.count(conn, -1)
       conn.pieces = pieces
-      this.picker.peerHasAll((i) => conn.has(i), 1)
+      this.count(conn, 1)
       this.peerChanged(conn)
     }
+    wire.on('extended', (ext: string, info: Record<string, unknown>) => {
+      const site = info?.['murder_site']
+      if (ext !== 'handshake' || !(site instanceof Uint8Array) || conn.local) return
+      if (!this.opts.site || Buffer.from(site).toString() !== this.opts.site) return
+      conn.local = true
+      for (let i = 0; i < pieceCount; i++) if (conn.has(i)) this.localAvailability[i]!++
+    })
     wire.on('bitfield', (bits: { buffer: Uint8Array }) => {
       if (!validWireBitfield(bits.buffer, pieceCount)) return this.drop(conn, 'bitfield of the wrong length', true)
       replace(new Bitfield(pieceCount, bits.buffer))
@@ -239,6 +252,7 @@ export class Swarm extends EventEmitter {
       if (index >= pieceCount) return this.drop(conn, `have for piece ${index} out of range`, true)
       if (conn.pieces === 'all' || !conn.pieces.set(index)) return
       this.picker.peerHas(index)
+      if (conn.local) this.localAvailability[index]!++
       this.peerChanged(conn)
     })
     wire.on('unrequested', (index: number, offset: number, length: number) => {
@@ -251,6 +265,12 @@ export class Swarm extends EventEmitter {
     wire.on('timeout', () => this.drop(conn, 'requests timed out'))
     wire.on('request', (index: number, offset: number, length: number, respond: (err: Error | null, block?: Uint8Array) => void) =>
       this.onRequest(conn, index, offset, length, respond))
+  }
+
+  /** Adds (or removes) a peer's pieces to the availability counts. */
+  private count(conn: PeerConnection, delta: 1 | -1): void {
+    this.picker.peerHasAll((i) => conn.has(i), delta)
+    if (conn.local) for (let i = 0; i < this.opts.meta.pieceCount; i++) if (conn.has(i)) this.localAvailability[i]! += delta
   }
 
   /** A peer's pieces changed: maybe we are now interested, maybe we can ask for more, or reveal more. */
@@ -288,7 +308,9 @@ export class Swarm extends EventEmitter {
       if (wait > 0) return this.fillAll(wait)
       room = Math.min(room, REQUEST_BATCH)
     }
-    const picks = this.picker.pick((i) => conn.has(i), room, (ref) => conn.asked.has(blockKey(ref)))
+    // Across a WAN link, ask only for what no peer of our own site holds: that arrives locally.
+    const has = conn.local || !this.opts.site ? (i: number) => conn.has(i) : (i: number) => conn.has(i) && this.localAvailability[i] === 0
+    const picks = this.picker.pick(has, room, (ref) => conn.asked.has(blockKey(ref)))
     for (const ref of picks) {
       const size = this.blockSize(ref)
       limit.take(size)
@@ -511,7 +533,7 @@ export class Swarm extends EventEmitter {
     for (const piece of conn.contributed) if (this.assembling.has(piece)) this.orphaned.add(piece)
     for (const ref of conn.asked.values()) this.picker.requestFailed(ref)
     conn.asked.clear()
-    this.picker.peerHasAll((i) => conn.has(i), -1)
+    this.count(conn, -1)
     conn.uploads.length = 0
     this.fillAll()
     this.scheduleRechoke()

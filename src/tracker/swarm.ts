@@ -88,6 +88,17 @@ export class Swarm {
     return removed
   }
 
+  /** Does any peer of this swarm say which site it is in? */
+  get hasSites(): boolean {
+    for (const peer of this.peers.values()) if (peer.site !== undefined) return true
+    return false
+  }
+
+  /** Every peer with its key, for policies that look at the whole swarm. */
+  list(): (Peer & { key: string })[] {
+    return [...this.peers].map(([key, peer]) => ({ ...peer, key }))
+  }
+
   /** Up to `count` peers other than `exclude`, uniformly at random and in random order. */
   sample(exclude: string, count: number, random: () => number): Peer[] {
     const chosen: Peer[] = []

@@ -1,4 +1,5 @@
 import type { AnnounceRequest } from './announceRequest.js'
+import { DEFAULT_SITE_POLICY, selectBySite, type SitePolicy } from './sitePolicy.js'
 import { Swarm, type Peer } from './swarm.js'
 
 export interface SwarmRegistryOptions {
@@ -10,6 +11,8 @@ export interface SwarmRegistryOptions {
   maxPeersPerSwarm?: number
   /** Injectable for deterministic tests. */
   random?: () => number
+  /** How peers of different sites are put in touch. */
+  sitePolicy?: SitePolicy
 }
 
 export interface AnnounceResult {
@@ -40,12 +43,14 @@ export class SwarmRegistry {
   private readonly maxTorrents: number
   private readonly maxPeersPerSwarm: number
   private readonly random: () => number
+  private readonly sitePolicy: SitePolicy
 
   constructor(opts: SwarmRegistryOptions) {
     this.peerTtlMs = opts.peerTtlMs
     this.maxTorrents = atLeastOne('maxTorrents', opts.maxTorrents ?? DEFAULT_MAX_TORRENTS)
     this.maxPeersPerSwarm = atLeastOne('maxPeersPerSwarm', opts.maxPeersPerSwarm ?? DEFAULT_MAX_PEERS_PER_SWARM)
     this.random = opts.random ?? Math.random
+    this.sitePolicy = opts.sitePolicy ?? DEFAULT_SITE_POLICY
   }
 
   get torrentCount(): number {
@@ -63,7 +68,10 @@ export class SwarmRegistry {
     }
     const swarm = this.touch(hashKey, req.infoHash, now)
     swarm.upsert(peerKey, req, now, this.maxPeersPerSwarm)
-    return { peers: swarm.sample(peerKey, req.numwant, this.random), complete: swarm.complete, incomplete: swarm.incomplete }
+    const peers = swarm.hasSites
+      ? selectBySite(swarm.list(), { key: peerKey, site: req.site, left: req.left }, req.numwant, this.sitePolicy, this.random)
+      : swarm.sample(peerKey, req.numwant, this.random)
+    return { peers, complete: swarm.complete, incomplete: swarm.incomplete }
   }
 
   /** Stats for the given info hashes (zeros for unknown ones), or for every swarm when none are given. */

@@ -1,0 +1,59 @@
+/**
+ * Site-aware peer selection. Inside a site, peers get each other; across sites, only each site's few
+ * "bridges" are put in touch (seeds first, then the lowest peer ids: a stable choice that every announce
+ * recomputes, so when bridges leave the next peers take over and no site is starved). Each piece then crosses a
+ * WAN link about once and spreads inside the site. Peers with no site form one site of their own.
+ */
+
+export interface SitePeer {
+  readonly key: string
+  readonly site: string | undefined
+  readonly left: number
+}
+
+export interface SitePolicy {
+  /** Peers per site that are given cross-site peers. */
+  readonly bridgesPerSite: number
+  /** Cross-site peers handed to a bridge. */
+  readonly crossSitePeers: number
+}
+
+export const DEFAULT_SITE_POLICY: SitePolicy = { bridgesPerSite: 2, crossSitePeers: 4 }
+
+function bridgeOrder(a: SitePeer, b: SitePeer): number {
+  return (a.left === 0 ? 0 : 1) - (b.left === 0 ? 0 : 1) || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)
+}
+
+/** The bridges of every site: its seeds first, then the lowest keys. */
+export function bridgesBySite(peers: readonly SitePeer[], perSite: number): Map<string | undefined, SitePeer[]> {
+  const bySite = new Map<string | undefined, SitePeer[]>()
+  for (const p of peers) bySite.set(p.site, [...(bySite.get(p.site) ?? []), p])
+  for (const [site, list] of bySite) bySite.set(site, list.sort(bridgeOrder).slice(0, perSite))
+  return bySite
+}
+
+function shuffled<T>(items: T[], random: () => number): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1))
+    ;[items[i], items[j]] = [items[j]!, items[i]!]
+  }
+  return items
+}
+
+/**
+ * Peers for `requester` out of `swarm` (which includes the requester): same-site peers, plus other sites'
+ * bridges when the requester is a bridge of its own site.
+ */
+export function selectBySite<P extends SitePeer>(swarm: readonly P[], requester: SitePeer, numwant: number, policy: SitePolicy, random: () => number): P[] {
+  const others = swarm.filter((p) => p.key !== requester.key)
+  const bridges = bridgesBySite([...others, requester], policy.bridgesPerSite)
+  const isBridge = bridges.get(requester.site)!.some((b) => b.key === requester.key)
+  const cross: P[] = []
+  if (isBridge) {
+    const crossKeys = new Set<string>()
+    for (const [site, list] of bridges) if (site !== requester.site) for (const b of list) crossKeys.add(b.key)
+    cross.push(...shuffled(others.filter((p) => crossKeys.has(p.key)), random).slice(0, Math.min(policy.crossSitePeers, numwant)))
+  }
+  const same = shuffled(others.filter((p) => p.site === requester.site), random).slice(0, numwant - cross.length)
+  return [...cross, ...same]
+}

@@ -1,0 +1,72 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { bridgesBySite, selectBySite, type SitePeer } from '../src/tracker/sitePolicy.js'
+
+const policy = { bridgesPerSite: 2, crossSitePeers: 4 }
+const rnd = () => 0.3
+
+function swarm(): SitePeer[] {
+  const peers: SitePeer[] = [{ key: 'seed', site: 'paris', left: 0 }]
+  for (let i = 0; i < 6; i++) peers.push({ key: `p${i}`, site: 'paris', left: 100 })
+  for (let i = 0; i < 6; i++) peers.push({ key: `t${i}`, site: 'tokyo', left: 100 })
+  return peers
+}
+
+test('bridges: seeds first, then the lowest keys, per site', () => {
+  const b = bridgesBySite(swarm(), 2)
+  assert.deepEqual(b.get('paris')!.map((p) => p.key), ['seed', 'p0'])
+  assert.deepEqual(b.get('tokyo')!.map((p) => p.key), ['t0', 't1'])
+})
+
+test('a non-bridge gets only peers of its own site', () => {
+  const s = swarm()
+  const got = selectBySite(s, s.find((p) => p.key === 't4')!, 50, policy, rnd)
+  assert.ok(got.every((p) => p.site === 'tokyo'))
+  assert.equal(got.length, 5)
+  assert.ok(!got.some((p) => p.key === 't4'), 'never the requester itself')
+})
+
+test('a bridge also gets the other sites\' bridges, the seed among them', () => {
+  const s = swarm()
+  const got = selectBySite(s, s.find((p) => p.key === 't1')!, 50, policy, rnd)
+  const cross = got.filter((p) => p.site !== 'tokyo').map((p) => p.key).sort()
+  assert.deepEqual(cross, ['p0', 'seed'])
+  assert.equal(got.filter((p) => p.site === 'tokyo').length, 5)
+})
+
+test('few connections cross: only bridge pairs', () => {
+  const s = swarm()
+  let crossLinks = 0
+  for (const r of s) crossLinks += selectBySite(s, r, 50, policy, rnd).filter((p) => p.site !== r.site).length
+  assert.equal(crossLinks, 8, '2 bridges × 2 bridges, counted from both sides')
+})
+
+test('when the bridges leave, the next peers bridge: no site is starved', () => {
+  const s = swarm().filter((p) => p.key !== 't0' && p.key !== 't1')
+  const got = selectBySite(s, s.find((p) => p.key === 't2')!, 50, policy, rnd)
+  assert.ok(got.some((p) => p.key === 'seed'))
+})
+
+test('numwant bounds the answer, cross-site peers included', () => {
+  const s = swarm()
+  assert.equal(selectBySite(s, s.find((p) => p.key === 't0')!, 3, policy, rnd).length, 3)
+  assert.equal(selectBySite(s, s.find((p) => p.key === 't0')!, 0, policy, rnd).length, 0)
+})
+
+test('peers without a site are one group of their own', () => {
+  const s: SitePeer[] = [{ key: 'a', site: undefined, left: 0 }, { key: 'b', site: undefined, left: 5 }, { key: 'c', site: 'x', left: 5 }]
+  const got = selectBySite(s, s[1]!, 50, policy, rnd).map((p) => p.key).sort()
+  assert.deepEqual(got, ['a', 'c'], 'b is a bridge of the no-site group; c bridges site x')
+})
+
+test('site map: most specific CIDR wins, IPv4 and IPv6, comments; bad lines are named', async () => {
+  const { SiteMap } = await import('../src/tracker/siteMap.js')
+  const m = SiteMap.parse('# sites\n10.0.0.0/8 default\n10.1.0.0/16 paris  # main\n10.1.2.128/25 paris-dmz\nfd00::/8 tokyo\n')
+  assert.equal(m.lookup('10.1.2.3'), 'paris')
+  assert.equal(m.lookup('10.1.2.200'), 'paris-dmz')
+  assert.equal(m.lookup('10.9.9.9'), 'default')
+  assert.equal(m.lookup('fd12::1'), 'tokyo')
+  assert.equal(m.lookup('192.168.1.1'), undefined)
+  assert.throws(() => SiteMap.parse('10.0.0.0/33 x'), /line 1/)
+  assert.throws(() => SiteMap.parse('\nnonsense'), /line 2/)
+})
