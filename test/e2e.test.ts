@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { appendFile, cp, open, rm as remove, truncate } from 'node:fs/promises'
 import { join } from 'node:path'
 import { murder, runMurder, type Proc } from './helpers/proc.js'
-import { completeLine, killAll, makeTorrent, startSeed, startTracker } from './helpers/swarm.js'
+import { completeStats, killAll, makeTorrent, startSeed, startTracker } from './helpers/swarm.js'
 import { cleanup, sampleTree, snapshot, tempDir, writeTree } from './helpers/tree.js'
 
 const PIECE = 32 * 1024
@@ -62,7 +62,7 @@ test('a partly filled destination fetches only the bad pieces', async () => {
   const r = await runMurder(['peer', s.torrent, dest, '127.0.0.1', '--linger', '0', '--log-level', 'info'], 60_000)
   assert.equal(r.code, 0, r.stderr)
   assert.deepEqual(await snapshot(dest), await snapshot(s.src))
-  const done = completeLine(r.stderr)
+  const done = completeStats(r.stderr)
   // Bad pieces: 1 in modified, 2 in truncated, 4 in missing; long.bin's content is intact.
   assert.equal(done.downloaded, 7 * PIECE)
   assert.ok(done.received <= 8 * PIECE, `received ${done.received} bytes for 7 bad pieces`)

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process'
 import { appendFile, chmod, cp, mkdir, rename, rm, stat, symlink, utimes, writeFile, lutimes } from 'node:fs/promises'
 import { join } from 'node:path'
 import { runMurder } from './helpers/proc.js'
-import { completeLine, killAll, makeTorrent, startSeed, startTracker } from './helpers/swarm.js'
+import { completeStats, killAll, makeTorrent, startSeed, startTracker } from './helpers/swarm.js'
 import { bytes, cleanup, tempDir } from './helpers/tree.js'
 
 const PIECE = 16 * 1024
@@ -55,7 +55,7 @@ async function deploy(src: string, torrent: string, port: number, dest: string, 
   await seed.exited
   assert.equal(r.code, 0, r.stderr)
   assert.equal(r.stdout, 'Done and done\n')
-  return completeLine(r.stderr)
+  return completeStats(r.stderr)
 }
 
 test('the target matches rsync -a: modes, mtimes, symlinks, empty folders, setgid; a rerun changes nothing', async () => {

@@ -26,7 +26,7 @@ export class PeerConnection {
   roundDown = 0
   roundUp = 0
   rate = 0
-  /** Blocks whose request we cancelled (`blockKey`): they may still arrive, anything else unasked may not. */
+  /** Blocks whose request we withdrew (`blockKey`): they may still arrive, anything else unasked may not. */
   readonly cancelled = new Set<number>()
   /** Pieces this peer contributed blocks to; a piece that fails its hash is blamed on them. */
   readonly contributed = new Set<number>()

@@ -166,7 +166,9 @@ export class Swarm extends EventEmitter {
   /** Takes an incoming connection (from the listener that the command opened). */
   accept(socket: net.Socket): void {
     const address = `${socket.remoteAddress}:${socket.remotePort}`
-    if (this.closed || this.conns.size >= this.opts.maxPeers * 2 || this.banned.has(socket.remoteAddress ?? '')) {
+    // Bans are by peer id and address:port (hosts behind one address, or tests on loopback, share an IP),
+    // so a banned peer is refused at its handshake.
+    if (this.closed || this.conns.size >= this.opts.maxPeers * 2) {
       socket.destroy()
       return
     }
@@ -338,6 +340,8 @@ export class Swarm extends EventEmitter {
   private onBlock(conn: PeerConnection, ref: BlockRef, err: Error | null, block: Uint8Array | null): void {
     conn.asked.delete(blockKey(ref))
     if (err || !block) {
+      // Withdrawn (cancelled, timed out, choked): the block may still be on the wire and is not abuse.
+      this.withdrawn(conn, ref)
       this.picker.requestFailed(ref)
       this.fillAll()
       return
@@ -364,13 +368,16 @@ export class Swarm extends EventEmitter {
     this.fill(conn)
   }
 
+  private withdrawn(conn: PeerConnection, ref: BlockRef): void {
+    conn.cancelled.add(blockKey(ref))
+    if (conn.cancelled.size > MAX_CANCELLED) conn.cancelled.delete(conn.cancelled.values().next().value!)
+  }
+
   /** Endgame asks several peers for one block: once it is in, the other requests are withdrawn. */
   private cancelDuplicates(ref: BlockRef, from: PeerConnection): void {
     const key = blockKey(ref)
     for (const c of this.conns) {
       if (c === from || !c.asked.has(key)) continue
-      c.cancelled.add(key)
-      if (c.cancelled.size > MAX_CANCELLED) c.cancelled.delete(c.cancelled.values().next().value!)
       c.wire.cancel(ref.piece, ref.block * BLOCK_LENGTH, this.blockSize(ref))
     }
   }

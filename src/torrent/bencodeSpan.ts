@@ -17,6 +17,30 @@ function digitsEnd(buf: Uint8Array, pos: number, terminator: number): number {
   return i
 }
 
+/**
+ * Refuses a key given twice in one dictionary: decoders disagree on which value wins, so two readers of the
+ * same bytes (and the same info hash) could see different files. Keys in order (as bencode requires) cost one
+ * comparison each; only a dictionary with keys out of order pays for a set.
+ */
+class KeyCheck {
+  private previous: Uint8Array | null = null
+  private readonly all: Uint8Array[] = []
+  private set: Set<string> | null = null
+
+  add(key: Uint8Array, at: number): void {
+    const inOrder = this.previous === null || Buffer.compare(key, this.previous) > 0
+    if (!inOrder && !this.set) this.set = new Set(this.all.map((k) => Buffer.from(k).toString('latin1')))
+    if (this.set) {
+      const text = Buffer.from(key).toString('latin1')
+      if (this.set.has(text)) throw new BencodeError(`duplicate key ${JSON.stringify(text.slice(0, 40))} in a dictionary at byte ${at}`)
+      this.set.add(text)
+    } else {
+      this.all.push(key)
+    }
+    this.previous = key
+  }
+}
+
 /** Returns the offset just past the value that starts at `pos`. */
 export function skipValue(buf: Uint8Array, pos: number, depth = 0): number {
   if (depth > MAX_DEPTH) throw new BencodeError('nesting too deep')
@@ -25,11 +49,14 @@ export function skipValue(buf: Uint8Array, pos: number, depth = 0): number {
   if (c === 0x69) return digitsEnd(buf, pos + 1, 0x65) + 1 // i…e
   if (c === 0x6c || c === 0x64) { // l…e, d…e
     let i = pos + 1
+    const keys = c === 0x64 ? new KeyCheck() : null
     while (buf[i] !== 0x65) {
       if (i >= buf.length) throw new BencodeError('unterminated list or dictionary')
-      if (c === 0x64) {
+      if (keys) {
         if (!(buf[i]! >= 0x30 && buf[i]! <= 0x39)) throw new BencodeError(`dictionary key is not a string at byte ${i}`)
+        const keyStart = i
         i = skipValue(buf, i, depth + 1)
+        keys.add(buf.subarray(buf.indexOf(0x3a, keyStart) + 1, i), keyStart)
         if (buf[i] === 0x65) throw new BencodeError(`dictionary key without a value at byte ${i}`)
       }
       i = skipValue(buf, i, depth + 1)

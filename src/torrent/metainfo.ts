@@ -75,10 +75,24 @@ const text = new TextDecoder('utf-8', { fatal: true })
 
 type Dict = { [key: string]: BencodeValue }
 
+/** Longest error message: names from a hostile torrent are shortened in the middle beyond it. */
+const MAX_MESSAGE_LENGTH = 300
+
+/**
+ * An error quotes names taken from the torrent: control characters (newlines, terminal escapes) are escaped
+ * and a very long name is cut in the middle, so the message stays one readable line.
+ */
+function oneLine(text: string): string {
+  const escaped = text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+  if (escaped.length <= MAX_MESSAGE_LENGTH) return escaped
+  const half = Math.floor((MAX_MESSAGE_LENGTH - 1) / 2)
+  return `${escaped.slice(0, half)}…${escaped.slice(-half)}`
+}
+
 class Field {
   constructor(private readonly where: string) {}
   fail(reason: string): UserError {
-    return new UserError(`invalid torrent: ${this.where}${reason}`, ExitCode.badTorrent)
+    return new UserError(`invalid torrent: ${oneLine(`${this.where}${reason}`)}`, ExitCode.badTorrent)
   }
 }
 

@@ -13,13 +13,19 @@ export function componentProblem(component: string): string | null {
   return null
 }
 
+/** Longest relative path accepted: Linux refuses paths over 4096 bytes, the destination's own path included. */
+export const MAX_PATH_BYTES = 4000
+
 /** Throws when a relative path (as components) could escape its root or is otherwise unusable. */
 export function assertSafePath(components: readonly string[], describe: (reason: string) => Error): void {
   if (components.length === 0) throw describe('empty path')
+  let bytes = components.length - 1
   for (const c of components) {
     const problem = componentProblem(c)
     if (problem) throw describe(problem)
+    bytes += Buffer.byteLength(c)
   }
+  if (bytes > MAX_PATH_BYTES) throw describe(`path longer than ${MAX_PATH_BYTES} bytes`)
 }
 
 /** Byte-wise comparison of UTF-8 paths, component by component: the same order on every machine and locale. */

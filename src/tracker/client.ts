@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ExitCode, UserError } from '../cli/errors.js'
 import type { Logger } from '../log.js'
-import { parseAnnounceResponse, type AnnounceResponse } from './announceResponse.js'
+import { parseAnnounceResponse, TrackerFailure, type AnnounceResponse } from './announceResponse.js'
 import { buildAnnounceUrl, type AnnounceParams } from './announceUrl.js'
 
 export type { AnnounceParams, AnnounceResponse }
@@ -64,7 +64,10 @@ export async function announceWithRetry(
   const attemptTimeoutMs = opts.attemptTimeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS
   let lastUrl = urls[0] as string
   let lastError = `no attempt within ${opts.deadlineMs} ms`
-  const unreachable = (): UserError => new UserError(`tracker unreachable: ${lastUrl}: ${lastError}`, ExitCode.tracker)
+  // A tracker's own refusal says more than a later attempt cut short by the deadline: it is what gets reported.
+  let refusal: { url: string; message: string } | null = null
+  const unreachable = (): UserError => new UserError(
+    `tracker unreachable: ${refusal?.url ?? lastUrl}: ${refusal?.message ?? lastError}`, ExitCode.tracker)
 
   for (let backoff = INITIAL_BACKOFF_MS; ; backoff = Math.min(backoff * 2, MAX_BACKOFF_MS)) {
     for (const url of urls) {
@@ -76,6 +79,7 @@ export async function announceWithRetry(
         if (opts.signal?.aborted) throw opts.signal.reason
         lastUrl = url
         lastError = (err as Error).message
+        if (err instanceof TrackerFailure) refusal = { url, message: lastError }
         opts.logger.warn({ url, err: lastError }, 'tracker announce failed')
       }
     }

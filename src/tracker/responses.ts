@@ -32,7 +32,7 @@ export function encodeAnnounce(reply: AnnounceReply): Uint8Array {
     const v4: Uint8Array[] = []
     const v6: Uint8Array[] = []
     for (const peer of reply.peers) {
-      const ip = parseIp(peer.ip)
+      const ip = addressBytes(peer.ip)
       if (ip === undefined) continue // the registry only stores literals; never emit a malformed entry
       ;(ip.length === 4 ? v4 : v6).push(ip, portBytes(peer.port))
     }
@@ -69,6 +69,18 @@ export function encodeScrape(files: readonly ScrapeFile[]): Uint8Array {
   }
   parts.push(Buffer.from('ee'))
   return Buffer.concat(parts)
+}
+
+/** Addresses seen lately, parsed: every reply lists up to numwant peers, and parsing text is most of its cost. */
+const addressCache = new Map<string, Uint8Array | undefined>()
+const ADDRESS_CACHE_SIZE = 65_536
+
+function addressBytes(ip: string): Uint8Array | undefined {
+  if (addressCache.has(ip)) return addressCache.get(ip)
+  const bytes = parseIp(ip)
+  if (addressCache.size >= ADDRESS_CACHE_SIZE) addressCache.clear()
+  addressCache.set(ip, bytes)
+  return bytes
 }
 
 function portBytes(port: number): Uint8Array {

@@ -18,6 +18,8 @@ export class Swarm {
   completed = 0
   lastAnnounce: number
   private seeders = 0
+  /** Peers with a site, kept incrementally so announces without sites stay O(numwant). */
+  private sited = 0
   // Keyed by peer id (hex). Every announce re-inserts its peer, so iteration order is
   // least-recently-seen first: eviction and expiry only ever look at the front.
   private readonly peers = new Map<string, Peer>()
@@ -66,6 +68,7 @@ export class Swarm {
     this.peers.set(key, peer)
     this.endpoints.set(endpointKey(peer), key)
     if (peer.left === 0) this.seeders++
+    if (peer.site !== undefined) this.sited++
   }
 
   remove(key: string): Peer | undefined {
@@ -74,6 +77,7 @@ export class Swarm {
     this.peers.delete(key)
     this.endpoints.delete(endpointKey(peer))
     if (peer.left === 0) this.seeders--
+    if (peer.site !== undefined) this.sited--
     return peer
   }
 
@@ -90,8 +94,7 @@ export class Swarm {
 
   /** Does any peer of this swarm say which site it is in? */
   get hasSites(): boolean {
-    for (const peer of this.peers.values()) if (peer.site !== undefined) return true
-    return false
+    return this.sited > 0
   }
 
   /** Every peer with its key, for policies that look at the whole swarm. */

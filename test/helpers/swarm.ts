@@ -1,4 +1,8 @@
+/** Building blocks for end-to-end tests: a tracker, a torrent, a seed, and murder's JSON log lines. */
 import assert from 'node:assert/strict'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { parseTorrent, type Metainfo } from '../../src/torrent/metainfo.js'
 import { murder, runMurder, type Proc } from './proc.js'
 
 /** Processes started through these helpers, for the test file's `after` to kill. */
@@ -8,36 +12,96 @@ export function killAll(): void {
   for (const p of started.splice(0)) p.kill('SIGKILL')
 }
 
-export async function startTracker(extra: string[] = []): Promise<{ proc: Proc; port: number }> {
-  const proc = murder(['tracker', '--port', '0', '--host', '127.0.0.1', ...extra])
+export interface TrackerProc {
+  proc: Proc
+  port: number
+  url: string
+}
+
+/** Starts `murder tracker` on loopback (any free port unless given) and waits until it listens. */
+export async function startTracker(extra: string[] = [], port = 0): Promise<TrackerProc> {
+  const proc = murder(['tracker', '--port', String(port), '--host', '127.0.0.1', ...extra])
   started.push(proc)
-  const { port } = await proc.logLine((l) => typeof l['port'] === 'number')
-  return { proc, port: port as number }
+  const line = await proc.logLine((l) => l['msg'] === 'tracker listening')
+  const p = line['port'] as number
+  return { proc, port: p, url: `http://127.0.0.1:${p}/announce` }
 }
 
 export interface Made {
+  torrent: string
+  meta: Metainfo
   infoHash: string
-  pieces: number
-  pieceLength: number
-  bytes: number
 }
 
-export async function makeTorrent(src: string, trackerPort: number, out: string, extra: string[] = []): Promise<Made> {
-  const r = await runMurder(['make-torrent', src, `127.0.0.1:${trackerPort}`, out, '--json', ...extra])
+export async function makeTorrent(src: string, trackerPort: number, torrent: string, extra: string[] = []): Promise<Made> {
+  const r = await runMurder(['make-torrent', src, `127.0.0.1:${trackerPort}`, torrent, '--json', ...extra])
   assert.equal(r.code, 0, r.stderr)
-  return JSON.parse(r.stdout) as Made
+  const meta = parseTorrent(await readFile(torrent))
+  return { torrent, meta, infoHash: meta.infoHashHex }
 }
 
+/** The torrent's byte stream as a seed serves it: files in torrent order, padding files as zeros. */
+export async function streamOf(meta: Metainfo, root: string): Promise<Buffer> {
+  const parts: Buffer[] = []
+  for (const f of meta.files) {
+    if (f.length === 0) continue
+    if (f.attr.includes('p')) parts.push(Buffer.alloc(f.length))
+    else parts.push(await readFile(meta.singleFile ? root : join(root, ...f.path)))
+  }
+  const data = Buffer.concat(parts)
+  assert.equal(data.length, meta.length)
+  return data
+}
+
+/** Starts `murder seed` and waits until it has announced itself. */
 export async function startSeed(torrent: string, src: string, extra: string[] = []): Promise<Proc> {
-  const proc = murder(['seed', torrent, src, '127.0.0.1', ...extra])
-  started.push(proc)
-  await proc.logLine((l) => l['msg'] === 'seeding')
-  return proc
+  const seed = murder(['seed', torrent, src, '127.0.0.1', ...extra])
+  started.push(seed)
+  await seed.logLine((l) => l['msg'] === 'seeding')
+  return seed
 }
 
-/** The counters of a finished peer's `complete` log line. */
-export function completeLine(stderr: string): { downloaded: number; received: number; uploaded: number } {
-  const line = stderr.split('\n').find((l) => l.includes('"msg":"complete"'))
-  assert.ok(line, `no complete line in:\n${stderr}`)
-  return JSON.parse(line) as { downloaded: number; received: number; uploaded: number }
+/** Every JSON log line of a process's stderr whose `msg` is `msg`. */
+export function logLines(stderr: string, msg: string): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = []
+  for (const l of stderr.split('\n')) {
+    if (!l.startsWith('{')) continue
+    try {
+      const j = JSON.parse(l) as Record<string, unknown>
+      if (j['msg'] === msg) out.push(j)
+    } catch { /* partial line */ }
+  }
+  return out
+}
+
+export interface CompleteStats {
+  downloaded: number
+  received: number
+  uploaded: number
+  hashFailures: number
+  pieces: number
+  pieceCount: number
+}
+
+/** The counters of the peer's `complete` log line. */
+export function completeStats(stderr: string): CompleteStats {
+  const line = logLines(stderr, 'complete')[0]
+  assert.ok(line, `no "complete" log line in:\n${stderr}`)
+  return line as unknown as CompleteStats
+}
+
+/** Fails the test if a process is still running after `ms`, killing it; resolves with its exit. */
+export async function exitWithin(p: Proc, ms: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  let timer: NodeJS.Timeout | undefined
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      p.kill('SIGKILL')
+      reject(new Error(`process did not exit within ${ms} ms:\n${p.stderr()}`))
+    }, ms)
+  })
+  try {
+    return await Promise.race([p.exited, limit])
+  } finally {
+    clearTimeout(timer)
+  }
 }
