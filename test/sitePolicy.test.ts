@@ -6,16 +6,18 @@ const policy = { bridgesPerSite: 2, crossSitePeers: 4 }
 const rnd = () => 0.3
 
 function swarm(): SitePeer[] {
-  const peers: SitePeer[] = [{ key: 'seed', site: 'paris', left: 0 }]
-  for (let i = 0; i < 6; i++) peers.push({ key: `p${i}`, site: 'paris', left: 100 })
-  for (let i = 0; i < 6; i++) peers.push({ key: `t${i}`, site: 'tokyo', left: 100 })
+  const peers: SitePeer[] = [{ key: 'seed', site: 'paris', left: 0, firstSeen: 0 }]
+  for (let i = 0; i < 6; i++) peers.push({ key: `p${i}`, site: 'paris', left: 100, firstSeen: 10 + i })
+  for (let i = 0; i < 6; i++) peers.push({ key: `t${i}`, site: 'tokyo', left: 100, firstSeen: 10 + i })
   return peers
 }
 
-test('bridges: seeds first, then the lowest keys, per site', () => {
+test('bridges: seeds first, then the earliest arrivals, per site', () => {
   const b = bridgesBySite(swarm(), 2)
   assert.deepEqual(b.get('paris')!.map((p) => p.key), ['seed', 'p0'])
   assert.deepEqual(b.get('tokyo')!.map((p) => p.key), ['t0', 't1'])
+  const late = swarm().map((p) => (p.key === 't0' ? { ...p, firstSeen: 99 } : p))
+  assert.deepEqual(bridgesBySite(late, 2).get('tokyo')!.map((p) => p.key), ['t1', 't2'], 'arrival order, not key order')
 })
 
 test('a non-bridge gets only peers of its own site', () => {
@@ -54,7 +56,7 @@ test('numwant bounds the answer, cross-site peers included', () => {
 })
 
 test('peers without a site are one group of their own', () => {
-  const s: SitePeer[] = [{ key: 'a', site: undefined, left: 0 }, { key: 'b', site: undefined, left: 5 }, { key: 'c', site: 'x', left: 5 }]
+  const s: SitePeer[] = [{ key: 'a', site: undefined, left: 0, firstSeen: 1 }, { key: 'b', site: undefined, left: 5, firstSeen: 2 }, { key: 'c', site: 'x', left: 5, firstSeen: 3 }]
   const got = selectBySite(s, s[1]!, 50, policy, rnd).map((p) => p.key).sort()
   assert.deepEqual(got, ['a', 'c'], 'b is a bridge of the no-site group; c bridges site x')
 })

@@ -4,6 +4,7 @@ import { UserError, ExitCode } from './errors.js'
 import { createLogger, LOG_LEVELS } from '../log.js'
 import { isValidPieceLength } from '../torrent/pieceLength.js'
 import { ALIGN_POLICIES } from '../torrent/padding.js'
+import { DEFAULT_SITE_POLICY } from '../tracker/sitePolicy.js'
 import { parseRate } from '../swarm/rateLimiter.js'
 import { makeTorrentCommand } from './commands/makeTorrent.js'
 import { trackerCommand } from './commands/tracker.js'
@@ -43,9 +44,14 @@ function swarmOptions(cmd: Command): Command {
     .option('--timeout <s>', 'give up when no tracker answers for this long', integer(1), 60)
     .option('--max-peers <n>', 'connections to open at most', integer(1), d.maxPeers)
     .option('--max-uploads <n>', 'peers served at once', integer(1), d.maxUploads)
-    .option('--site <name>', 'site (datacenter, region) of this host, for site-aware peer selection')
+    .option('--site <name>', 'site (datacenter, region) of this host, for site-aware peer selection', siteName)
     .option('--max-upload-rate <rate>', 'upload limit for all connections, bytes/s: 500k, 12.5M, 100mbit (default: none)', rate)
     .option('--max-download-rate <rate>', 'download limit for all connections, same units (default: none)', rate)
+}
+
+function siteName(value: string): string {
+  if (!/^[\w.-]{1,64}$/.test(value)) throw new InvalidArgumentError('expected 1 to 64 letters, digits, ".", "_" or "-"')
+  return value
 }
 
 function rate(value: string): number {
@@ -92,6 +98,9 @@ withCommon(program.command('tracker'))
   .option('--allow <file>', 'serve only the info hashes listed in this file (40 hex digits a line, # comments); re-read on SIGHUP')
   .option('--max-torrents <n>', 'torrents tracked at most; the least recently announced is forgotten first', integer(1), 10_000)
   .option('--max-peers-per-torrent <n>', 'peers kept per torrent at most; the least recently seen is forgotten first', integer(1), 5_000)
+  .option('--sites <file>', 'site of each address range, for site-aware peer lists ("10.1.0.0/16 paris" a line)')
+  .option('--bridges-per-site <n>', 'peers per site that are given peers of other sites', integer(1, 100), DEFAULT_SITE_POLICY.bridgesPerSite)
+  .option('--cross-site-peers <n>', 'peers of other sites handed to a bridge', integer(1, 100), DEFAULT_SITE_POLICY.crossSitePeers)
   .option('--request-timeout <s>', 'cut off a client that has not sent its whole request by then', integer(1, 3600), 10)
   .addHelpText('after', '\nExample:\n  murder tracker --port 8998 --allow /etc/murder/allowed &')
   .action(async (o) => trackerCommand(o, createLogger(o.logLevel, 'tracker')))

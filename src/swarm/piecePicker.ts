@@ -33,12 +33,20 @@ export class PiecePicker {
   private readonly active = new Map<number, Active>()
   private missing: number
   private readonly random: () => number
+  /** This peer's own random order of pieces, for tie-breaks: two peers rarely walk the same way. */
+  private readonly rank: Uint32Array
 
   constructor(private readonly opts: PickerOptions) {
     this.have = new Uint8Array(opts.pieceCount)
     this.availability = new Uint32Array(opts.pieceCount)
     this.missing = opts.pieceCount
     this.random = opts.random ?? Math.random
+    this.rank = new Uint32Array(opts.pieceCount)
+    for (let i = 0; i < opts.pieceCount; i++) this.rank[i] = i
+    for (let i = opts.pieceCount - 1; i > 0; i--) {
+      const j = Math.floor(this.random() * (i + 1))
+      ;[this.rank[i], this.rank[j]] = [this.rank[j]!, this.rank[i]!]
+    }
   }
 
   get missingCount(): number {
@@ -83,7 +91,7 @@ export class PiecePicker {
    * Up to `max` blocks to request from a peer. `alreadyAsked` tells which blocks this peer was already
    * asked for, so the endgame never sends the same peer a duplicate.
    */
-  pick(peerHas: (piece: number) => boolean, max: number, alreadyAsked: (ref: BlockRef) => boolean): BlockRef[] {
+  pick(peerHas: (piece: number) => boolean, max: number, alreadyAsked: (ref: BlockRef) => boolean, ignoreRarity = false): BlockRef[] {
     const out: BlockRef[] = []
     for (const [piece, a] of this.active) {
       if (out.length >= max) return out
@@ -94,7 +102,7 @@ export class PiecePicker {
       // so a peer holding other pieces is never idle; the hard limit bounds memory.
       const limit = out.length === 0 ? this.opts.maxActive * 2 : this.opts.maxActive
       if (this.active.size >= limit) break
-      const piece = this.choosePiece(peerHas)
+      const piece = this.choosePiece(peerHas, ignoreRarity)
       if (piece < 0) break
       const a: Active = { requests: new Uint8Array(this.opts.blocksIn(piece)), received: 0 }
       this.active.set(piece, a)
@@ -138,20 +146,20 @@ export class PiecePicker {
     }
   }
 
-  private choosePiece(peerHas: (piece: number) => boolean): number {
-    const randomly = this.opts.pieceCount - this.missing < this.opts.randomFirst
+  /**
+   * Rarest first, ties broken by this peer's random order. `ignoreRarity` walks that order alone: across a
+   * WAN link every peer of a site would otherwise chase the same rarest pieces and pull them twice.
+   */
+  private choosePiece(peerHas: (piece: number) => boolean, ignoreRarity: boolean): number {
+    const randomly = ignoreRarity || this.opts.pieceCount - this.missing < this.opts.randomFirst
     let best = -1
-    let bestAvail = Infinity
-    let ties = 0
+    let bestKey = Infinity
     for (let i = 0; i < this.opts.pieceCount; i++) {
       if (this.have[i] || this.active.has(i) || !peerHas(i)) continue
-      const avail = randomly ? 0 : this.availability[i]!
-      if (avail < bestAvail) {
+      const key = (randomly ? 0 : this.availability[i]! * this.opts.pieceCount) + this.rank[i]!
+      if (key < bestKey) {
         best = i
-        bestAvail = avail
-        ties = 1
-      } else if (avail === bestAvail && this.random() * ++ties < 1) {
-        best = i // reservoir sampling: each tied piece is equally likely
+        bestKey = key
       }
     }
     return best

@@ -58,6 +58,8 @@ export interface SwarmStats {
   downloaded: number
   /** Block bytes received, including duplicates and rejected data. */
   received: number
+  /** Of those, bytes from peers outside our site (only counted when `--site` is set). */
+  receivedCrossSite: number
   uploaded: number
   peers: number
   hashFailures: number
@@ -87,7 +89,7 @@ export class Swarm extends EventEmitter {
   private optimistic: string | null = null
   private fillScheduled = false
   private rechokeScheduled = false
-  private readonly counters = { downloaded: 0, received: 0, uploaded: 0, hashFailures: 0 }
+  private readonly counters = { downloaded: 0, received: 0, receivedCrossSite: 0, uploaded: 0, hashFailures: 0 }
   private bytesHeld = 0
   private readonly superSeeder: SuperSeeder | null
   /** Per piece, how many same-site peers hold it. */
@@ -311,8 +313,9 @@ export class Swarm extends EventEmitter {
       room = Math.min(room, REQUEST_BATCH)
     }
     // Across a WAN link, ask only for what no peer of our own site holds: that arrives locally.
-    const has = conn.local || !this.opts.site ? (i: number) => conn.has(i) : (i: number) => conn.has(i) && this.localAvailability[i] === 0
-    const picks = this.picker.pick(has, room, (ref) => conn.asked.has(blockKey(ref)))
+    const crossSite = !conn.local && !!this.opts.site
+    const has = crossSite ? (i: number) => conn.has(i) && this.localAvailability[i] === 0 : (i: number) => conn.has(i)
+    const picks = this.picker.pick(has, room, (ref) => conn.asked.has(blockKey(ref)), crossSite)
     for (const ref of picks) {
       const size = this.blockSize(ref)
       limit.take(size)
@@ -347,6 +350,7 @@ export class Swarm extends EventEmitter {
       return
     }
     this.counters.received += block.length
+    if (this.opts.site && !conn.local) this.counters.receivedCrossSite += block.length
     conn.roundDown += block.length
     if (this.picker.isWanted(ref)) {
       let buf = this.assembling.get(ref.piece)

@@ -6,6 +6,8 @@ import { DEFAULT_MAX_NUMWANT, parseAnnounce } from './announceRequest.js'
 import { TrackerRequestError } from './query.js'
 import { encodeAnnounce, encodeFailure, encodeScrape } from './responses.js'
 import { parseScrape } from './scrapeRequest.js'
+import type { SiteMap } from './siteMap.js'
+import type { SitePolicy } from './sitePolicy.js'
 import { SwarmRegistry } from './swarmRegistry.js'
 
 export interface TrackerOptions {
@@ -23,6 +25,10 @@ export interface TrackerOptions {
   requestTimeoutMs?: number
   /** Serve only these info hashes (lower-case hex); undefined: any. */
   allow?: ReadonlySet<string>
+  /** Sites of peers that announce none themselves, by address range. */
+  sites?: SiteMap
+  /** How sites are put in touch (defaults: DEFAULT_SITE_POLICY). */
+  sitePolicy?: SitePolicy
   logger: Logger
 }
 
@@ -62,6 +68,7 @@ export async function startTracker(opts: TrackerOptions): Promise<RunningTracker
     peerTtlMs: 2 * intervalMs + EXPIRY_GRACE_MS,
     maxTorrents: opts.maxTorrents,
     maxPeersPerSwarm: opts.maxPeersPerTorrent,
+    sitePolicy: opts.sitePolicy,
   })
   const requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
   let allow = opts.allow
@@ -73,8 +80,10 @@ export async function startTracker(opts: TrackerOptions): Promise<RunningTracker
   const bencoded = (body: Uint8Array): Reply => ({ status: 200, type: 'text/plain', body })
 
   function announce(query: string, remoteAddress: string | undefined): Reply {
-    const req = parseAnnounce(query, remoteAddress, maxNumwant)
-    if (!allowed(req.infoHash)) throw new TrackerRequestError(NOT_ALLOWED)
+    const parsed = parseAnnounce(query, remoteAddress, maxNumwant)
+    if (!allowed(parsed.infoHash)) throw new TrackerRequestError(NOT_ALLOWED)
+    // A site the peer names wins over the address map, so one host can be placed by hand.
+    const req = parsed.site === undefined && opts.sites ? { ...parsed, site: opts.sites.lookup(parsed.ip) } : parsed
     const result = registry.announce(req, now())
     // Guarded: this runs for every announce and the hex conversions are not free.
     if (logger.isLevelEnabled('debug')) {

@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises'
+import { UserError, ExitCode } from '../cli/errors.js'
 import { parseIp } from './ip.js'
 import { MAX_SITE_LENGTH } from './announceRequest.js'
 
@@ -49,4 +51,18 @@ function matches(r: Range, addr: Uint8Array): boolean {
   if (rest === 0) return true
   const mask = (0xff << (8 - rest)) & 0xff
   return (r.prefix[full]! & mask) === (addr[full]! & mask)
+}
+
+export async function loadSiteMap(path: string): Promise<SiteMap> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err) {
+    throw new UserError(`cannot read sites file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, ExitCode.usage)
+  }
+  try {
+    return SiteMap.parse(text)
+  } catch (err) {
+    throw new UserError(`sites file ${path}: ${(err as Error).message}`, ExitCode.usage)
+  }
 }

@@ -9,6 +9,7 @@ export interface SitePeer {
   readonly key: string
   readonly site: string | undefined
   readonly left: number
+  readonly firstSeen: number
 }
 
 export interface SitePolicy {
@@ -18,13 +19,17 @@ export interface SitePolicy {
   readonly crossSitePeers: number
 }
 
-export const DEFAULT_SITE_POLICY: SitePolicy = { bridgesPerSite: 2, crossSitePeers: 4 }
+export const DEFAULT_SITE_POLICY: SitePolicy = { bridgesPerSite: 1, crossSitePeers: 4 }
 
+/**
+ * Seeds first, then the earliest arrivals: a peer keeps the connections it made while it was a bridge, so
+ * bridges must not change while they stay in the swarm. Ties (same instant) by key.
+ */
 function bridgeOrder(a: SitePeer, b: SitePeer): number {
-  return (a.left === 0 ? 0 : 1) - (b.left === 0 ? 0 : 1) || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)
+  return (a.left === 0 ? 0 : 1) - (b.left === 0 ? 0 : 1) || a.firstSeen - b.firstSeen || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)
 }
 
-/** The bridges of every site: its seeds first, then the lowest keys. */
+/** The bridges of every site: its seeds first, then the earliest arrivals. */
 export function bridgesBySite(peers: readonly SitePeer[], perSite: number): Map<string | undefined, SitePeer[]> {
   const bySite = new Map<string | undefined, SitePeer[]>()
   for (const p of peers) bySite.set(p.site, [...(bySite.get(p.site) ?? []), p])
@@ -44,9 +49,10 @@ function shuffled<T>(items: T[], random: () => number): T[] {
  * Peers for `requester` out of `swarm` (which includes the requester): same-site peers, plus other sites'
  * bridges when the requester is a bridge of its own site.
  */
-export function selectBySite<P extends SitePeer>(swarm: readonly P[], requester: SitePeer, numwant: number, policy: SitePolicy, random: () => number): P[] {
+export function selectBySite<P extends SitePeer>(swarm: readonly P[], requester: Omit<SitePeer, 'firstSeen'>, numwant: number, policy: SitePolicy, random: () => number): P[] {
   const others = swarm.filter((p) => p.key !== requester.key)
-  const bridges = bridgesBySite([...others, requester], policy.bridgesPerSite)
+  const self = swarm.find((p) => p.key === requester.key) ?? { ...requester, firstSeen: Infinity }
+  const bridges = bridgesBySite([...others, { ...self, ...requester }], policy.bridgesPerSite)
   const isBridge = bridges.get(requester.site)!.some((b) => b.key === requester.key)
   const cross: P[] = []
   if (isBridge) {

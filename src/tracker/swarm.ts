@@ -7,6 +7,8 @@ export interface Peer {
   /** Bytes still missing; 0 means seeder. */
   readonly left: number
   readonly lastSeen: number
+  /** When this peer first announced: the earliest peers of a site stay its bridges. */
+  readonly firstSeen: number
   readonly site: string | undefined
   /** Set once this peer's `completed` event has been counted, so a repeated event is not. */
   readonly countedCompleted: boolean
@@ -62,6 +64,7 @@ export class Swarm {
       port: req.port,
       left: req.left,
       lastSeen: now,
+      firstSeen: previous?.firstSeen ?? now,
       site: req.site,
       countedCompleted: countNow || previous?.countedCompleted === true,
     }

@@ -77,6 +77,7 @@ export function logLines(stderr: string, msg: string): Record<string, unknown>[]
 export interface CompleteStats {
   downloaded: number
   received: number
+  receivedCrossSite: number
   uploaded: number
   hashFailures: number
   pieces: number

@@ -1,6 +1,7 @@
 import type { Logger } from '../../log.js'
 import { loadAllowList } from '../../tracker/allowList.js'
 import { startTracker } from '../../tracker/server.js'
+import { loadSiteMap } from '../../tracker/siteMap.js'
 import { untilSignal } from '../session.js'
 
 export interface TrackerOptions {
@@ -13,16 +14,23 @@ export interface TrackerOptions {
   maxPeersPerTorrent?: number
   /** Seconds a client has to send its whole request. */
   requestTimeout?: number
+  /** File mapping address ranges to sites. */
+  sites?: string
+  bridgesPerSite: number
+  crossSitePeers: number
 }
 
 export async function trackerCommand(opts: TrackerOptions, logger: Logger): Promise<void> {
   const allowFile = opts.allow
   const allow = allowFile === undefined ? undefined : await loadAllowList(allowFile)
+  const sites = opts.sites === undefined ? undefined : await loadSiteMap(opts.sites)
   const tracker = await startTracker({
     port: opts.port,
     host: opts.host,
     interval: opts.interval,
     allow,
+    sites,
+    sitePolicy: { bridgesPerSite: opts.bridgesPerSite, crossSitePeers: opts.crossSitePeers },
     maxTorrents: opts.maxTorrents,
     maxPeersPerTorrent: opts.maxPeersPerTorrent,
     requestTimeoutMs: opts.requestTimeout === undefined ? undefined : opts.requestTimeout * 1000,

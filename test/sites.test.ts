@@ -1,0 +1,50 @@
+import { test, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { murder } from './helpers/proc.js'
+import { completeStats, killAll, makeTorrent, startSeed, startTracker, started } from './helpers/swarm.js'
+import { cleanup, snapshot, tempDir, writeTree } from './helpers/tree.js'
+
+const dirs: string[] = []
+after(async () => {
+  killAll()
+  await cleanup(...dirs)
+})
+
+// Two "sites" on loopback: every 127.x address reaches this host, and peers announce their own.
+const PARIS = ['127.0.1.2', '127.0.1.3']
+const TOKYO = ['127.0.2.1', '127.0.2.2', '127.0.2.3', '127.0.2.4']
+
+for (const how of ['--site flags', 'tracker --sites map'] as const) {
+  test(`two sites (${how}): the remote site pulls about one copy across, and every peer completes`, { timeout: 120_000 }, async () => {
+    const work = await tempDir('sites')
+    dirs.push(work)
+    const src = join(work, 'src')
+    const PAYLOAD = 8 * 1024 * 1024
+    await writeTree(src, { 'a.bin': PAYLOAD / 2, 'b.bin': PAYLOAD / 2 })
+    const sitesFile = join(work, 'sites')
+    await writeFile(sitesFile, '127.0.1.0/24 paris\n127.0.2.0/24 tokyo\n')
+    const tracker = await startTracker(['--interval', '1', ...(how === 'tracker --sites map' ? ['--sites', sitesFile] : [])])
+    const torrent = join(work, 't.torrent')
+    await makeTorrent(src, tracker.port, torrent, ['--piece-length', '65536'])
+    const site = (name: string) => (how === '--site flags' ? ['--site', name] : [])
+    await startSeed(torrent, src, [...site('paris')].concat(['--max-upload-rate', '8M']))
+    const peers = [...PARIS.map((ip) => [ip, 'paris']), ...TOKYO.map((ip) => [ip, 'tokyo'])].map(([ip, name]) => {
+      const p = murder(['peer', torrent, join(work, ip!), ip!, '--linger', '60', ...site(name!)])
+      started.push(p)
+      return { p, name }
+    })
+    const exits = await Promise.all(peers.map(({ p }) => p.exited))
+    const expected = await snapshot(src)
+    let crossIntoTokyo = 0
+    for (const [i, { p, name }] of peers.entries()) {
+      assert.equal(exits[i]!.code, 0, p.stderr())
+      assert.deepEqual(await snapshot(join(work, PARIS.concat(TOKYO)[i]!)), expected)
+      if (name === 'tokyo' && how === '--site flags') crossIntoTokyo += completeStats(p.stderr()).receivedCrossSite
+    }
+    // With --site the peers also know each other's site and count what crossed; with the map only the
+    // tracker knows, and the test checks completion and exactness.
+    if (how === '--site flags') assert.ok(crossIntoTokyo <= 1.1 * PAYLOAD, `tokyo pulled ${(crossIntoTokyo / PAYLOAD).toFixed(2)} copies across`)
+  })
+}
