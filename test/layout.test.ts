@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { blockCount, blockSize, pieceSize, piecesOfFile, spansOfPiece, spansOfRange, validRequest, type Layout } from '../src/torrent/layout.js'
+import { pieceSize, piecesOfFile, spansOfPiece, spansOfRange, validRequest, type Layout } from '../src/torrent/layout.js'
 
 function layoutOf(lengths: number[], pieceLength: number): Layout {
   let offset = 0
@@ -41,15 +41,13 @@ test('ranges inside a piece and at unaligned boundaries', () => {
   assert.throws(() => spansOfRange(l.files, 40, 10), RangeError)
 })
 
-test('pieces of a file, blocks of a piece, request validation', () => {
+test('pieces of a file, request validation', () => {
   const l = layoutOf([5, 0, 40000, 3], 32768)
   assert.deepEqual(piecesOfFile(l, 0), { first: 0, last: 0 })
   assert.equal(piecesOfFile(l, 1), null)
   assert.deepEqual(piecesOfFile(l, 2), { first: 0, last: 1 })
   assert.deepEqual(piecesOfFile(l, 3), { first: 1, last: 1 })
-  assert.equal(blockCount(l, 0), 2)
-  assert.equal(blockCount(l, 1), 1)
-  assert.equal(blockSize(l, 1, 0), 40008 - 32768)
+  assert.equal(pieceSize(l, 1), 40008 - 32768)
   assert.ok(validRequest(l, 0, 16384, 16384, 16384))
   assert.ok(!validRequest(l, 0, 16385, 16384, 16384))
   assert.ok(!validRequest(l, 2, 0, 1, 16384))

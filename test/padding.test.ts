@@ -69,3 +69,17 @@ test('folders cannot collide with files, and folder paths are checked', () => {
   assert.throws(() => parseTorrent(encodeTorrent({ ...base, directories: [{ path: ['..'] }] }, ['http://t:1/a'])), /unsafe path/)
   assert.throws(() => parseTorrent(encodeTorrent({ ...base, files: [{ path: ['l'], length: 1, attr: 'l', symlink: 'x' }] }, ['http://t:1/a'])), /symlink l has a length/)
 })
+
+test('policy large: files of a piece or more start and end on boundaries, small ones are packed', () => {
+  const placed = placeFiles([{ path: ['s1'], length: 5 }, { path: ['big'], length: 40 }, { path: ['s2'], length: 3 }, { path: ['s3'], length: 4 }, { path: ['big2'], length: 16 }], 16, 'large')
+  assert.deepEqual(placed.map((p) => [p.path.join('/'), p.offset, p.length]), [
+    ['s1', 0, 5],
+    ['.pad/11', 5, 11],
+    ['big', 16, 40],
+    ['.pad/8', 56, 8],
+    ['s2', 64, 3],
+    ['s3', 67, 4],
+    ['.pad/9', 71, 9],
+    ['big2', 80, 16],
+  ])
+})

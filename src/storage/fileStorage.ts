@@ -16,42 +16,63 @@ export interface StoredFile {
 }
 
 const MAX_OPEN_FILES = 128
+/** File system calls in flight at once when checking or creating thousands of small files. */
+const STAT_CONCURRENCY = 32
+
+/** Maps with at most `limit` calls in flight, keeping the order of results. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length)
+  let next = 0
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++
+      out[i] = await fn(items[i]!)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
+  return out
+}
 
 /**
  * The torrent's byte stream mapped onto files under `root`. Opens lazily and keeps a bounded set of
  * descriptors, because deploy trees hold thousands of small files. Never follows a symlink inside root.
  */
 export class FileStorage {
-  private readonly handles = new Map<number, FileHandle>()
+  private readonly openFiles = new Map<number, { fh: Promise<FileHandle>; users: number }>()
+  /** Folders already checked (or made) to be real folders, so thousands of files cost one lstat per folder. */
+  private readonly knownDirs = new Set<string>()
+  /** Folder checks run one at a time: two replacing the same link at once could remove each other's work. */
+  private folders: Promise<unknown> = Promise.resolve()
   private prefixes: Float64Array | null = null
   readonly layout: Layout
+  /** Bytes of real file data (padding excluded). */
+  readonly dataLength: number
 
   constructor(readonly root: string, readonly files: readonly StoredFile[], pieceLength: number, private readonly writable: boolean) {
     const last = files[files.length - 1]
     const length = last ? last.offset + last.length : 0
     this.layout = { pieceLength, length, pieceCount: Math.ceil(length / pieceLength), files }
+    this.dataLength = files.reduce((sum, f) => sum + (f.kind === 'padding' ? 0 : f.length), 0)
+  }
+
+  private resolve(components: readonly string[], create: boolean): Promise<string | null> {
+    const next = this.folders.then(() => ensureParents(this.root, components, create, this.knownDirs))
+    this.folders = next.catch(() => undefined)
+    return next
   }
 
   /** The file's path, its folders made real folders first when writable (never following a symlink). */
   async fullPath(file: number): Promise<string> {
-    const path = await ensureParents(this.root, this.files[file]!.path, this.writable)
+    const path = await this.resolve(this.files[file]!.path, this.writable)
     if (path === null) throw new UserError(`${this.describe(file)}: a folder on its path is missing or not a folder`, ExitCode.mismatch)
     return path
   }
 
-  private async handle(file: number): Promise<FileHandle> {
-    const cached = this.handles.get(file)
-    if (cached) {
-      // Map order is insertion order: re-insert to keep the least recently used first.
-      this.handles.delete(file)
-      this.handles.set(file, cached)
-      return cached
-    }
+  private async openFile(file: number): Promise<FileHandle> {
     const path = await this.fullPath(file)
     const flags = (this.writable ? constants.O_RDWR | constants.O_CREAT : constants.O_RDONLY) | O_NOFOLLOW
-    let fh: FileHandle
     try {
-      fh = await open(path, flags, 0o644)
+      return await open(path, flags, 0o644)
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code
       if (!this.writable || (code !== 'ELOOP' && code !== 'EISDIR')) {
@@ -60,15 +81,39 @@ export class FileStorage {
       }
       // A symlink or folder sits where the file belongs: replace it (a link is removed, never followed).
       await removeEntry(path)
-      fh = await open(path, flags, 0o644).catch((e) => { throw fsError(e, path) })
+      return open(path, flags, 0o644).catch((e) => { throw fsError(e, path) })
     }
-    if (this.handles.size >= MAX_OPEN_FILES) {
-      const [oldest, h] = this.handles.entries().next().value as [number, FileHandle]
-      this.handles.delete(oldest)
-      await h.close()
+  }
+
+  /**
+   * Runs `fn` with the file's descriptor. One open per file however many callers ask at once; least recently
+   * used descriptors are closed beyond the limit, but never one still in use.
+   */
+  private async use<T>(file: number, fn: (fh: FileHandle) => Promise<T>): Promise<T> {
+    let entry = this.openFiles.get(file)
+    if (entry) this.openFiles.delete(file) // re-inserted below: Map order is the LRU order
+    else {
+      entry = { fh: this.openFile(file), users: 0 }
+      entry.fh.catch(() => this.openFiles.delete(file))
     }
-    this.handles.set(file, fh)
-    return fh
+    this.openFiles.set(file, entry)
+    entry.users++
+    this.evict()
+    try {
+      return await fn(await entry.fh)
+    } finally {
+      entry.users--
+      this.evict()
+    }
+  }
+
+  private evict(): void {
+    for (const [file, entry] of this.openFiles) {
+      if (this.openFiles.size <= MAX_OPEN_FILES) return
+      if (entry.users > 0) continue
+      this.openFiles.delete(file)
+      entry.fh.then((h) => h.close(), () => undefined).catch(() => undefined)
+    }
   }
 
   /** Fills `buf` with the stream bytes starting at `start`. */
@@ -79,15 +124,16 @@ export class FileStorage {
         target.fill(0)
         continue
       }
-      const fh = await this.handle(span.file)
-      let done = 0
-      while (done < span.length) {
-        const { bytesRead } = await fh.read(target, done, span.length - done, span.fileOffset + done).catch((err) => {
-          throw fsError(err, this.describe(span.file))
-        })
-        if (bytesRead === 0) throw new UserError(`${this.describe(span.file)} is shorter than the torrent says`, ExitCode.mismatch)
-        done += bytesRead
-      }
+      await this.use(span.file, async (fh) => {
+        let done = 0
+        while (done < span.length) {
+          const { bytesRead } = await fh.read(target, done, span.length - done, span.fileOffset + done).catch((err) => {
+            throw fsError(err, this.describe(span.file))
+          })
+          if (bytesRead === 0) throw new UserError(`${this.describe(span.file)} is shorter than the torrent says`, ExitCode.mismatch)
+          done += bytesRead
+        }
+      })
     }
   }
 
@@ -95,14 +141,15 @@ export class FileStorage {
   async write(start: number, data: Uint8Array): Promise<void> {
     for (const span of spansOfRange(this.files, start, data.length)) {
       if (this.files[span.file]!.kind === 'padding') continue
-      const fh = await this.handle(span.file)
-      let done = 0
-      while (done < span.length) {
-        const { bytesWritten } = await fh.write(data, span.rangeOffset + done, span.length - done, span.fileOffset + done).catch((err) => {
-          throw fsError(err, this.describe(span.file))
-        })
-        done += bytesWritten
-      }
+      await this.use(span.file, async (fh) => {
+        let done = 0
+        while (done < span.length) {
+          const { bytesWritten } = await fh.write(data, span.rangeOffset + done, span.length - done, span.fileOffset + done).catch((err) => {
+            throw fsError(err, this.describe(span.file))
+          })
+          done += bytesWritten
+        }
+      })
     }
   }
 
@@ -120,41 +167,42 @@ export class FileStorage {
     return end === 0 ? 0 : spans[end - 1]!.rangeOffset + spans[end - 1]!.length
   }
 
+  /** Bytes of real file data in a piece (padding excluded): what progress and the tracker count. */
+  dataBytes(piece: number): number {
+    return spansOfPiece(this.layout, piece).reduce((sum, sp) => sum + (this.files[sp.file]!.kind === 'padding' ? 0 : sp.length), 0)
+  }
+
   /** Current size of each file on disk (null when missing), without following symlinks. */
   async sizes(): Promise<(number | null)[]> {
-    const out: (number | null)[] = []
-    for (let i = 0; i < this.files.length; i++) {
-      const f = this.files[i]!
-      if (f.kind !== 'file') { out.push(f.length); continue }
-      const path = await ensureParents(this.root, f.path, false)
+    return mapLimit(this.files, STAT_CONCURRENCY, async (f) => {
+      if (f.kind !== 'file') return f.length
+      const path = await this.resolve(f.path, false)
       const st = path === null ? null : await lstat(path).catch((err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return null
         throw fsError(err, path)
       })
       // A symlink or folder where the file belongs holds none of its bytes: the file is missing.
-      out.push(st && st.isFile() ? st.size : null)
-    }
-    return out
+      return st && st.isFile() ? st.size : null
+    })
   }
 
-  /** Creates every file at its exact length (sparse where not yet written), trimming files that are too long. */
-  async allocate(): Promise<void> {
-    for (let i = 0; i < this.files.length; i++) {
-      if (this.files[i]!.kind !== 'file') continue
-      const fh = await this.handle(i)
-      const { size } = await fh.stat()
-      if (size !== this.files[i]!.length) await fh.truncate(this.files[i]!.length).catch((err) => { throw fsError(err, this.describe(i)) })
-    }
+  /** Gives the listed files their exact length (sparse where not yet written), creating or trimming them. */
+  async allocate(files: readonly number[]): Promise<void> {
+    await mapLimit(files.filter((i) => this.files[i]!.kind === 'file'), STAT_CONCURRENCY, (i) =>
+      this.use(i, async (fh) => {
+        const { size } = await fh.stat()
+        if (size !== this.files[i]!.length) await fh.truncate(this.files[i]!.length).catch((err) => { throw fsError(err, this.describe(i)) })
+      }))
   }
 
   async sync(): Promise<void> {
-    await Promise.all([...this.handles.values()].map((h) => h.datasync().catch((err) => { throw fsError(err, 'flushing files') })))
+    await Promise.all([...this.openFiles.values()].map(async (e) => (await e.fh).datasync().catch((err) => { throw fsError(err, 'flushing files') })))
   }
 
   async close(): Promise<void> {
-    const hs = [...this.handles.values()]
-    this.handles.clear()
-    await Promise.all(hs.map((h) => h.close().catch(() => undefined)))
+    const entries = [...this.openFiles.values()]
+    this.openFiles.clear()
+    await Promise.all(entries.map((e) => e.fh.then((h) => h.close(), () => undefined).catch(() => undefined)))
   }
 
   describe(file: number): string {

@@ -1,6 +1,6 @@
 import { constants } from 'node:fs'
 import { open } from 'node:fs/promises'
-import { pieceSize } from '../torrent/layout.js'
+import { pieceSize, piecesOfFile } from '../torrent/layout.js'
 import { pieceHash, type Metainfo } from '../torrent/metainfo.js'
 import type { Bitfield } from '../swarm/bitfield.js'
 import type { FileStorage } from './fileStorage.js'
@@ -16,10 +16,9 @@ export async function reuseLocalCopies(meta: Metainfo, storage: FileStorage, hav
   const { pieceLength } = meta
   const bySize = new Map<number, number[]>()
   storage.files.forEach((f, i) => {
-    if (f.kind !== 'file' || f.length === 0 || f.offset % pieceLength !== 0) return
-    const first = f.offset / pieceLength
-    const last = Math.floor((f.offset + f.length - 1) / pieceLength)
-    for (let p = first; p <= last; p++) {
+    const pieces = piecesOfFile(storage.layout, i)
+    if (f.kind !== 'file' || !pieces || f.offset % pieceLength !== 0) return
+    for (let p = pieces.first; p <= pieces.last; p++) {
       if (!have.get(p)) {
         bySize.set(f.length, [...(bySize.get(f.length) ?? []), i])
         return

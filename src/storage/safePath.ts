@@ -14,19 +14,23 @@ export async function removeEntry(path: string): Promise<void> {
  * Resolves `components` under `root` so that every folder on the way is a real folder. When `create` is
  * set, missing folders are made and a symlink or file in the way is replaced by a folder (following it
  * could write outside the destination); otherwise null is returned when the path cannot exist as named.
+ * `known` caches folders already found real, so a tree of many files costs one check per folder.
  */
-export async function ensureParents(root: string, components: readonly string[], create: boolean): Promise<string | null> {
+export async function ensureParents(root: string, components: readonly string[], create: boolean, known?: Set<string>): Promise<string | null> {
   let dir = root
   for (let i = 0; i < components.length - 1; i++) {
     dir = join(dir, components[i]!)
+    if (known?.has(dir)) continue
     const st = await lstat(dir).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') return null
       throw fsError(err, dir)
     })
-    if (st?.isDirectory()) continue
-    if (!create) return null
-    if (st) await removeEntry(dir)
-    await mkdir(dir).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'EEXIST') throw fsError(err, dir) })
+    if (!st?.isDirectory()) {
+      if (!create) return null
+      if (st) await removeEntry(dir)
+      await mkdir(dir).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'EEXIST') throw fsError(err, dir) })
+    }
+    known?.add(dir)
   }
   return join(root, ...components)
 }

@@ -35,12 +35,6 @@ export class Bitfield {
   get complete(): boolean {
     return this.setCount === this.length
   }
-
-  static full(length: number): Bitfield {
-    const b = new Bitfield(length)
-    for (let i = 0; i < length; i++) b.set(i)
-    return b
-  }
 }
 
 /** A received bitfield is valid when its size matches and the spare bits at the end are zero (BEP 3). */

@@ -22,6 +22,8 @@ export class PeerConnection {
   readonly asked = new Map<number, BlockRef>()
   readonly uploads: QueuedUpload[] = []
   pumping = false
+  /** A `drain` listener is set: one is enough, however many requests wait. */
+  awaitingDrain = false
   /** Bytes exchanged since the last choke round, for the choker's rate. */
   roundDown = 0
   roundUp = 0

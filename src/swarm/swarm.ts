@@ -109,7 +109,7 @@ export class Swarm extends EventEmitter {
     for (let i = 0; i < meta.pieceCount; i++) {
       if (have.get(i)) {
         this.picker.markHave(i)
-        this.bytesHeld += pieceSize(storage.layout, i)
+        this.bytesHeld += storage.dataBytes(i)
       }
     }
     this.cache = new PieceCache(storage, piecesInBudget)
@@ -129,7 +129,7 @@ export class Swarm extends EventEmitter {
       ...this.counters,
       pieces: this.opts.have.count,
       pieceCount: this.opts.meta.pieceCount,
-      left: this.opts.meta.length - this.bytesHeld,
+      left: this.opts.storage.dataLength - this.bytesHeld,
       peers: [...this.conns].filter((c) => c.handshaken).length,
     }
   }
@@ -408,8 +408,8 @@ export class Swarm extends EventEmitter {
       have.set(piece)
       this.picker.markHave(piece)
       this.cache.put(piece, data)
-      this.bytesHeld += data.length
-      this.counters.downloaded += data.length
+      this.bytesHeld += storage.dataBytes(piece)
+      this.counters.downloaded += storage.dataBytes(piece)
       // Every peer hears of it, even one that has it: a super-seeding source reveals more on each `have`.
       for (const c of this.conns) if (c.handshaken) c.wire.have(piece)
       logger.debug({ piece, have: have.count }, 'piece verified')
@@ -418,6 +418,9 @@ export class Swarm extends EventEmitter {
       // Only a peer holding this piece can have stopped being interesting (a full rescan per peer per piece
       // would be quadratic on trees of many small, aligned files); at the end everyone is told.
       for (const c of [...this.conns]) if (c.handshaken && (this.finished || c.has(piece))) this.updateInterest(c)
+      // The piece no longer counts against the active limit: with small pieces every request may have been
+      // answered while pieces were verifying, and nothing else would ask for more.
+      this.fillAll()
     } catch (err) {
       logger.debug({ piece, err: (err as Error).message }, 'piece not stored')
       this.emit('fatal', err instanceof UserError ? err : new UserError(`storing piece ${piece}: ${(err as Error).message}`, ExitCode.failure))
@@ -458,7 +461,13 @@ export class Swarm extends EventEmitter {
     try {
       while (conn.uploads.length > 0 && !this.closed && !conn.socket.destroyed) {
         if (conn.congested) {
-          conn.socket.once('drain', () => void this.pump(conn))
+          if (!conn.awaitingDrain) {
+            conn.awaitingDrain = true
+            conn.socket.once('drain', () => {
+              conn.awaitingDrain = false
+              void this.pump(conn)
+            })
+          }
           return
         }
         const wait = this.opts.uploadLimit.delayFor(conn.uploads[0]!.length)

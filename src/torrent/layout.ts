@@ -23,21 +23,9 @@ export interface Span {
 
 export const BLOCK_LENGTH = 16 * 1024
 
-export function pieceCountFor(length: number, pieceLength: number): number {
-  return Math.ceil(length / pieceLength)
-}
-
 export function pieceSize(layout: Layout, index: number): number {
   if (index < 0 || index >= layout.pieceCount) throw new RangeError(`piece ${index} out of range`)
   return Math.min(layout.pieceLength, layout.length - index * layout.pieceLength)
-}
-
-export function blockCount(layout: Layout, index: number): number {
-  return Math.ceil(pieceSize(layout, index) / BLOCK_LENGTH)
-}
-
-export function blockSize(layout: Layout, index: number, block: number): number {
-  return Math.min(BLOCK_LENGTH, pieceSize(layout, index) - block * BLOCK_LENGTH)
 }
 
 /** Index of the first non-empty file containing stream offset `at` (files sorted by offset). */

@@ -5,8 +5,13 @@
  * identical from one version to the next, and lets a renamed file be found by its piece hashes.
  */
 
-export type AlignPolicy = 'all' | 'none'
-export const ALIGN_POLICIES: readonly AlignPolicy[] = ['all', 'none']
+/**
+ * `large`: files of at least one piece start and end on boundaries, smaller files are packed together (the
+ * default: aligning every tiny file to a multi-MiB piece multiplies what is hashed and the piece count).
+ * `all`: every file with data starts on a boundary. `none`: plain concatenation.
+ */
+export type AlignPolicy = 'large' | 'all' | 'none'
+export const ALIGN_POLICIES: readonly AlignPolicy[] = ['large', 'all', 'none']
 
 export interface Placed<T> {
   readonly entry: T | null
@@ -21,20 +26,24 @@ export function paddingPath(length: number): string[] {
   return ['.pad', String(length)]
 }
 
-/** Lays out entries in order, inserting padding after each non-empty file that does not end on a boundary. */
+/** Lays out entries in order, inserting padding so that aligned files start (and end) on piece boundaries. */
 export function placeFiles<T extends { path: readonly string[]; length: number }>(entries: readonly T[], pieceLength: number, policy: AlignPolicy): Placed<T>[] {
   const out: Placed<T>[] = []
   let offset = 0
+  const pad = () => {
+    const gap = (pieceLength - (offset % pieceLength)) % pieceLength
+    if (gap === 0) return
+    out.push({ entry: null, path: paddingPath(gap), length: gap, offset, padding: true })
+    offset += gap
+  }
+  const aligned = (e: T) => e.length > 0 && (policy === 'all' || (policy === 'large' && e.length >= pieceLength))
   const lastData = entries.map((e) => e.length > 0).lastIndexOf(true)
   entries.forEach((entry, i) => {
+    if (aligned(entry)) pad()
     out.push({ entry, path: entry.path, length: entry.length, offset, padding: false })
     offset += entry.length
-    const gap = (pieceLength - (offset % pieceLength)) % pieceLength
     // Nothing follows the last file with data, so it needs no padding.
-    if (policy === 'all' && entry.length > 0 && gap > 0 && i < lastData) {
-      out.push({ entry: null, path: paddingPath(gap), length: gap, offset, padding: true })
-      offset += gap
-    }
+    if (aligned(entry) && i < lastData) pad()
   })
   return out
 }

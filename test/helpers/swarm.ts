@@ -40,6 +40,11 @@ export async function makeTorrent(src: string, trackerPort: number, torrent: str
   return { torrent, meta, infoHash: meta.infoHashHex }
 }
 
+/** Bytes of real file data in a torrent (padding files excluded): what a peer downloads and counts. */
+export function dataLength(meta: Metainfo): number {
+  return meta.files.reduce((sum, f) => sum + (f.attr.includes('p') ? 0 : f.length), 0)
+}
+
 /** The torrent's byte stream as a seed serves it: files in torrent order, padding files as zeros. */
 export async function streamOf(meta: Metainfo, root: string): Promise<Buffer> {
   const parts: Buffer[] = []
