@@ -1,0 +1,121 @@
+// The lower bound of a distribution time, and the lab's results as a table or JSON.
+import type { ScenarioResult } from './scenarios/common.js'
+
+export interface Bound {
+  /** Seconds: max(F/u_s, F/d_min, N·F/(u_s + Σu_i)) (Kumar & Ross, the fluid bound for P2P file distribution). */
+  tMin: number
+  sourceUpload: number
+  slowestDownload: number
+  aggregateUpload: number
+}
+
+/** `bytes` F; rates in bit/s; 0 means unshaped (infinite). */
+export function lowerBound(bytes: number, n: number, sourceUpBps: number, targetUpBps: number[], targetDownBps: number[]): Bound {
+  const inf = (bps: number) => (bps > 0 ? bps / 8 : Infinity)
+  const us = inf(sourceUpBps)
+  const dMin = Math.min(...targetDownBps.map(inf))
+  const sumU = us + targetUpBps.map(inf).reduce((a, b) => a + b, 0)
+  const sourceUpload = bytes / us
+  const slowestDownload = bytes / dMin
+  const aggregateUpload = (n * bytes) / sumU
+  return { tMin: Math.max(sourceUpload, slowestDownload, aggregateUpload), sourceUpload, slowestDownload, aggregateUpload }
+}
+
+export interface LabReport {
+  kind: 'lab'
+  params: {
+    n: number
+    rateMbit: number
+    sourceRateMbit: number
+    delayMs: number
+    payloadBytes: number
+    payloadFiles: number
+    smallFiles: number
+    shaper: string
+    trackerInterval: number | null
+    linger: number
+    align: string | null
+  }
+  payloadDigest: string
+  bound: Bound
+  scenarios: (ScenarioResult & { ratio: number | null })[]
+  logDir: string
+}
+
+const f2 = (x: number | null | undefined, d = 2) => (x === null || x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(d))
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2) : NaN
+}
+
+export function table(rows: string[][], header: string[]): string {
+  const all = [header, ...rows]
+  const w = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)))
+  const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ').trimEnd()
+  return [line(header), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line)].join('\n')
+}
+
+export function formatLab(r: LabReport): string {
+  const p = r.params
+  const F = p.payloadBytes
+  const out: string[] = []
+  out.push(`N=${p.n} targets, ${p.rateMbit} Mbit/s up/down per target, source ${p.sourceRateMbit} Mbit/s, delay ${p.delayMs} ms, shaper ${p.shaper}${p.align ? `, make-torrent --align ${p.align}` : ''}`)
+  out.push(`payload F=${(F / 1e6).toFixed(1)} MB (${(F / 2 ** 20).toFixed(0)} MiB), ${p.payloadFiles} files (${p.smallFiles} small), digest ${r.payloadDigest.slice(0, 16)}…`)
+  out.push(`T_min = max(F/u_s=${f2(r.bound.sourceUpload)}, F/d=${f2(r.bound.slowestDownload)}, N·F/(u_s+Σu_i)=${f2(r.bound.aggregateUpload)}) = ${f2(r.bound.tMin)} s`)
+  out.push('')
+  const rows = r.scenarios.map((s) => {
+    const times = s.hosts.map((h) => h.seconds).filter((x): x is number => x !== null)
+    const verified = s.hosts.filter((h) => h.verified).length
+    const prep = Object.values(s.prep).reduce((a, b) => a + b, 0)
+    return [
+      s.scenario,
+      s.seconds === null ? 'FAILED' : f2(s.seconds),
+      f2(r.bound.tMin),
+      f2(s.ratio),
+      f2(times.length ? Math.min(...times) : null),
+      f2(times.length ? median(times) : null),
+      f2(times.length ? Math.max(...times) : null),
+      (s.sourceTxBytes / 1e6).toFixed(1),
+      f2(s.sourceTxBytes / F),
+      f2(prep),
+      s.cpuBusy === null ? '—' : `${Math.round(s.cpuBusy * 100)}%`,
+      String(s.shaperDrops),
+      `${verified}/${s.hosts.length}`,
+    ]
+  })
+  out.push(table(rows, ['scenario', 'time s', 'T_min s', 'time/T_min', 'first s', 'median s', 'last s', 'src tx MB', 'src tx/F', 'prep s', 'CPU', 'drops', 'verified']))
+  out.push('')
+  const names = [...new Set(r.scenarios.flatMap((s) => s.hosts.map((h) => h.host)))]
+  const hostRows = names.map((name) => [name, ...r.scenarios.map((s) => {
+    const h = s.hosts.find((x) => x.host === name)
+    if (!h) return '—'
+    return `${f2(h.seconds)}${h.verified ? '' : ' ✗'}`
+  })])
+  out.push('per-host finish (s from start; ✗ = copy not verified):')
+  out.push(table(hostRows, ['host', ...r.scenarios.map((s) => s.scenario)]))
+  for (const s of r.scenarios) {
+    const prep = Object.entries(s.prep).map(([k, v]) => `${k} ${f2(v)} s`).join(', ')
+    const cpu = s.hosts.map((h) => Number(h.extra?.['cpuSeconds'] ?? 0))
+    out.push('')
+    out.push(`${s.scenario}: prep ${prep || '—'}${s.error ? `; ERROR: ${s.error}` : ''}`)
+    if (s.hosts.length) {
+      out.push(`  CPU seconds: source ${f2(Number(s.extra['sourceCpuSeconds'] ?? NaN))}, targets ${f2(cpu.reduce((a, b) => a + b, 0))} in all (max ${f2(Math.max(...cpu))} per host)`)
+    }
+    if (s.scenario === 'murder') {
+      // A fresh destination needs exactly F bytes of file data; anything received beyond that is duplicate or rejected.
+      const wasted = s.hosts.map((h) => Number(h.extra?.['received'] ?? 0) - F)
+      const exits = s.hosts.map((h) => h.extra?.['exitSecondsAfterLastCopy']).filter((x): x is number => typeof x === 'number')
+      out.push(`  peers' exit after the last copy: max ${f2(exits.length ? Math.max(...exits) : null)} s; bytes received beyond N·F (duplicates, rejects): ${wasted.reduce((a, b) => a + b, 0)}; seed uploaded ${(Number(s.extra['seedUploaded'] ?? 0) / 1e6).toFixed(1)} MB`)
+      out.push(`  torrent: ${s.extra['torrentFiles']} files, ${s.extra['torrentBytes']} bytes (payload: ${p.payloadFiles} files, ${F} bytes), ${s.extra['pieces']} pieces of ${s.extra['pieceLength']} B`)
+      const up = s.hosts.map((h) => `${h.host} ${(Number(h.extra?.['uploaded'] ?? 0) / 1e6).toFixed(0)}`).join(', ')
+      out.push(`  uploaded by peers (MB): ${up}`)
+      const st = s.hosts.map((h) => h.extra?.['startupSeconds']).filter((x): x is number => typeof x === 'number')
+      if (st.length) out.push(`  peers' start-up (spawn -> "destination checked"): ${f2(Math.min(...st))}–${f2(Math.max(...st))} s`)
+    }
+    for (const h of s.hosts) if (h.note) out.push(`  ${h.host}: ${h.note}`)
+    for (const n of s.notes) out.push(`  note: ${n}`)
+  }
+  out.push('')
+  out.push(`logs: ${r.logDir}`)
+  return out.join('\n')
+}

@@ -1,0 +1,216 @@
+// What every lab scenario gets and returns, and the parts they share: the clock, counters, verification.
+import { readFileSync } from 'node:fs'
+import { mkdir, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { counters, qdiscDrops, type HostSpec, type Lab } from '../netns.js'
+import type { Payload } from '../payload.js'
+import { treeDigestOrNull } from '../payload.js'
+import { MURDER, murder, run, type Proc } from '../proc.js'
+
+export type ScenarioName = 'rsync' | 'murder' | 'aria2c'
+export const SCENARIOS: readonly ScenarioName[] = ['rsync', 'murder', 'aria2c']
+
+export interface LabContext {
+  lab: Lab
+  payload: Payload
+  /** Scratch space of this run: destinations, torrent, configs. */
+  runDir: string
+  logDir: string
+  timeoutMs: number
+  trackerPort: number
+  /** Tracker announce interval (s); omitted: murder's default. */
+  trackerInterval?: number
+  linger: number
+  /** Extra make-torrent options (e.g. --align none). */
+  makeTorrentArgs: string[]
+  log: (s: string) => void
+}
+
+export interface HostResult {
+  host: string
+  ip: string
+  /** Seconds from the start of the clock to this host's verified copy (null: never). */
+  seconds: number | null
+  /** The tree digest of the copy matches the source's. */
+  verified: boolean
+  /** Bytes received on the host's interface during the scenario. */
+  rxBytes: number
+  txBytes: number
+  exitCode: number | null
+  note?: string
+  extra?: Record<string, unknown>
+}
+
+export interface ScenarioResult {
+  scenario: ScenarioName
+  ok: boolean
+  error?: string
+  /** Work before the clock starts (daemon start, make-torrent, seed check), seconds by step. */
+  prep: Record<string, number>
+  /** From starting the N target processes to the last verified copy; null if any target failed. */
+  seconds: number | null
+  hosts: HostResult[]
+  sourceTxBytes: number
+  sourceRxBytes: number
+  /** Packets dropped by the shapers (all veth ends) during the scenario. */
+  shaperDrops: number
+  /** Share of the 2 cores busy between the start of the clock and the last copy (from /proc/stat). */
+  cpuBusy: number | null
+  notes: string[]
+  extra: Record<string, unknown>
+}
+
+export function targetDest(ctx: LabContext, scenario: ScenarioName, h: HostSpec): string {
+  return join(ctx.runDir, 'hosts', h.name, scenario)
+}
+
+function cpuTimes(): { busy: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number)
+  const total = line.reduce((a, b) => a + b, 0)
+  const idle = (line[3] ?? 0) + (line[4] ?? 0)
+  return { busy: total - idle, total }
+}
+
+/** Counters and CPU at the start of the clock; `finish` turns them into the scenario's totals. */
+export class Meter {
+  readonly t0 = performance.now()
+  readonly epoch0 = Date.now()
+  private readonly cpu0 = cpuTimes()
+  private cpuAtDone: number | null = null
+  private readonly c0: Map<string, ReturnType<typeof counters>>
+  private readonly drops0: number
+
+  constructor(private readonly lab: Lab) {
+    this.c0 = new Map(lab.hosts.map((h) => [h.name, counters(h.ns, h.dev)]))
+    this.drops0 = this.drops()
+  }
+
+  private drops(): number {
+    let d = 0
+    for (const h of this.lab.hosts) d += qdiscDrops(h.ns, h.dev) + qdiscDrops(this.lab.switchNs, h.swDev)
+    return d
+  }
+
+  seconds(at: number): number {
+    return (at - this.t0) / 1000
+  }
+
+  /** Call when the last copy is done: the CPU share covers the transfer only. */
+  markDone(): void {
+    const c = cpuTimes()
+    this.cpuAtDone = (c.busy - this.cpu0.busy) / Math.max(1, c.total - this.cpu0.total)
+  }
+
+  finish(): { source: { tx: number; rx: number }; perHost: Map<string, { tx: number; rx: number }>; drops: number; cpuBusy: number | null } {
+    const perHost = new Map<string, { tx: number; rx: number }>()
+    for (const h of this.lab.hosts) {
+      const c = counters(h.ns, h.dev)
+      const b = this.c0.get(h.name)!
+      perHost.set(h.name, { tx: c.txBytes - b.txBytes, rx: c.rxBytes - b.rxBytes })
+    }
+    return { source: perHost.get(this.lab.source.name)!, perHost, drops: this.drops() - this.drops0, cpuBusy: this.cpuAtDone }
+  }
+}
+
+export async function prepareDestinations(ctx: LabContext, scenario: ScenarioName): Promise<void> {
+  await rm(join(ctx.runDir, 'hosts'), { recursive: true, force: true })
+  for (const h of ctx.lab.targets) await mkdir(targetDest(ctx, scenario, h), { recursive: true })
+}
+
+/** Digests every copy (two at a time) and compares with the payload's digest. */
+export async function verifyCopies(ctx: LabContext, roots: Map<string, string>): Promise<Map<string, boolean>> {
+  const out = new Map<string, boolean>()
+  const queue = [...roots]
+  const worker = async () => {
+    for (let e = queue.shift(); e; e = queue.shift()) {
+      const d = await treeDigestOrNull(e[1])
+      out.set(e[0], d !== null && d.digest === ctx.payload.digest && d.files === ctx.payload.files)
+    }
+  }
+  await Promise.all([worker(), worker()])
+  return out
+}
+
+/** Fills in totals, verification and the overall time once the per-host finish times are known. */
+export async function conclude(
+  ctx: LabContext,
+  meter: Meter,
+  r: Omit<ScenarioResult, 'hosts' | 'sourceTxBytes' | 'sourceRxBytes' | 'shaperDrops' | 'cpuBusy' | 'seconds' | 'ok'>,
+  finish: Map<string, { seconds: number | null; exitCode: number | null; note?: string; extra?: Record<string, unknown> }>,
+  roots: Map<string, string>,
+): Promise<ScenarioResult> {
+  const totals = meter.finish()
+  ctx.log(`  verifying ${roots.size} copies`)
+  const verified = await verifyCopies(ctx, roots)
+  const hosts: HostResult[] = ctx.lab.targets.map((h) => {
+    const f = finish.get(h.name)
+    const c = totals.perHost.get(h.name)!
+    return {
+      host: h.name,
+      ip: h.ip,
+      seconds: f?.seconds ?? null,
+      verified: verified.get(h.name) ?? false,
+      rxBytes: c.rx,
+      txBytes: c.tx,
+      exitCode: f?.exitCode ?? null,
+      ...(f?.note ? { note: f.note } : {}),
+      ...(f?.extra ? { extra: f.extra } : {}),
+    }
+  })
+  const all = hosts.every((h) => h.verified && h.seconds !== null)
+  const seconds = all ? Math.max(...hosts.map((h) => h.seconds!)) : null
+  return {
+    ...r,
+    ok: all && !r.error,
+    seconds,
+    hosts,
+    sourceTxBytes: totals.source.tx,
+    sourceRxBytes: totals.source.rx,
+    shaperDrops: totals.drops,
+    cpuBusy: totals.cpuBusy,
+  }
+}
+
+/** Waits on several promises until all settle or the deadline passes. */
+export async function allSettledBy<T>(ps: Promise<T>[], deadline: number): Promise<void> {
+  await Promise.race([Promise.allSettled(ps), new Promise((r) => setTimeout(r, Math.max(0, deadline - performance.now())).unref())])
+}
+
+export interface Torrent {
+  path: string
+  infoHash: string
+  pieces: number
+  pieceLength: number
+  seconds: number
+  /** As make-torrent counts them (padding included, if any). */
+  bytes: number
+  files: number
+  /** BEP 47 padding in the piece stream (make-torrent --align). */
+  paddingBytes: number
+}
+
+/** make-torrent on the source (its time is a prep step of both BitTorrent scenarios). */
+export async function makeTorrent(ctx: LabContext, extraArgs: string[] = [], file = 'lab.torrent'): Promise<Torrent> {
+  const path = join(ctx.runDir, file)
+  const r = await run('make-torrent', process.execPath, [MURDER, 'make-torrent', ctx.payload.dir, `${ctx.lab.source.ip}:${ctx.trackerPort}`, path, '--json', ...ctx.makeTorrentArgs, ...extraArgs], {
+    ns: ctx.lab.source.ns,
+    log: join(ctx.logDir, 'make-torrent.log'),
+    timeoutMs: ctx.timeoutMs,
+  })
+  const j = JSON.parse(r.stdout.trim().split('\n').pop()!) as { infoHash: string; pieces: number; pieceLength: number; bytes: number; files: number; paddingBytes?: number }
+  // The copies are checked by digest; the torrent's own counts may include BEP 47 padding files.
+  return { path, infoHash: j.infoHash, pieces: j.pieces, pieceLength: j.pieceLength, seconds: r.ms / 1000, bytes: j.bytes, files: j.files, paddingBytes: j.paddingBytes ?? 0 }
+}
+
+/** murder's tracker on the source, logging every announce (debug) so the bench can wait on them. */
+export async function startTracker(ctx: LabContext, scenario: ScenarioName): Promise<Proc> {
+  const args = ['tracker', '--port', String(ctx.trackerPort), '--host', ctx.lab.source.ip, '--log-level', 'debug']
+  if (ctx.trackerInterval) args.push('--interval', String(ctx.trackerInterval))
+  const p = murder(`${scenario}/tracker`, args, { ns: ctx.lab.source.ns, log: join(ctx.logDir, `${scenario}-tracker.log`) })
+  await p.waitLine((l) => l.json?.['msg'] === 'tracker listening', 15_000)
+  return p
+}
+
+export function mb(bytes: number): string {
+  return (bytes / 1e6).toFixed(1)
+}
