@@ -8,6 +8,8 @@ import type { HashPool } from './hashPool.js'
 
 export interface CheckResult {
   have: Bitfield
+  /** Size of each file on disk, null when missing. */
+  sizes: (number | null)[]
   /** Files whose size on disk differs from the torrent's (missing ones included). */
   wrongSize: number[]
 }
@@ -26,7 +28,7 @@ export async function checkExisting(meta: Metainfo, storage: FileStorage, pool: 
   await hashPieces(storage, pool, candidates, (i, digest) => {
     if (Buffer.from(digest).equals(pieceHash(meta, i))) have.set(i)
   })
-  return { have, wrongSize }
+  return { have, sizes, wrongSize }
 }
 
 /** The seed serves only a source that matches the torrent exactly; names the first file that does not. */

@@ -2,7 +2,8 @@ import { open, lstat, type FileHandle } from 'node:fs/promises'
 import { constants } from 'node:fs'
 import { UserError, ExitCode, fsError } from '../cli/errors.js'
 import { spansOfPiece, spansOfRange, type Layout } from '../torrent/layout.js'
-import { ensureParents, O_NOFOLLOW, removeEntry } from './safePath.js'
+import { mapLimit } from './mapLimit.js'
+import { Folders, O_NOFOLLOW, removeEntry } from './safePath.js'
 
 export interface StoredFile {
   readonly path: readonly string[]
@@ -18,20 +19,9 @@ export interface StoredFile {
 const MAX_OPEN_FILES = 128
 /** File system calls in flight at once when checking or creating thousands of small files. */
 const STAT_CONCURRENCY = 32
+/** Files of one piece read at once: enough to overlap small reads, few enough to stay under MAX_OPEN_FILES. */
+const READ_CONCURRENCY = 16
 
-/** Maps with at most `limit` calls in flight, keeping the order of results. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length)
-  let next = 0
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++
-      out[i] = await fn(items[i]!)
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
-  return out
-}
 
 /**
  * The torrent's byte stream mapped onto files under `root`. Opens lazily and keeps a bounded set of
@@ -39,10 +29,7 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
  */
 export class FileStorage {
   private readonly openFiles = new Map<number, { fh: Promise<FileHandle>; users: number }>()
-  /** Folders already checked (or made) to be real folders, so thousands of files cost one lstat per folder. */
-  private readonly knownDirs = new Set<string>()
-  /** Folder checks run one at a time: two replacing the same link at once could remove each other's work. */
-  private folders: Promise<unknown> = Promise.resolve()
+  private readonly folders: Folders
   private prefixes: Float64Array | null = null
   readonly layout: Layout
   /** Bytes of real file data (padding excluded). */
@@ -53,12 +40,11 @@ export class FileStorage {
     const length = last ? last.offset + last.length : 0
     this.layout = { pieceLength, length, pieceCount: Math.ceil(length / pieceLength), files }
     this.dataLength = files.reduce((sum, f) => sum + (f.kind === 'padding' ? 0 : f.length), 0)
+    this.folders = new Folders(root)
   }
 
   private resolve(components: readonly string[], create: boolean): Promise<string | null> {
-    const next = this.folders.then(() => ensureParents(this.root, components, create, this.knownDirs))
-    this.folders = next.catch(() => undefined)
-    return next
+    return this.folders.resolve(components, create)
   }
 
   /** The file's path, its folders made real folders first when writable (never following a symlink). */
@@ -116,13 +102,13 @@ export class FileStorage {
     }
   }
 
-  /** Fills `buf` with the stream bytes starting at `start`. */
+  /** Fills `buf` with the stream bytes starting at `start`; the files of a range are read a few at a time. */
   async read(start: number, buf: Uint8Array): Promise<void> {
-    for (const span of spansOfRange(this.files, start, buf.length)) {
+    await mapLimit(spansOfRange(this.files, start, buf.length), READ_CONCURRENCY, async (span) => {
       const target = buf.subarray(span.rangeOffset, span.rangeOffset + span.length)
       if (this.files[span.file]!.kind === 'padding') {
         target.fill(0)
-        continue
+        return
       }
       await this.use(span.file, async (fh) => {
         let done = 0
@@ -134,7 +120,7 @@ export class FileStorage {
           done += bytesRead
         }
       })
-    }
+    })
   }
 
   /** Writes verified bytes at stream offset `start`. */
@@ -186,9 +172,14 @@ export class FileStorage {
     })
   }
 
-  /** Gives the listed files their exact length (sparse where not yet written), creating or trimming them. */
-  async allocate(files: readonly number[]): Promise<void> {
-    await mapLimit(files.filter((i) => this.files[i]!.kind === 'file'), STAT_CONCURRENCY, (i) =>
+  /**
+   * Fixes the sizes the start-up check found wrong: trims files that are too long and creates empty ones.
+   * A missing or short file with data needs nothing now: writing its missing pieces brings it to length.
+   */
+  async allocate(sizes: readonly (number | null)[]): Promise<void> {
+    const fix = this.files.flatMap((f, i) =>
+      f.kind === 'file' && sizes[i] !== f.length && ((sizes[i] ?? 0) > f.length || f.length === 0) ? [i] : [])
+    await mapLimit(fix, STAT_CONCURRENCY, (i) =>
       this.use(i, async (fh) => {
         const { size } = await fh.stat()
         if (size !== this.files[i]!.length) await fh.truncate(this.files[i]!.length).catch((err) => { throw fsError(err, this.describe(i)) })

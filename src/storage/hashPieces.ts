@@ -3,8 +3,8 @@ import type { FileStorage } from './fileStorage.js'
 import { ownedBuffer, type HashPool } from './hashPool.js'
 
 /**
- * Reads the given pieces in order and hashes them on the pool, keeping a few pieces in flight so that
- * disk reads and hashing on every core overlap. Memory stays at about `2 × pool size` pieces.
+ * Reads the given pieces and hashes them on the pool, keeping a few pieces in flight so that disk reads and
+ * hashing on every core overlap. Memory stays at about `2 × pool size` pieces.
  */
 export async function hashPieces(
   storage: FileStorage,
@@ -22,8 +22,8 @@ export async function hashPieces(
     const size = pieceSize(layout, index)
     // Full pieces recycle buffers that came back from the pool; only the short last piece gets its own.
     const buf = (size === layout.pieceLength && free.pop()) || ownedBuffer(size)
-    await storage.read(index * layout.pieceLength, buf)
-    const p: Promise<void> = pool.hash(buf).then(({ digest, data }) => {
+    // Reads overlap too: a piece of many small files is many small reads, each waiting on the disk.
+    const p: Promise<void> = storage.read(index * layout.pieceLength, buf).then(() => pool.hash(buf)).then(({ digest, data }) => {
       onPiece(index, digest)
       if (data.length === layout.pieceLength) free.push(Buffer.from(data.buffer))
     }).catch((err) => { failure ??= err }).finally(() => inFlight.delete(p))

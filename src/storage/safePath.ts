@@ -34,3 +34,20 @@ export async function ensureParents(root: string, components: readonly string[],
   }
   return join(root, ...components)
 }
+
+/**
+ * Folder checks for one root, cached (a tree of many files costs one lstat per folder) and run one at a
+ * time: two callers replacing the same link at once could remove each other's work.
+ */
+export class Folders {
+  private readonly known = new Set<string>()
+  private queue: Promise<unknown> = Promise.resolve()
+
+  constructor(private readonly root: string) {}
+
+  resolve(components: readonly string[], create: boolean): Promise<string | null> {
+    const next = this.queue.then(() => ensureParents(this.root, components, create, this.known))
+    this.queue = next.catch(() => undefined)
+    return next
+  }
+}

@@ -83,7 +83,7 @@ export async function peerCommand(torrent: string, destination: string, ip: stri
         const reused = await reuseLocalCopies(meta, storage, check.have, (await findExtraneous(fileRoot, meta)).files, pool)
         if (reused.pieces > 0) logger.info(reused, 'copied renamed content locally')
       }
-      await storage.allocate(check.wrongSize)
+      await storage.allocate(check.sizes)
       logger.info({ infoHash: meta.infoHashHex, have: check.have.count, pieces: meta.pieceCount, port: listener.port }, 'destination checked')
       session = await Promise.race([openSession({
         meta, storage, have: check.have, pool, listener, peerId, ip, timeoutMs: opts.timeout * 1000, settings: opts.settings, logger,
