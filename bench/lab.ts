@@ -3,18 +3,20 @@ import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { runLoopback, formatLoopback, type LoopbackReport } from './loopback.js'
-import { createLab, destroyNamespaces, requireRoot, type Shaper } from './netns.js'
+import { createLab, createSitesLab, destroyNamespaces, requireRoot, type Shaper } from './netns.js'
 import { ensurePayload, payloadProblem } from './payload.js'
 import { killAll, sh } from './proc.js'
-import { formatLab, lowerBound, type LabReport } from './report.js'
+import { formatLab, formatSites, lowerBound, sitesLowerBound, type LabReport, type SitesReport } from './report.js'
 import { runAria2 } from './scenarios/aria2c.js'
 import { SCENARIOS, type LabContext, type ScenarioName, type ScenarioResult, type Torrent } from './scenarios/common.js'
 import { runMurder } from './scenarios/murder.js'
 import { runRsync } from './scenarios/rsync.js'
 
-const USAGE = `usage: npm run bench -- [lab|loopback|all|cleanup] [options]
+const USAGE = `usage: npm run bench -- [lab|sites|loopback|all|cleanup] [options]
 
   lab        1 source + N targets in network namespaces on a shaped bridge: rsync, murder, aria2c (default)
+  sites      two sites (bridges) joined by a shaped WAN link: the source + --n-a targets in site A, --n-b targets
+             in site B; rsync, murder (tracker --sites), aria2c; time and bytes across the WAN
   loopback   one seed -> one peer on an isolated loopback, unshaped: throughput murder vs aria2c, make-torrent
              hashing vs openssl, the peer's check of a complete destination, the peer's peak memory
   all        lab, then loopback
@@ -32,6 +34,13 @@ lab options:
   --align <policy>      pass --align <policy> to make-torrent (BEP 47 padding: all|none; default: murder's)
   --linger <s>          murder peer --linger (default 30)
   --timeout <s>         per-scenario limit (default: from the rsync estimate)
+sites options (and --rate, --source-rate, --scenarios, --shaper, --interval, --align, --linger, --timeout):
+  --n-a <N>             targets in site A, with the source (default 2)
+  --n-b <N>             targets in site B (default 4)
+  --wan-rate <Mbit/s>   WAN rate in each direction (default 50)
+  --wan-delay <ms>      WAN delay: not supported (no netem in this kernel); 0 only
+  --murder-sites <how>  map: tracker --sites only; flags: also --site on murder's seed and peers (default map)
+  --size <bytes>        payload size (default 64M for sites)
 loopback options:
   --loop-size <bytes>   throughput / hashing / check payload (default 2G)
   --mem-size <bytes>    peak-memory payload (default 4G)
@@ -69,15 +78,46 @@ function cleanupAll(): Promise<void> {
   return cleaning
 }
 
-async function labCommand(v: Record<string, string | boolean | undefined>, stamp: string, workdir: string): Promise<LabReport> {
-  const n = num(v['n'] as string | undefined, 'n', 8, 1)
-  const rate = num(v['rate'] as string | undefined, 'rate', 100)
-  const sourceRate = num(v['source-rate'] as string | undefined, 'source-rate', rate)
-  const delay = num(v['delay'] as string | undefined, 'delay', 0)
-  if (delay > 0) {
-    throw new Error('--delay is not supported yet: this kernel has no netem qdisc, and the userspace delay relay is not implemented; run without --delay (rate limits only)')
+/** Runs the scenarios in turn on a lab that is up (a failed scenario is reported, the next one runs). */
+async function runScenarios(ctx: LabContext, scenarios: ScenarioName[], size: number, seed: number, tMin: number): Promise<ScenarioResult[]> {
+  const { payload } = ctx
+  const results: ScenarioResult[] = []
+  let torrent: Torrent | undefined
+  for (const s of scenarios) {
+    log(`scenario ${s}`)
+    let r: ScenarioResult
+    try {
+      const problem = await payloadProblem(payload.dir, size, seed)
+      if (problem) throw new Error(`the source payload was changed by an earlier scenario: ${problem}`)
+      if (s === 'rsync') r = await runRsync(ctx)
+      else if (s === 'murder') {
+        let m = await runMurder(ctx, torrent)
+        // Others on a shared machine may pkill murder processes: one more try, noted in the report.
+        if (m.result.notes.some((n) => n.includes('from outside the bench'))) {
+          log('  murder processes were killed from outside the bench: trying once more')
+          const first = m.result
+          m = await runMurder(ctx, m.torrent)
+          m.result.notes.unshift(`first attempt discarded: its processes were killed from outside the bench (${first.notes.filter((n) => n.includes('outside')).length} peers)`)
+        }
+        torrent = m.torrent
+        r = m.result
+      } else r = await runAria2(ctx, torrent)
+    } catch (err) {
+      log(`  ${s} failed: ${(err as Error).message}`)
+      r = { scenario: s, ok: false, error: (err as Error).message.split('\n')[0], prep: {}, seconds: null, hosts: [], sourceTxBytes: 0, sourceRxBytes: 0, shaperDrops: 0, cpuBusy: null, notes: [(err as Error).message], extra: {} }
+      await killAll()
+    }
+    log(`  ${s}: ${r.seconds === null ? 'FAILED' : `${r.seconds.toFixed(2)} s`} (T_min ${tMin.toFixed(2)} s), source sent ${(r.sourceTxBytes / 1e6).toFixed(1)} MB${r.wan ? `, WAN A→B ${(r.wan.aToB / 1e6).toFixed(1)} MB (${(r.wan.aToB / payload.bytes).toFixed(2)}×F), B→A ${(r.wan.bToA / 1e6).toFixed(1)} MB` : ''}`)
+    results.push(r)
   }
-  const size = parseSize((v['size'] as string | undefined) ?? '128M')
+  return results
+}
+
+type Values = Record<string, string | boolean | undefined>
+
+/** Options both lab commands take, with their defaults. */
+function scenarioOptions(v: Values, defaultSize: string) {
+  const size = parseSize((v['size'] as string | undefined) ?? defaultSize)
   const shaper = ((v['shaper'] as string | undefined) ?? 'tbf') as Shaper
   if (shaper !== 'tbf' && shaper !== 'htb') throw new Error('--shaper must be tbf or htb')
   const scenarios = ((v['scenarios'] as string | undefined) ?? SCENARIOS.join(',')).split(',').map((s) => s.trim()) as ScenarioName[]
@@ -85,60 +125,102 @@ async function labCommand(v: Record<string, string | boolean | undefined>, stamp
   const interval = v['interval'] === undefined ? undefined : num(v['interval'] as string, 'interval', 10, 1)
   const linger = num(v['linger'] as string | undefined, 'linger', 30)
   const seed = num(v['seed'] as string | undefined, 'seed', 1)
-  // rsync sends N copies through the source's uplink: the slowest scenario by design.
-  const rsyncEstimate = sourceRate > 0 ? (n * size * 8) / (sourceRate * 1e6) : 10
-  const timeoutS = num(v['timeout'] as string | undefined, 'timeout', Math.max(120, Math.ceil(4 * rsyncEstimate + 60)), 1)
+  return { size, shaper, scenarios, interval, linger, seed }
+}
 
+/** The payload and this run's folders. */
+async function prepareRun(workdir: string, stamp: string, size: number, seed: number) {
   const payload = await ensurePayload(join(workdir, 'payloads'), size, seed, log)
   log(`payload ${payload.dir}: ${payload.files} files, ${payload.bytes} bytes${payload.generatedSeconds !== null ? ` (generated in ${payload.generatedSeconds.toFixed(1)} s)` : ' (cached)'}`)
   const runDir = join(workdir, `run-${stamp}`)
   const logDir = join(workdir, `logs-${stamp}`)
   await mkdir(runDir, { recursive: true })
   await mkdir(logDir, { recursive: true })
+  return { payload, runDir, logDir }
+}
+
+/** Runs the scenarios in a lab that is already built, then always removes its namespaces and scratch. */
+async function runInLab(v: Values, ctx: LabContext, o: ReturnType<typeof scenarioOptions>, tMin: number): Promise<ScenarioResult[]> {
+  try {
+    return await runScenarios(ctx, o.scenarios, o.size, o.seed, tMin)
+  } finally {
+    destroyNamespaces(PREFIX)
+    if (!v['keep']) await rm(ctx.runDir, { recursive: true, force: true })
+  }
+}
+
+async function labCommand(v: Values, stamp: string, workdir: string): Promise<LabReport> {
+  const n = num(v['n'] as string | undefined, 'n', 8, 1)
+  const rate = num(v['rate'] as string | undefined, 'rate', 100)
+  const sourceRate = num(v['source-rate'] as string | undefined, 'source-rate', rate)
+  const delay = num(v['delay'] as string | undefined, 'delay', 0)
+  if (delay > 0) {
+    throw new Error('--delay is not supported yet: this kernel has no netem qdisc, and the userspace delay relay is not implemented; run without --delay (rate limits only)')
+  }
+  const o = scenarioOptions(v, '128M')
+  const { size, shaper, interval, linger } = o
+  // rsync sends N copies through the source's uplink: the slowest scenario by design.
+  const rsyncEstimate = sourceRate > 0 ? (n * size * 8) / (sourceRate * 1e6) : 10
+  const timeoutS = num(v['timeout'] as string | undefined, 'timeout', Math.max(120, Math.ceil(4 * rsyncEstimate + 60)), 1)
+
+  const { payload, runDir, logDir } = await prepareRun(workdir, stamp, size, o.seed)
   log(`creating namespaces ${PREFIX}-*: source + ${n} targets, ${rate} Mbit/s (source ${sourceRate}), ${shaper}`)
   const lab = createLab({ prefix: PREFIX, n, rateBps: rate * 1e6, sourceRateBps: sourceRate * 1e6, shaper })
   const ctx: LabContext = { lab, payload, runDir, logDir, timeoutMs: timeoutS * 1000, trackerPort: 8998, linger, log,
     makeTorrentArgs: v['align'] === undefined ? [] : ['--align', v['align'] as string], ...(interval ? { trackerInterval: interval } : {}) }
   const bound = lowerBound(payload.bytes, n, lab.source.upBps, lab.targets.map((t) => t.upBps), lab.targets.map((t) => t.downBps))
-  const results: ScenarioResult[] = []
-  let torrent: Torrent | undefined
-  try {
-    for (const s of scenarios) {
-      log(`scenario ${s}`)
-      let r: ScenarioResult
-      try {
-        const problem = await payloadProblem(payload.dir, size, seed)
-        if (problem) throw new Error(`the source payload was changed by an earlier scenario: ${problem}`)
-        if (s === 'rsync') r = await runRsync(ctx)
-        else if (s === 'murder') {
-          let m = await runMurder(ctx, torrent)
-          // Others on a shared machine may pkill murder processes: one more try, noted in the report.
-          if (m.result.notes.some((n) => n.includes('from outside the bench'))) {
-            log('  murder processes were killed from outside the bench: trying once more')
-            const first = m.result
-            m = await runMurder(ctx, m.torrent)
-            m.result.notes.unshift(`first attempt discarded: its processes were killed from outside the bench (${first.notes.filter((n) => n.includes('outside')).length} peers)`)
-          }
-          torrent = m.torrent
-          r = m.result
-        } else r = await runAria2(ctx, torrent)
-      } catch (err) {
-        log(`  ${s} failed: ${(err as Error).message}`)
-        r = { scenario: s, ok: false, error: (err as Error).message.split('\n')[0], prep: {}, seconds: null, hosts: [], sourceTxBytes: 0, sourceRxBytes: 0, shaperDrops: 0, cpuBusy: null, notes: [(err as Error).message], extra: {} }
-        await killAll()
-      }
-      log(`  ${s}: ${r.seconds === null ? 'FAILED' : `${r.seconds.toFixed(2)} s`} (T_min ${bound.tMin.toFixed(2)} s), source sent ${(r.sourceTxBytes / 1e6).toFixed(1)} MB`)
-      results.push(r)
-    }
-  } finally {
-    destroyNamespaces(PREFIX)
-    if (!v['keep']) await rm(runDir, { recursive: true, force: true })
-  }
+  const results = await runInLab(v, ctx, o, bound.tMin)
   return {
     kind: 'lab',
     params: {
       n, rateMbit: rate, sourceRateMbit: sourceRate, delayMs: delay, payloadBytes: payload.bytes, payloadFiles: payload.files,
       smallFiles: payload.smallFiles, shaper, trackerInterval: interval ?? null, linger, align: (v['align'] as string | undefined) ?? null,
+    },
+    payloadDigest: payload.digest,
+    bound,
+    scenarios: results.map((r) => ({ ...r, ratio: r.seconds === null ? null : r.seconds / bound.tMin })),
+    logDir,
+  }
+}
+
+async function sitesCommand(v: Values, stamp: string, workdir: string): Promise<SitesReport> {
+  const nA = num(v['n-a'] as string | undefined, 'n-a', 2, 0)
+  const nB = num(v['n-b'] as string | undefined, 'n-b', 4, 1)
+  const rate = num(v['rate'] as string | undefined, 'rate', 100)
+  const sourceRate = num(v['source-rate'] as string | undefined, 'source-rate', rate)
+  const wanRate = num(v['wan-rate'] as string | undefined, 'wan-rate', 50)
+  if (!(wanRate > 0)) throw new Error('--wan-rate must be > 0 Mbit/s (the WAN is what this lab is about)')
+  for (const opt of ['wan-delay', 'delay']) {
+    if (num(v[opt] as string | undefined, opt, 0) > 0) {
+      throw new Error(`--${opt} is not supported: this kernel has no netem qdisc, and no userspace delay relay is implemented; run without it (rate limits only)`)
+    }
+  }
+  if (v['n'] !== undefined) throw new Error('sites takes --n-a and --n-b, not --n')
+  const o = scenarioOptions(v, '64M')
+  const { size, shaper, interval, linger } = o
+  const murderSites = (v['murder-sites'] as string | undefined) ?? 'map'
+  if (murderSites !== 'map' && murderSites !== 'flags') throw new Error('--murder-sites must be map or flags')
+  const n = nA + nB
+  // rsync: N copies through the source's uplink, N_B of them through the WAN.
+  const rsyncEstimate = Math.max(sourceRate > 0 ? (n * size * 8) / (sourceRate * 1e6) : 0, (nB * size * 8) / (wanRate * 1e6))
+  const timeoutS = num(v['timeout'] as string | undefined, 'timeout', Math.max(120, Math.ceil(4 * rsyncEstimate + 60)), 1)
+
+  const { payload, runDir, logDir } = await prepareRun(workdir, stamp, size, o.seed)
+  log(`creating namespaces ${PREFIX}-*: site A = source + ${nA} targets, site B = ${nB} targets, ${rate} Mbit/s (source ${sourceRate}), WAN ${wanRate} Mbit/s, ${shaper}`)
+  const lab = createSitesLab({ prefix: PREFIX, nA, nB, rateBps: rate * 1e6, sourceRateBps: sourceRate * 1e6, wanRateBps: wanRate * 1e6, shaper })
+  const sitesFile = join(runDir, 'sites.txt')
+  await writeFile(sitesFile, lab.sites!.map((s) => `${s.cidr} ${s.name}`).join('\n') + '\n')
+  const ctx: LabContext = { lab, payload, runDir, logDir, timeoutMs: timeoutS * 1000, trackerPort: 8998, linger, log,
+    makeTorrentArgs: v['align'] === undefined ? [] : ['--align', v['align'] as string], ...(interval ? { trackerInterval: interval } : {}),
+    sitesFile, siteFlags: murderSites === 'flags' }
+  const bound = sitesLowerBound(payload.bytes, n, lab.source.upBps, lab.targets.map((t) => t.upBps), lab.targets.map((t) => t.downBps), lab.wan!.rateBps)
+  const results = await runInLab(v, ctx, o, bound.tMin)
+  return {
+    kind: 'sites',
+    params: {
+      nA, nB, rateMbit: rate, sourceRateMbit: sourceRate, wanRateMbit: wanRate, payloadBytes: payload.bytes, payloadFiles: payload.files,
+      smallFiles: payload.smallFiles, shaper, sites: lab.sites!, murderSites: murderSites === 'flags' ? 'map+flags' : 'map',
+      trackerInterval: interval ?? null, linger, align: (v['align'] as string | undefined) ?? null,
     },
     payloadDigest: payload.digest,
     bound,
@@ -163,12 +245,12 @@ async function main(): Promise<number> {
     options: {
       n: { type: 'string' }, rate: { type: 'string' }, 'source-rate': { type: 'string' }, size: { type: 'string' },
       scenarios: { type: 'string' }, shaper: { type: 'string' }, delay: { type: 'string' }, interval: { type: 'string' },
-      linger: { type: 'string' }, align: { type: 'string' }, timeout: { type: 'string' }, 'loop-size': { type: 'string' }, 'mem-size': { type: 'string' },
+      linger: { type: 'string' }, 'n-a': { type: 'string' }, 'n-b': { type: 'string' }, 'wan-rate': { type: 'string' }, 'wan-delay': { type: 'string' }, 'murder-sites': { type: 'string' }, align: { type: 'string' }, timeout: { type: 'string' }, 'loop-size': { type: 'string' }, 'mem-size': { type: 'string' },
       seed: { type: 'string' }, workdir: { type: 'string' }, out: { type: 'string' }, keep: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
   })
   const cmd = positionals[0] ?? 'lab'
-  if (v.help || !['lab', 'loopback', 'all', 'cleanup'].includes(cmd) || positionals.length > 1) {
+  if (v.help || !['lab', 'sites', 'loopback', 'all', 'cleanup'].includes(cmd) || positionals.length > 1) {
     process.stderr.write(`${USAGE}\n`)
     return v.help ? 0 : 2
   }
@@ -181,8 +263,9 @@ async function main(): Promise<number> {
   checkTools()
   const workdir = (v.workdir as string | undefined) ?? '/tmp/murder-bench'
   const stamp = new Date().toISOString().replace(/[:.]/g, '-')
-  const reports: { lab?: LabReport; loopback?: LoopbackReport } = {}
+  const reports: { lab?: LabReport; sites?: SitesReport; loopback?: LoopbackReport } = {}
   if (cmd === 'lab' || cmd === 'all') reports.lab = await labCommand(v, stamp, workdir)
+  if (cmd === 'sites') reports.sites = await sitesCommand(v, stamp, workdir)
   if (cmd === 'loopback' || cmd === 'all') {
     reports.loopback = await runLoopback({
       prefix: PREFIX,
@@ -195,16 +278,17 @@ async function main(): Promise<number> {
       log,
     })
   }
-  const json = JSON.stringify(cmd === 'all' ? reports : reports.lab ?? reports.loopback, null, 2) + '\n'
+  const json = JSON.stringify(cmd === 'all' ? reports : reports.lab ?? reports.sites ?? reports.loopback, null, 2) + '\n'
   if (v.out) await writeFile(v.out as string, json)
   if (v.json) process.stdout.write(json)
   else {
     const parts: string[] = []
     if (reports.lab) parts.push(formatLab(reports.lab))
+    if (reports.sites) parts.push(formatSites(reports.sites))
     if (reports.loopback) parts.push(formatLoopback(reports.loopback))
     process.stdout.write(parts.join('\n\n') + '\n')
   }
-  const failed = (reports.lab?.scenarios.some((s) => !s.ok) ?? false) || (reports.loopback?.ok === false)
+  const failed = (reports.lab?.scenarios.some((s) => !s.ok) ?? false) || (reports.sites?.scenarios.some((s) => !s.ok) ?? false) || (reports.loopback?.ok === false)
   return failed ? 1 : 0
 }
 

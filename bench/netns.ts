@@ -20,6 +20,10 @@ export interface HostSpec {
   dev: string
   /** The switch's end, inside the switch namespace. */
   swDev: string
+  /** The switch namespace this host hangs off when it is not the lab's `switchNs` (two-site lab). */
+  switchNs?: string
+  /** Site name (two-site lab): "a" (the source's) or "b". */
+  site?: string
 }
 
 export type Shaper = 'tbf' | 'htb'
@@ -30,6 +34,22 @@ export interface Lab {
   source: HostSpec
   targets: HostSpec[]
   hosts: HostSpec[]
+  /** Two-site lab: the WAN link between the two switches. */
+  wan?: WanLink
+  /** Two-site lab: each site's address range, as murder tracker --sites takes it. */
+  sites?: { name: string; cidr: string }[]
+}
+
+/**
+ * A veth pair joining the two site switches (both ends enslaved to their bridge). `aDev` in `aNs` sends
+ * A→B (its egress is shaped to the WAN rate), `bDev` in `bNs` sends B→A.
+ */
+export interface WanLink {
+  aNs: string
+  aDev: string
+  bNs: string
+  bDev: string
+  rateBps: number
 }
 
 /** Namespaces of this machine whose name starts with `prefix`. */
@@ -51,8 +71,9 @@ export function deleteNamespace(ns: string): void {
 
 export function destroyNamespaces(prefix: string): string[] {
   const found = listNamespaces(prefix)
-  // Hosts first, the switch last: deleting a host namespace removes its veth pair.
-  for (const ns of found.sort((a, b) => Number(a.endsWith('-sw')) - Number(b.endsWith('-sw')))) deleteNamespace(ns)
+  // Hosts first, the switches last: deleting a host namespace removes its veth pair.
+  const isSwitch = (ns: string) => Number(/-sw[ab]?$/.test(ns))
+  for (const ns of found.sort((a, b) => isSwitch(a) - isSwitch(b))) deleteNamespace(ns)
   return found
 }
 
@@ -70,6 +91,27 @@ function shape(ns: string, dev: string, bps: number, shaper: Shaper): void {
       'burst', String(burst), 'cburst', String(burst), 'quantum', '60000'])
     sh('tc', ['-n', ns, 'qdisc', 'add', 'dev', dev, 'parent', '1:1', 'handle', '10:', 'bfifo', 'limit', String(queue)])
   }
+}
+
+/** A namespace holding an STP-less bridge `br0`. */
+function addSwitch(ns: string): void {
+  sh('ip', ['netns', 'add', ns])
+  sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up'])
+  sh('ip', ['-n', ns, 'link', 'add', 'br0', 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0'])
+  sh('ip', ['-n', ns, 'link', 'set', 'br0', 'up'])
+}
+
+/** The host's namespace, joined to the bridge of `switchNs` by a veth pair shaped at both ends. */
+function addHost(switchNs: string, h: HostSpec, prefixLen: number, shaper: Shaper): void {
+  sh('ip', ['netns', 'add', h.ns])
+  sh('ip', ['-n', h.ns, 'link', 'set', 'lo', 'up'])
+  sh('ip', ['link', 'add', 'name', h.dev, 'netns', h.ns, 'type', 'veth', 'peer', 'name', h.swDev, 'netns', switchNs])
+  sh('ip', ['-n', switchNs, 'link', 'set', h.swDev, 'master', 'br0'])
+  sh('ip', ['-n', switchNs, 'link', 'set', h.swDev, 'up'])
+  sh('ip', ['-n', h.ns, 'addr', 'add', `${h.ip}/${prefixLen}`, 'dev', h.dev])
+  sh('ip', ['-n', h.ns, 'link', 'set', h.dev, 'up'])
+  shape(h.ns, h.dev, h.upBps, shaper)
+  shape(switchNs, h.swDev, h.downBps, shaper)
 }
 
 export interface LabOptions {
@@ -94,21 +136,67 @@ export function createLab(o: LabOptions): Lab {
   const hosts = [source, ...targets]
   const lab: Lab = { prefix: o.prefix, switchNs, source, targets, hosts }
   try {
-    sh('ip', ['netns', 'add', switchNs])
-    sh('ip', ['-n', switchNs, 'link', 'set', 'lo', 'up'])
-    sh('ip', ['-n', switchNs, 'link', 'add', 'br0', 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0'])
-    sh('ip', ['-n', switchNs, 'link', 'set', 'br0', 'up'])
-    for (const h of hosts) {
-      sh('ip', ['netns', 'add', h.ns])
-      sh('ip', ['-n', h.ns, 'link', 'set', 'lo', 'up'])
-      sh('ip', ['link', 'add', 'name', h.dev, 'netns', h.ns, 'type', 'veth', 'peer', 'name', h.swDev, 'netns', switchNs])
-      sh('ip', ['-n', switchNs, 'link', 'set', h.swDev, 'master', 'br0'])
-      sh('ip', ['-n', switchNs, 'link', 'set', h.swDev, 'up'])
-      sh('ip', ['-n', h.ns, 'addr', 'add', `${h.ip}/24`, 'dev', h.dev])
-      sh('ip', ['-n', h.ns, 'link', 'set', h.dev, 'up'])
-      shape(h.ns, h.dev, h.upBps, o.shaper)
-      shape(switchNs, h.swDev, h.downBps, o.shaper)
+    addSwitch(switchNs)
+    for (const h of hosts) addHost(switchNs, h, 24, o.shaper)
+  } catch (err) {
+    destroyNamespaces(o.prefix)
+    throw err
+  }
+  return lab
+}
+
+export interface SitesLabOptions {
+  prefix: string
+  /** Targets in site A (the source's site), may be 0. */
+  nA: number
+  /** Targets in site B, the remote site. */
+  nB: number
+  /** Per-target upload and download, bit/s; 0: unshaped. */
+  rateBps: number
+  /** Source upload and download, bit/s; 0: unshaped. */
+  sourceRateBps: number
+  /** WAN rate in each direction, bit/s (> 0). */
+  wanRateBps: number
+  shaper: Shaper
+}
+
+export const SITE_A = '10.99.1'
+export const SITE_B = '10.99.2'
+
+/**
+ * Two sites: site A (switch `<prefix>-swa`: the source `10.99.1.1` and targets a1… at 10.99.1.11…) and site B
+ * (switch `<prefix>-swb`: targets b1… at 10.99.2.11…), the two bridges joined by a veth pair `wan0`, shaped
+ * to `wanRateBps` in each direction. One L2 segment, 10.99.0.0/16 on every host, so no router is needed;
+ * the sites are the /24s (`lab.sites`). As in `createLab`, nothing is created in the root namespace.
+ */
+export function createSitesLab(o: SitesLabOptions): Lab {
+  if (o.nA < 0 || o.nB < 1 || o.nA + o.nB > 200) throw new Error('need 0 to 199 targets in site A, at least 1 in site B, 200 in all')
+  if (!(o.wanRateBps > 0)) throw new Error('the WAN rate must be > 0')
+  const existing = listNamespaces(o.prefix)
+  if (existing.length) throw new Error(`namespaces ${existing.join(', ')} already exist: run \`npm run bench -- cleanup\``)
+  const swA = `${o.prefix}-swa`
+  const swB = `${o.prefix}-swb`
+  const mk = (name: string, site: 'a' | 'b', sw: string, i: number, ip: string, bps: number): HostSpec =>
+    ({ ns: `${o.prefix}-${name}`, name, ip, upBps: bps, downBps: bps, dev: 'eth0', swDev: `p${i}`, switchNs: sw, site })
+  const source = mk('source', 'a', swA, 0, `${SITE_A}.1`, o.sourceRateBps)
+  const targets = [
+    ...Array.from({ length: o.nA }, (_, i) => mk(`a${i + 1}`, 'a', swA, i + 1, `${SITE_A}.${10 + i + 1}`, o.rateBps)),
+    ...Array.from({ length: o.nB }, (_, i) => mk(`b${i + 1}`, 'b', swB, i + 1, `${SITE_B}.${10 + i + 1}`, o.rateBps)),
+  ]
+  const hosts = [source, ...targets]
+  const wan: WanLink = { aNs: swA, aDev: 'wan0', bNs: swB, bDev: 'wan0', rateBps: o.wanRateBps }
+  const lab: Lab = { prefix: o.prefix, switchNs: swA, source, targets, hosts, wan,
+    sites: [{ name: 'a', cidr: `${SITE_A}.0/24` }, { name: 'b', cidr: `${SITE_B}.0/24` }] }
+  try {
+    addSwitch(swA)
+    addSwitch(swB)
+    sh('ip', ['link', 'add', 'name', wan.aDev, 'netns', swA, 'type', 'veth', 'peer', 'name', wan.bDev, 'netns', swB])
+    for (const [ns, dev] of [[swA, wan.aDev], [swB, wan.bDev]] as const) {
+      sh('ip', ['-n', ns, 'link', 'set', dev, 'master', 'br0'])
+      sh('ip', ['-n', ns, 'link', 'set', dev, 'up'])
+      shape(ns, dev, o.wanRateBps, o.shaper)
     }
+    for (const h of hosts) addHost(h.switchNs!, h, 16, o.shaper)
   } catch (err) {
     destroyNamespaces(o.prefix)
     throw err

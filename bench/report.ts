@@ -85,15 +85,24 @@ export function formatLab(r: LabReport): string {
   })
   out.push(table(rows, ['scenario', 'time s', 'T_min s', 'time/T_min', 'first s', 'median s', 'last s', 'src tx MB', 'src tx/F', 'prep s', 'CPU', 'drops', 'verified']))
   out.push('')
-  const names = [...new Set(r.scenarios.flatMap((s) => s.hosts.map((h) => h.host)))]
-  const hostRows = names.map((name) => [name, ...r.scenarios.map((s) => {
+  out.push(formatDetails(r.scenarios, F, p.payloadFiles))
+  out.push('')
+  out.push(`logs: ${r.logDir}`)
+  return out.join('\n')
+}
+
+/** Per-host finish times and each scenario's prep, CPU, murder's counters and notes. */
+function formatDetails(scenarios: ScenarioResult[], F: number, payloadFiles: number): string {
+  const out: string[] = []
+  const names = [...new Set(scenarios.flatMap((s) => s.hosts.map((h) => h.host)))]
+  const hostRows = names.map((name) => [name, ...scenarios.map((s) => {
     const h = s.hosts.find((x) => x.host === name)
     if (!h) return '—'
     return `${f2(h.seconds)}${h.verified ? '' : ' ✗'}`
   })])
   out.push('per-host finish (s from start; ✗ = copy not verified):')
-  out.push(table(hostRows, ['host', ...r.scenarios.map((s) => s.scenario)]))
-  for (const s of r.scenarios) {
+  out.push(table(hostRows, ['host', ...scenarios.map((s) => s.scenario)]))
+  for (const s of scenarios) {
     const prep = Object.entries(s.prep).map(([k, v]) => `${k} ${f2(v)} s`).join(', ')
     const cpu = s.hosts.map((h) => Number(h.extra?.['cpuSeconds'] ?? 0))
     out.push('')
@@ -106,7 +115,7 @@ export function formatLab(r: LabReport): string {
       const wasted = s.hosts.map((h) => Number(h.extra?.['received'] ?? 0) - F)
       const exits = s.hosts.map((h) => h.extra?.['exitSecondsAfterLastCopy']).filter((x): x is number => typeof x === 'number')
       out.push(`  peers' exit after the last copy: max ${f2(exits.length ? Math.max(...exits) : null)} s; bytes received beyond N·F (duplicates, rejects): ${wasted.reduce((a, b) => a + b, 0)}; seed uploaded ${(Number(s.extra['seedUploaded'] ?? 0) / 1e6).toFixed(1)} MB`)
-      out.push(`  torrent: ${s.extra['torrentFiles']} files, ${s.extra['torrentBytes']} bytes (payload: ${p.payloadFiles} files, ${F} bytes), ${s.extra['pieces']} pieces of ${s.extra['pieceLength']} B`)
+      out.push(`  torrent: ${s.extra['torrentFiles']} files, ${s.extra['torrentBytes']} bytes (payload: ${payloadFiles} files, ${F} bytes), ${s.extra['pieces']} pieces of ${s.extra['pieceLength']} B`)
       const up = s.hosts.map((h) => `${h.host} ${(Number(h.extra?.['uploaded'] ?? 0) / 1e6).toFixed(0)}`).join(', ')
       out.push(`  uploaded by peers (MB): ${up}`)
       const st = s.hosts.map((h) => h.extra?.['startupSeconds']).filter((x): x is number => typeof x === 'number')
@@ -115,6 +124,89 @@ export function formatLab(r: LabReport): string {
     for (const h of s.hosts) if (h.note) out.push(`  ${h.host}: ${h.note}`)
     for (const n of s.notes) out.push(`  note: ${n}`)
   }
+  return out.join('\n')
+}
+
+/** The two-site lab's bound: the single-site bound over all targets, and the WAN carrying one copy to site B. */
+export interface SitesBound extends Bound {
+  /** F / WAN rate: site B needs at least one copy through the WAN. */
+  wan: number
+  /** The single-site T_min (Kumar & Ross over all targets, as if on one switch). */
+  singleSite: number
+}
+
+export function sitesLowerBound(bytes: number, n: number, sourceUpBps: number, targetUpBps: number[], targetDownBps: number[], wanBps: number): SitesBound {
+  const b = lowerBound(bytes, n, sourceUpBps, targetUpBps, targetDownBps)
+  const wan = bytes / (wanBps / 8)
+  return { ...b, singleSite: b.tMin, wan, tMin: Math.max(b.tMin, wan) }
+}
+
+export interface SitesReport {
+  kind: 'sites'
+  params: {
+    nA: number
+    nB: number
+    rateMbit: number
+    sourceRateMbit: number
+    wanRateMbit: number
+    payloadBytes: number
+    payloadFiles: number
+    smallFiles: number
+    shaper: string
+    sites: { name: string; cidr: string }[]
+    /** How murder learnt the sites: the tracker's --sites map, and --site on the seed and peers if "flags". */
+    murderSites: 'map' | 'map+flags'
+    trackerInterval: number | null
+    linger: number
+    align: string | null
+  }
+  payloadDigest: string
+  bound: SitesBound
+  scenarios: (ScenarioResult & { ratio: number | null })[]
+  logDir: string
+}
+
+export function formatSites(r: SitesReport): string {
+  const p = r.params
+  const F = p.payloadBytes
+  const out: string[] = []
+  out.push(`two sites: A = source + ${p.nA} targets (${p.sites[0]?.cidr}), B = ${p.nB} targets (${p.sites[1]?.cidr}); ${p.rateMbit} Mbit/s up/down per target, source ${p.sourceRateMbit} Mbit/s; WAN ${p.wanRateMbit} Mbit/s each way, no delay; shaper ${p.shaper}${p.align ? `, make-torrent --align ${p.align}` : ''}`)
+  out.push(`murder: tracker --sites (${p.murderSites === 'map+flags' ? 'and --site on the seed and peers' : 'map only, no --site flags'}); aria2c: the same tracker without --sites; rsync: every target from the source`)
+  out.push(`payload F=${(F / 1e6).toFixed(1)} MB (${(F / 2 ** 20).toFixed(0)} MiB), ${p.payloadFiles} files (${p.smallFiles} small), digest ${r.payloadDigest.slice(0, 16)}…`)
+  out.push(`T_min = max(single-site T_min=${f2(r.bound.singleSite)} [F/u_s=${f2(r.bound.sourceUpload)}, F/d=${f2(r.bound.slowestDownload)}, N·F/(u_s+Σu_i)=${f2(r.bound.aggregateUpload)}], F/WAN=${f2(r.bound.wan)}) = ${f2(r.bound.tMin)} s`)
+  out.push('')
+  const last = (s: ScenarioResult, site: string) => {
+    const hs = s.hosts.filter((h) => h.site === site)
+    if (!hs.length) return null
+    return hs.every((h) => h.seconds !== null) ? Math.max(...hs.map((h) => h.seconds!)) : NaN
+  }
+  const rows = r.scenarios.map((s) => {
+    const verified = s.hosts.filter((h) => h.verified).length
+    const crossB = s.hosts.filter((h) => h.site === 'b').map((h) => h.extra?.['receivedCrossSite'])
+    // Peers count bytes by site only when they know their own (--site): with the map alone they report 0.
+    const cross = p.murderSites === 'map+flags' && crossB.length && crossB.every((x) => typeof x === 'number') ? (crossB as number[]).reduce((a, b) => a + b, 0) / F : null
+    return [
+      s.scenario,
+      s.seconds === null ? 'FAILED' : f2(s.seconds),
+      f2(r.bound.tMin),
+      f2(s.ratio),
+      f2(last(s, 'a')),
+      f2(last(s, 'b')),
+      s.wan ? (s.wan.aToB / 1e6).toFixed(1) : '—',
+      s.wan ? f2(s.wan.aToB / F) : '—',
+      s.wan ? (s.wan.bToA / 1e6).toFixed(1) : '—',
+      s.wan ? f2(s.wan.bToA / F, 3) : '—',
+      f2(cross),
+      f2(s.sourceTxBytes / F),
+      String(s.shaperDrops),
+      `${verified}/${s.hosts.length}`,
+    ]
+  })
+  out.push(table(rows, ['scenario', 'time s', 'T_min s', 'time/T_min', 'last A s', 'last B s', 'WAN A→B MB', 'A→B/F', 'WAN B→A MB', 'B→A/F', 'B recv cross/F', 'src tx/F', 'drops', 'verified']))
+  out.push('A→B/F: bytes through the WAN toward site B (the only remote site; L2 framing included) per payload; B recv cross/F: what')
+  out.push("site B's murder peers counted as received from another site (only with --site flags).")
+  out.push('')
+  out.push(formatDetails(r.scenarios, F, p.payloadFiles))
   out.push('')
   out.push(`logs: ${r.logDir}`)
   return out.join('\n')

@@ -23,12 +23,18 @@ export interface LabContext {
   linger: number
   /** Extra make-torrent options (e.g. --align none). */
   makeTorrentArgs: string[]
+  /** Two-site lab: give murder's tracker `--sites <file>` (the murder scenario only; aria2c gets a plain tracker). */
+  sitesFile?: string
+  /** Two-site lab: run murder's seed and peers with `--site <their site>`. */
+  siteFlags?: boolean
   log: (s: string) => void
 }
 
 export interface HostResult {
   host: string
   ip: string
+  /** Two-site lab: "a" or "b". */
+  site?: string
   /** Seconds from the start of the clock to this host's verified copy (null: never). */
   seconds: number | null
   /** The tree digest of the copy matches the source's. */
@@ -52,8 +58,10 @@ export interface ScenarioResult {
   hosts: HostResult[]
   sourceTxBytes: number
   sourceRxBytes: number
-  /** Packets dropped by the shapers (all veth ends) during the scenario. */
+  /** Packets dropped by the shapers (all veth ends, the WAN's included) during the scenario. */
   shaperDrops: number
+  /** Two-site lab: bytes through the WAN veth during the scenario (tx of each end, L2 framing included). */
+  wan?: { aToB: number; bToA: number; drops: number }
   /** Share of the 2 cores busy between the start of the clock and the last copy (from /proc/stat). */
   cpuBusy: number | null
   notes: string[]
@@ -79,16 +87,25 @@ export class Meter {
   private cpuAtDone: number | null = null
   private readonly c0: Map<string, ReturnType<typeof counters>>
   private readonly drops0: number
+  private readonly wan0: { aToB: number; bToA: number; drops: number } | null
 
   constructor(private readonly lab: Lab) {
     this.c0 = new Map(lab.hosts.map((h) => [h.name, counters(h.ns, h.dev)]))
     this.drops0 = this.drops()
+    this.wan0 = this.wanNow()
   }
 
   private drops(): number {
     let d = 0
-    for (const h of this.lab.hosts) d += qdiscDrops(h.ns, h.dev) + qdiscDrops(this.lab.switchNs, h.swDev)
-    return d
+    for (const h of this.lab.hosts) d += qdiscDrops(h.ns, h.dev) + qdiscDrops(h.switchNs ?? this.lab.switchNs, h.swDev)
+    return d + (this.wanNow()?.drops ?? 0)
+  }
+
+  /** tx of each WAN end: what crossed in that direction (its rx is the other end's tx). */
+  private wanNow(): { aToB: number; bToA: number; drops: number } | null {
+    const w = this.lab.wan
+    if (!w) return null
+    return { aToB: counters(w.aNs, w.aDev).txBytes, bToA: counters(w.bNs, w.bDev).txBytes, drops: qdiscDrops(w.aNs, w.aDev) + qdiscDrops(w.bNs, w.bDev) }
   }
 
   seconds(at: number): number {
@@ -101,14 +118,16 @@ export class Meter {
     this.cpuAtDone = (c.busy - this.cpu0.busy) / Math.max(1, c.total - this.cpu0.total)
   }
 
-  finish(): { source: { tx: number; rx: number }; perHost: Map<string, { tx: number; rx: number }>; drops: number; cpuBusy: number | null } {
+  finish(): { source: { tx: number; rx: number }; perHost: Map<string, { tx: number; rx: number }>; drops: number; cpuBusy: number | null; wan: { aToB: number; bToA: number; drops: number } | null } {
     const perHost = new Map<string, { tx: number; rx: number }>()
     for (const h of this.lab.hosts) {
       const c = counters(h.ns, h.dev)
       const b = this.c0.get(h.name)!
       perHost.set(h.name, { tx: c.txBytes - b.txBytes, rx: c.rxBytes - b.rxBytes })
     }
-    return { source: perHost.get(this.lab.source.name)!, perHost, drops: this.drops() - this.drops0, cpuBusy: this.cpuAtDone }
+    const w = this.wanNow()
+    const wan = w && this.wan0 ? { aToB: w.aToB - this.wan0.aToB, bToA: w.bToA - this.wan0.bToA, drops: w.drops - this.wan0.drops } : null
+    return { source: perHost.get(this.lab.source.name)!, perHost, drops: this.drops() - this.drops0, cpuBusy: this.cpuAtDone, wan }
   }
 }
 
@@ -135,7 +154,7 @@ export async function verifyCopies(ctx: LabContext, roots: Map<string, string>):
 export async function conclude(
   ctx: LabContext,
   meter: Meter,
-  r: Omit<ScenarioResult, 'hosts' | 'sourceTxBytes' | 'sourceRxBytes' | 'shaperDrops' | 'cpuBusy' | 'seconds' | 'ok'>,
+  r: Omit<ScenarioResult, 'hosts' | 'sourceTxBytes' | 'sourceRxBytes' | 'shaperDrops' | 'cpuBusy' | 'seconds' | 'ok' | 'wan'>,
   finish: Map<string, { seconds: number | null; exitCode: number | null; note?: string; extra?: Record<string, unknown> }>,
   roots: Map<string, string>,
 ): Promise<ScenarioResult> {
@@ -148,6 +167,7 @@ export async function conclude(
     return {
       host: h.name,
       ip: h.ip,
+      ...(h.site ? { site: h.site } : {}),
       seconds: f?.seconds ?? null,
       verified: verified.get(h.name) ?? false,
       rxBytes: c.rx,
@@ -168,6 +188,7 @@ export async function conclude(
     sourceRxBytes: totals.source.rx,
     shaperDrops: totals.drops,
     cpuBusy: totals.cpuBusy,
+    ...(totals.wan ? { wan: totals.wan } : {}),
   }
 }
 
@@ -203,8 +224,8 @@ export async function makeTorrent(ctx: LabContext, extraArgs: string[] = [], fil
 }
 
 /** murder's tracker on the source, logging every announce (debug) so the bench can wait on them. */
-export async function startTracker(ctx: LabContext, scenario: ScenarioName): Promise<Proc> {
-  const args = ['tracker', '--port', String(ctx.trackerPort), '--host', ctx.lab.source.ip, '--log-level', 'debug']
+export async function startTracker(ctx: LabContext, scenario: ScenarioName, extra: string[] = []): Promise<Proc> {
+  const args = ['tracker', '--port', String(ctx.trackerPort), '--host', ctx.lab.source.ip, '--log-level', 'debug', ...extra]
   if (ctx.trackerInterval) args.push('--interval', String(ctx.trackerInterval))
   const p = murder(`${scenario}/tracker`, args, { ns: ctx.lab.source.ns, log: join(ctx.logDir, `${scenario}-tracker.log`) })
   await p.waitLine((l) => l.json?.['msg'] === 'tracker listening', 15_000)

@@ -1,10 +1,16 @@
 // (b) murder: make-torrent, tracker and seed on the source, `murder peer` on every target at once.
 import { join } from 'node:path'
+import type { HostSpec } from '../netns.js'
 import { murder, watchStall, type Proc } from '../proc.js'
 
 /** A peer with no new bytes for this long is stuck: it is stopped and reported. */
 const STALL_MS = 60_000
 import { allSettledBy, conclude, makeTorrent, Meter, prepareDestinations, startTracker, targetDest, type LabContext, type ScenarioResult, type Torrent } from './common.js'
+
+/** `--site <name>` for a host of the two-site lab when the bench asks for site flags. */
+function siteArgs(ctx: LabContext, h: HostSpec): string[] {
+  return ctx.siteFlags && h.site ? ['--site', h.site] : []
+}
 
 export async function runMurder(ctx: LabContext, torrentIn?: Torrent): Promise<{ result: ScenarioResult; torrent: Torrent }> {
   const { lab } = ctx
@@ -14,11 +20,11 @@ export async function runMurder(ctx: LabContext, torrentIn?: Torrent): Promise<{
     const torrent = torrentIn ?? await makeTorrent(ctx)
     ctx.log(`  make-torrent: ${torrent.files} files, ${torrent.bytes} bytes, ${torrent.pieces} pieces of ${torrent.pieceLength} B in ${torrent.seconds.toFixed(2)} s`)
     let t = performance.now()
-    const tracker = await startTracker(ctx, 'murder')
+    const tracker = await startTracker(ctx, 'murder', ctx.sitesFile ? ['--sites', ctx.sitesFile] : [])
     procs.push(tracker)
     const trackerS = (performance.now() - t) / 1000
     t = performance.now()
-    const seed = murder('murder/seed', ['seed', torrent.path, ctx.payload.dir, lab.source.ip], { ns: lab.source.ns, log: join(ctx.logDir, 'murder-seed.log') })
+    const seed = murder('murder/seed', ['seed', torrent.path, ctx.payload.dir, lab.source.ip, ...siteArgs(ctx, lab.source)], { ns: lab.source.ns, log: join(ctx.logDir, 'murder-seed.log') })
     procs.push(seed)
     await seed.waitLine((l) => l.json?.['msg'] === 'seeding', ctx.timeoutMs)
     const prep = { makeTorrent: torrent.seconds, tracker: trackerS, seedCheck: (performance.now() - t) / 1000 }
@@ -27,7 +33,7 @@ export async function runMurder(ctx: LabContext, torrentIn?: Torrent): Promise<{
     const meter = new Meter(lab)
     const deadline = performance.now() + ctx.timeoutMs
     const peers = lab.targets.map((h) => {
-      const p = murder(`murder/${h.name}`, ['peer', torrent.path, targetDest(ctx, 'murder', h), h.ip, '--linger', String(ctx.linger)], {
+      const p = murder(`murder/${h.name}`, ['peer', torrent.path, targetDest(ctx, 'murder', h), h.ip, '--linger', String(ctx.linger), ...siteArgs(ctx, h)], {
         ns: h.ns,
         log: join(ctx.logDir, `murder-${h.name}.log`),
       })
@@ -64,6 +70,7 @@ export async function runMurder(ctx: LabContext, torrentIn?: Torrent): Promise<{
       const extra: Record<string, unknown> = {
         downloaded: complete?.['downloaded'],
         received: complete?.['received'],
+        receivedCrossSite: complete?.['receivedCrossSite'],
         uploaded: complete?.['uploaded'],
         hashFailures: complete?.['hashFailures'],
         exitSecondsAfterLastCopy: exitAfterLast === null ? null : Number(exitAfterLast.toFixed(2)),

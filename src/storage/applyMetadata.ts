@@ -2,7 +2,7 @@ import { constants } from 'node:fs'
 import { join } from 'node:path'
 import { chmod, chown, lchown, lstat, lutimes, open, readlink, stat, symlink, utimes } from 'node:fs/promises'
 import type { Stats } from 'node:fs'
-import { fsError } from '../cli/errors.js'
+import { ExitCode, UserError, fsError } from '../cli/errors.js'
 import { isPadding, isSymlink, type EntryMeta, type Metainfo } from '../torrent/metainfo.js'
 import { comparePaths } from '../torrent/paths.js'
 import { mapLimit } from './mapLimit.js'
@@ -38,14 +38,24 @@ async function applyTo(target: Target, m: EntryMeta, opts: ApplyOptions, what: s
   }
 }
 
-/** Opens without following a final symlink, so metadata never lands on a link's target. */
-async function applyByHandle(path: string, m: EntryMeta, opts: ApplyOptions, directory: boolean): Promise<void> {
-  const fh = await open(path, constants.O_RDONLY | O_NOFOLLOW | (directory ? constants.O_DIRECTORY : 0)).catch((err) => { throw fsError(err, path) })
+/** Opens a folder without following a symlink, so metadata never lands on a link's target. */
+async function applyToFolder(path: string, m: EntryMeta, opts: ApplyOptions): Promise<void> {
+  const fh = await open(path, constants.O_RDONLY | O_NOFOLLOW | constants.O_DIRECTORY).catch((err) => { throw fsError(err, path) })
   try {
     await applyTo(fh, m, opts, path)
   } finally {
     await fh.close()
   }
+}
+
+/**
+ * A file the download just wrote: lstat proves it is a regular file (not a link), then path calls set what
+ * differs. Cheaper than a descriptor per file on trees of thousands of files, and a rerun costs one lstat.
+ */
+async function applyToFile(path: string, m: EntryMeta, opts: ApplyOptions): Promise<void> {
+  const st = await lstat(path).catch((err) => { throw fsError(err, path) })
+  if (!st.isFile()) throw new UserError(`${path} is not the regular file the torrent names`, ExitCode.mismatch)
+  await applyTo({ stat: async () => st, chown: (u, g) => chown(path, u, g), chmod: (mode) => chmod(path, mode), utimes: (a, t) => utimes(path, a, t) }, m, opts, path)
 }
 
 async function makeSymlink(path: string, target: string): Promise<void> {
@@ -63,7 +73,7 @@ async function makeSymlink(path: string, target: string): Promise<void> {
 export async function applyMetadata(meta: Metainfo, fileRoot: string, singleFilePath: string | null, opts: ApplyOptions): Promise<void> {
   if (singleFilePath !== null) {
     const f = meta.files[0]!
-    await applyByHandle(singleFilePath, withExecutable(f), opts, false)
+    await applyToFile(singleFilePath, withExecutable(f), opts)
     return
   }
   const folders = new Folders(fileRoot)
@@ -74,7 +84,7 @@ export async function applyMetadata(meta: Metainfo, fileRoot: string, singleFile
       const link = { stat: () => lstat(path), chown: (u: number, g: number) => lchown(path, u, g), chmod: async () => undefined, utimes: (a: number, m: number) => lutimes(path, a, m) }
       await applyTo(link, f, opts, path)
     } else {
-      await applyByHandle(path, withExecutable(f), opts, false)
+      await applyToFile(path, withExecutable(f), opts)
     }
   })
   const dirs = [...meta.directories].sort((a, b) => comparePaths(b.path, a.path))
@@ -86,7 +96,7 @@ export async function applyMetadata(meta: Metainfo, fileRoot: string, singleFile
     }
     // Making the parents of a child entry makes the folder itself a real folder (replacing a link or file).
     await folders.resolve([...d.path, 'child'], true)
-    await applyByHandle(join(fileRoot, ...d.path), d, opts, true)
+    await applyToFolder(join(fileRoot, ...d.path), d, opts)
   }
 }
 

@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events'
 import net from 'node:net'
-import utMetadata from 'ut_metadata'
 import { UserError, ExitCode } from '../cli/errors.js'
 import type { Logger } from '../log.js'
 import type { FileStorage } from '../storage/fileStorage.js'
@@ -10,6 +9,7 @@ import { pieceHash, type Metainfo } from '../torrent/metainfo.js'
 import { Bitfield, validWireBitfield } from './bitfield.js'
 import { chooseUnchoked } from './choker.js'
 import { PeerConnection, blockKey } from './peerConnection.js'
+import { metadataServer } from './metadataServer.js'
 import { PieceCache } from './pieceCache.js'
 import { PiecePicker, type BlockRef } from './piecePicker.js'
 import type { TokenBucket } from './rateLimiter.js'
@@ -94,6 +94,7 @@ export class Swarm extends EventEmitter {
   private readonly superSeeder: SuperSeeder | null
   /** Per piece, how many same-site peers hold it. */
   private readonly localAvailability: Uint32Array
+  private readonly metadataExtension: ReturnType<typeof metadataServer>
 
   constructor(private readonly opts: SwarmOptions) {
     super()
@@ -117,6 +118,7 @@ export class Swarm extends EventEmitter {
     // Enough revealed pieces per peer to keep half its request pipeline busy: more only duplicates at the end.
     const perPeer = Math.max(2, Math.ceil((opts.pipeline * BLOCK_LENGTH) / meta.pieceLength / 2))
     this.localAvailability = new Uint32Array(meta.pieceCount)
+    this.metadataExtension = metadataServer(meta.infoBytes)
     this.superSeeder = opts.superSeed && have.complete ? new SuperSeeder(meta.pieceCount, perPeer) : null
   }
 
@@ -184,7 +186,7 @@ export class Swarm extends EventEmitter {
     conn = new PeerConnection(wire, socket, outgoing, address, meta.pieceCount)
     const c = conn
     this.conns.add(c)
-    wire.use(utMetadata(meta.infoBytes))
+    wire.use(this.metadataExtension)
     wire.extendedHandshake['reqq'] = MAX_QUEUED_UPLOADS
     wire.extendedHandshake['v'] = 'murder'
     if (this.opts.site) wire.extendedHandshake['murder_site'] = this.opts.site
