@@ -13,7 +13,6 @@ import { Swarm } from '../swarm/swarm.js'
 export interface SwarmSettings {
   maxPeers: number
   maxUploads: number
-  pipeline: number
   memoryBudget: number
   /** Site name sent to the tracker and to peers. */
   site?: string
@@ -27,7 +26,6 @@ export interface SwarmSettings {
 export const DEFAULT_SWARM_SETTINGS: SwarmSettings = {
   maxPeers: 80,
   maxUploads: 64,
-  pipeline: 64,
   memoryBudget: 32 * 1024 * 1024,
   superSeed: false,
   maxUploadRate: Infinity,

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net'
 import type Wire from 'bittorrent-protocol'
 import { Bitfield } from './bitfield.js'
+import { DEFAULT_PIPELINE, PipelineDepth } from './pipeline.js'
 import type { BlockRef } from './piecePicker.js'
 
 /** A request a peer made of us, waiting for its turn on the upload pump. */
@@ -33,6 +34,8 @@ export class PeerConnection {
   /** Pieces this peer contributed blocks to; a piece that fails its hash is blamed on them. */
   readonly contributed = new Set<number>()
   handshaken = false
+  /** Requests to keep in flight, following the measured rate. */
+  pipeline = new PipelineDepth(DEFAULT_PIPELINE, performance.now())
   /** The peer said (extended handshake) it is in our site. */
   local = false
   /**

@@ -12,6 +12,7 @@ import { PeerConnection, blockKey } from './peerConnection.js'
 import { metadataServer } from './metadataServer.js'
 import { PieceCache } from './pieceCache.js'
 import { PiecePicker, type BlockRef } from './piecePicker.js'
+import { DEFAULT_PIPELINE, PipelineDepth } from './pipeline.js'
 import type { TokenBucket } from './rateLimiter.js'
 import { SuperSeeder } from './superSeed.js'
 import { attachWire, HANDSHAKE_TIMEOUT_MS } from './wire.js'
@@ -26,8 +27,6 @@ export interface SwarmOptions {
   peerId: Uint8Array
   maxPeers: number
   maxUploads: number
-  /** Block requests kept in flight per connection. */
-  pipeline: number
   /** Memory for pieces being assembled and for the upload cache, each. */
   memoryBudget: number
   /** This host's site: peers of the same site are preferred for pieces that both sides of a WAN link hold. */
@@ -116,7 +115,7 @@ export class Swarm extends EventEmitter {
     this.cache = new PieceCache(storage, piecesInBudget)
     this.finished = have.complete
     // Enough revealed pieces per peer to keep half its request pipeline busy: more only duplicates at the end.
-    const perPeer = Math.max(2, Math.ceil((opts.pipeline * BLOCK_LENGTH) / meta.pieceLength / 2))
+    const perPeer = Math.max(2, Math.ceil((DEFAULT_PIPELINE.initial * BLOCK_LENGTH) / meta.pieceLength / 2))
     this.localAvailability = new Uint32Array(meta.pieceCount)
     this.metadataExtension = metadataServer(meta.infoBytes)
     this.superSeeder = opts.superSeed && have.complete ? new SuperSeeder(meta.pieceCount, perPeer) : null
@@ -243,6 +242,7 @@ export class Swarm extends EventEmitter {
       this.peerChanged(conn)
     }
     wire.on('extended', (ext: string, info: Record<string, unknown>) => {
+      if (ext === 'handshake' && typeof info?.['reqq'] === 'number') conn.pipeline = new PipelineDepth(DEFAULT_PIPELINE, performance.now(), Math.max(1, info['reqq']))
       const site = info?.['murder_site']
       if (ext !== 'handshake' || !(site instanceof Uint8Array) || conn.local) return
       if (!this.opts.site || Buffer.from(site).toString() !== this.opts.site) return
@@ -301,13 +301,14 @@ export class Swarm extends EventEmitter {
     else if (!want && wire.amInterested) wire.uninterested()
   }
 
-  /** Keeps `pipeline` block requests in flight on this connection. */
+  /** Keeps the connection's pipeline depth of block requests in flight. */
   private fill(conn: PeerConnection): void {
     const { wire } = conn
     if (this.finished || this.closed || !this.conns.has(conn) || !conn.handshaken || wire.peerChoking || !wire.amInterested) return
-    let room = this.opts.pipeline - conn.asked.size
+    const depth = conn.pipeline.depth
+    let room = depth - conn.asked.size
     // Top up in batches (one writev for many requests) rather than one request per block received.
-    if (room < Math.min(REQUEST_BATCH, this.opts.pipeline) && conn.asked.size > 0) return
+    if (room < Math.min(REQUEST_BATCH, depth) && conn.asked.size > 0) return
     const limit = this.opts.downloadLimit
     if (!limit.unlimited) {
       const wait = limit.delayFor(BLOCK_LENGTH)
@@ -352,6 +353,7 @@ export class Swarm extends EventEmitter {
       return
     }
     this.counters.received += block.length
+    conn.pipeline.received(block.length, performance.now())
     if (this.opts.site && !conn.local) this.counters.receivedCrossSite += block.length
     conn.roundDown += block.length
     if (this.picker.isWanted(ref)) {

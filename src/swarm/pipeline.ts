@@ -1,0 +1,44 @@
+/**
+ * How many block requests to keep in flight on one connection: enough to cover what the link delivers in
+ * `targetQueueMs` (so the pipe never drains between a block's arrival and the next request, whatever the
+ * bandwidth-delay product), measured per connection, within the peer's advertised `reqq`. Pure: the swarm
+ * feeds it bytes and a clock.
+ */
+export interface PipelineOptions {
+  initial: number
+  min: number
+  max: number
+  targetQueueMs: number
+  blockLength: number
+}
+
+export const DEFAULT_PIPELINE: PipelineOptions = { initial: 64, min: 16, max: 128, targetQueueMs: 500, blockLength: 16 * 1024 }
+
+const WINDOW_MS = 500
+
+export class PipelineDepth {
+  private windowStart: number
+  private windowBytes = 0
+  private current: number
+
+  constructor(private readonly opts: PipelineOptions, now: number, private readonly peerLimit = Infinity) {
+    this.windowStart = now
+    this.current = Math.min(opts.initial, peerLimit)
+  }
+
+  get depth(): number {
+    return this.current
+  }
+
+  /** Records a received block; every half second the depth follows the measured rate. */
+  received(bytes: number, now: number): void {
+    this.windowBytes += bytes
+    const elapsed = now - this.windowStart
+    if (elapsed < WINDOW_MS) return
+    const rate = (this.windowBytes * 1000) / elapsed
+    const want = Math.ceil((rate * this.opts.targetQueueMs) / 1000 / this.opts.blockLength)
+    this.current = Math.min(this.peerLimit, Math.max(this.opts.min, Math.min(this.opts.max, want)))
+    this.windowStart = now
+    this.windowBytes = 0
+  }
+}
