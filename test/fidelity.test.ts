@@ -1,7 +1,7 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { appendFile, chmod, cp, mkdir, rename, rm, stat, symlink, utimes, writeFile, lutimes } from 'node:fs/promises'
+import { appendFile, chmod, chown, cp, mkdir, rename, rm, stat, symlink, utimes, writeFile, lutimes } from 'node:fs/promises'
 import { join } from 'node:path'
 import { runMurder } from './helpers/proc.js'
 import { completeStats, killAll, makeTorrent, startSeed, startTracker } from './helpers/swarm.js'
@@ -39,6 +39,8 @@ async function fidelityTree(root: string): Promise<void> {
   await file('a/delete-me.bin', 999, 0o644, 9)
   await file('z/last.bin', PIECE + 1, 0o644, 10)
   await chmod(join(root, 'shared'), 0o2775)
+  // Another owner (the tests run as root): applied with --owner.
+  await chown(join(root, 'shared/group-file'), 1234, 5678)
   await symlink('../bin/run.sh', join(root, 'a/relative-link'))
   await symlink('/etc/hostname', join(root, 'absolute-link'))
   await utimes(join(root, 'big/data.bin'), OLD, OLD)
@@ -67,6 +69,8 @@ test('the target matches rsync -a: modes, mtimes, symlinks, empty folders, setgi
   const dest = join(work, 'dest')
   await deploy(src, join(work, 'v1.torrent'), tracker.port, dest, ['--owner'])
   assert.equal(rsyncDiff(src, dest), '')
+  const owned = await stat(join(dest, 'shared/group-file'))
+  assert.deepEqual([owned.uid, owned.gid], [1234, 5678], '--owner applies numeric uid/gid')
   const before = await stat(join(dest, 'big/data.bin'))
   const again = await deploy(src, join(work, 'v1.torrent'), tracker.port, dest, ['--owner'])
   assert.equal(again.received, 0, 'a complete destination fetches nothing')
@@ -87,9 +91,9 @@ test('v1 to v2: grown, renamed, deleted and re-moded files; only the change move
   await chmod(join(v2, 'z/last.bin'), 0o700)
   const tracker = await startTracker()
   const dest = join(work, 'dest')
-  await deploy(v1, join(work, 'v1.torrent'), tracker.port, dest)
+  await deploy(v1, join(work, 'v1.torrent'), tracker.port, dest, ['--owner'])
   assert.equal(rsyncDiff(v1, dest), '')
-  const update = await deploy(v2, join(work, 'v2.torrent'), tracker.port, dest, ['--delete'])
+  const update = await deploy(v2, join(work, 'v2.torrent'), tracker.port, dest, ['--delete', '--owner'])
   assert.equal(rsyncDiff(v2, dest), '', 'the result is exactly v2')
   const grown = (await stat(join(v2, 'a/middle.bin'))).size
   assert.ok(update.received <= grown + PIECE, `received ${update.received} bytes; the changed file is ${grown}`)
