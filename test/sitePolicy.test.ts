@@ -72,3 +72,11 @@ test('site map: most specific CIDR wins, IPv4 and IPv6, comments; bad lines are 
   assert.throws(() => SiteMap.parse('10.0.0.0/33 x'), /line 1/)
   assert.throws(() => SiteMap.parse('\nnonsense'), /line 2/)
 })
+
+test('the announce response tells a peer the site the map placed it in', async () => {
+  const { encodeAnnounce } = await import('../src/tracker/responses.js')
+  const { parseAnnounceResponse } = await import('../src/tracker/announceResponse.js')
+  const base = { interval: 10, minInterval: 5, complete: 1, incomplete: 0, peers: [], compact: true }
+  assert.equal(parseAnnounceResponse(encodeAnnounce({ ...base, site: 'tokyo' })).site, 'tokyo')
+  assert.equal(parseAnnounceResponse(encodeAnnounce(base)).site, undefined)
+})

@@ -78,6 +78,8 @@ export async function openSession(args: {
       return { uploaded: s.uploaded, downloaded: s.downloaded, left: s.left }
     },
     onPeers: (peers) => swarm.addPeers(peers),
+    // A site given with --site wins; otherwise the tracker's map decides.
+    onSite: (site) => swarm.learnSite(site),
   })
   await announcer.start()
   return { swarm, announcer }

@@ -15,6 +15,8 @@ export interface AnnouncerOptions {
   logger: Logger
   transfer: () => { uploaded: number; downloaded: number; left: number }
   onPeers: (peers: { ip: string; port: number }[]) => void
+  /** The site the tracker placed us in, when it says (murder's tracker with a --sites map). */
+  onSite?: (site: string) => void
 }
 
 type Event = 'started' | 'completed' | 'stopped' | undefined
@@ -42,9 +44,11 @@ export class Announcer {
     return { infoHash, peerId, port, ip, site, ...this.opts.transfer(), event, numwant: 200 }
   }
 
-  private accept(res: { interval: number; peers: { ip: string; port: number }[]; incomplete?: number }): void {
+  private accept(res: { interval: number; peers: { ip: string; port: number }[]; incomplete?: number; site?: string }): void {
     this.intervalMs = Math.min(MAX_INTERVAL_S, Math.max(MIN_INTERVAL_S, res.interval || 10)) * 1000
     this.incomplete = res.incomplete
+    // Before the peers: connections opened from this list already carry the site.
+    if (res.site !== undefined) this.opts.onSite?.(res.site)
     this.opts.onPeers(res.peers)
   }
 

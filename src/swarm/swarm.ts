@@ -44,6 +44,8 @@ export const MAX_QUEUED_UPLOADS = 500
 export const MAX_BLOCK_REQUEST = 128 * 1024
 const CHOKE_ROUND_MS = 10_000
 const REQUEST_BATCH = 16
+/** A fresh piece announced to one local peer is announced to the rest after this long at the latest. */
+const SPREAD_TIMEOUT_MS = 2000
 /** Blocks of one piece from several peers failing its hash: strikes before a contributor is dropped. */
 const MAX_STRIKES = 3
 /** Cancelled requests remembered per connection, so a block that crosses our cancel is not taken for abuse. */
@@ -91,6 +93,11 @@ export class Swarm extends EventEmitter {
   private readonly counters = { downloaded: 0, received: 0, receivedCrossSite: 0, uploaded: 0, hashFailures: 0 }
   private bytesHeld = 0
   private readonly superSeeder: SuperSeeder | null
+  /** Fresh pieces from across a WAN link announced to one local peer so far: the flush tells the others. */
+  private readonly deferred = new Map<number, () => void>()
+  /** Our site: from --site, or else as the tracker's map places us. */
+  private site: string | undefined
+  private spreadTurn = 0
   /** Per piece, how many same-site peers hold it. */
   private readonly localAvailability: Uint32Array
   private readonly metadataExtension: ReturnType<typeof metadataServer>
@@ -117,6 +124,7 @@ export class Swarm extends EventEmitter {
     // Enough revealed pieces per peer to keep half its request pipeline busy: more only duplicates at the end.
     const perPeer = Math.max(2, Math.ceil((DEFAULT_PIPELINE.initial * BLOCK_LENGTH) / meta.pieceLength / 2))
     this.localAvailability = new Uint32Array(meta.pieceCount)
+    this.site = opts.site
     this.metadataExtension = metadataServer(meta.infoBytes)
     this.superSeeder = opts.superSeed && have.complete ? new SuperSeeder(meta.pieceCount, perPeer) : null
   }
@@ -133,6 +141,11 @@ export class Swarm extends EventEmitter {
       left: this.opts.storage.dataLength - this.bytesHeld,
       peers: [...this.conns].filter((c) => c.handshaken).length,
     }
+  }
+
+  /** The tracker's word on our site, used when no --site was given; connections made from now on carry it. */
+  learnSite(site: string): void {
+    this.site ??= site
   }
 
   /** Starts the choke rounds; connections come from `addPeers` and from `accept`. */
@@ -188,7 +201,7 @@ export class Swarm extends EventEmitter {
     wire.use(this.metadataExtension)
     wire.extendedHandshake['reqq'] = MAX_QUEUED_UPLOADS
     wire.extendedHandshake['v'] = 'murder'
-    if (this.opts.site) wire.extendedHandshake['murder_site'] = this.opts.site
+    if (this.site) wire.extendedHandshake['murder_site'] = this.site
     const timer = setTimeout(() => this.drop(c, 'no handshake'), HANDSHAKE_TIMEOUT_MS)
     wire.once('handshake', (infoHash: string, peerId: string) => {
       clearTimeout(timer)
@@ -245,7 +258,7 @@ export class Swarm extends EventEmitter {
       if (ext === 'handshake' && typeof info?.['reqq'] === 'number') conn.pipeline = new PipelineDepth(DEFAULT_PIPELINE, performance.now(), Math.max(1, info['reqq']))
       const site = info?.['murder_site']
       if (ext !== 'handshake' || !(site instanceof Uint8Array) || conn.local) return
-      if (!this.opts.site || Buffer.from(site).toString() !== this.opts.site) return
+      if (!this.site || Buffer.from(site).toString() !== this.site) return
       conn.local = true
       for (let i = 0; i < pieceCount; i++) if (conn.has(i)) this.localAvailability[i]!++
     })
@@ -259,6 +272,8 @@ export class Swarm extends EventEmitter {
       if (conn.pieces === 'all' || !conn.pieces.set(index)) return
       this.picker.peerHas(index)
       if (conn.local) this.localAvailability[index]!++
+      // A second peer of our site holds a piece we announced to one: now everyone may fetch it.
+      if (conn.local) this.deferred.get(index)?.()
       this.peerChanged(conn)
     })
     wire.on('unrequested', (index: number, offset: number, length: number) => {
@@ -316,7 +331,7 @@ export class Swarm extends EventEmitter {
       room = Math.min(room, REQUEST_BATCH)
     }
     // Across a WAN link, ask only for what no peer of our own site holds: that arrives locally.
-    const crossSite = !conn.local && !!this.opts.site
+    const crossSite = !conn.local && !!this.site
     const has = crossSite ? (i: number) => conn.has(i) && this.localAvailability[i] === 0 : (i: number) => conn.has(i)
     const picks = this.picker.pick(has, room, (ref) => conn.asked.has(blockKey(ref)), crossSite)
     for (const ref of picks) {
@@ -354,7 +369,7 @@ export class Swarm extends EventEmitter {
     }
     this.counters.received += block.length
     conn.pipeline.received(block.length, performance.now())
-    if (this.opts.site && !conn.local) this.counters.receivedCrossSite += block.length
+    if (this.site && !conn.local) this.counters.receivedCrossSite += block.length
     conn.roundDown += block.length
     if (this.picker.isWanted(ref)) {
       let buf = this.assembling.get(ref.piece)
@@ -414,8 +429,7 @@ export class Swarm extends EventEmitter {
       this.cache.put(piece, data)
       this.bytesHeld += storage.dataBytes(piece)
       this.counters.downloaded += storage.dataBytes(piece)
-      // Every peer hears of it, even one that has it: a super-seeding source reveals more on each `have`.
-      for (const c of this.conns) if (c.handshaken) c.wire.have(piece)
+      this.announcePiece(piece, contributors)
       logger.debug({ piece, have: have.count }, 'piece verified')
       this.emit('piece', piece)
       if (have.complete) this.finished = true
@@ -433,6 +447,31 @@ export class Swarm extends EventEmitter {
       this.verifying--
     }
     if (this.finished && this.verifying === 0 && this.picker.missingCount === 0) this.emit('complete')
+  }
+
+  /**
+   * Tells the peers we have a new piece. Every peer hears of it, even one that has it (a super-seeding source
+   * reveals more on each `have`), except that a piece fresh across a WAN link is first told to one peer of our
+   * site: if all of them fetched it from us at once, our uplink would carry it once per peer; the others hear
+   * of it when a second peer of the site has it, or after SPREAD_TIMEOUT_MS.
+   */
+  private announcePiece(piece: number, contributors: PeerConnection[]): void {
+    const live = [...this.conns].filter((c) => c.handshaken)
+    const local = live.filter((c) => c.local && !c.has(piece))
+    const fromWan = this.site !== undefined && contributors.length > 0 && contributors.every((c) => !c.local)
+    if (!fromWan || local.length < 2) {
+      for (const c of live) c.wire.have(piece)
+      return
+    }
+    const first = local[this.spreadTurn++ % local.length]!
+    const later = new Set(local.filter((c) => c !== first))
+    for (const c of live) if (!later.has(c)) c.wire.have(piece)
+    const flush = () => {
+      if (!this.deferred.delete(piece)) return
+      for (const c of later) if (this.conns.has(c)) c.wire.have(piece)
+    }
+    this.deferred.set(piece, flush)
+    setTimeout(flush, SPREAD_TIMEOUT_MS).unref()
   }
 
   /** Who sent a piece that failed its hash: a lone contributor is banned; several each get a strike. */

@@ -12,6 +12,8 @@ export interface AnnounceResponse {
   peers: PeerAddress[]
   complete?: number
   incomplete?: number
+  /** murder's tracker: the site it placed us in. */
+  site?: string
 }
 
 /** A tracker answered, but with `failure reason`: distinct so callers can tell refusal from outage. */
@@ -47,6 +49,8 @@ export function parseAnnounceResponse(body: Uint8Array): AnnounceResponse {
   }
   if (typeof decoded.complete === 'number') response.complete = decoded.complete
   if (typeof decoded.incomplete === 'number') response.incomplete = decoded.incomplete
+  const site = decoded['murder site']
+  if (site instanceof Uint8Array && site.length > 0 && site.length <= 64) response.site = utf8.decode(site)
   return response
 }
 

@@ -54,6 +54,9 @@ export interface RetryOptions {
  * flattened), then backs off (250 ms doubling to 5 s) and goes round again until the deadline.
  * @throws UserError (ExitCode.tracker) naming the last tracker tried and its error.
  */
+/** Less time than this left before the deadline: no new attempt. */
+const MIN_ATTEMPT_MS = 100
+
 export async function announceWithRetry(
   urls: readonly string[],
   params: AnnounceParams,
@@ -69,10 +72,13 @@ export async function announceWithRetry(
   const unreachable = (): UserError => new UserError(
     `tracker unreachable: ${refusal?.url ?? lastUrl}: ${refusal?.message ?? lastError}`, ExitCode.tracker)
 
+  let attempted = false
   for (let backoff = INITIAL_BACKOFF_MS; ; backoff = Math.min(backoff * 2, MAX_BACKOFF_MS)) {
     for (const url of urls) {
       const remaining = deadline - performance.now()
-      if (remaining <= 0) throw unreachable()
+      // An attempt squeezed into the last milliseconds only replaces the real error with a timeout.
+      if (remaining <= 0 || (attempted && remaining < MIN_ATTEMPT_MS)) throw unreachable()
+      attempted = true
       try {
         return await announce(url, params, { timeoutMs: Math.ceil(Math.min(attemptTimeoutMs, remaining)), signal: opts.signal })
       } catch (err) {

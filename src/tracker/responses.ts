@@ -8,6 +8,8 @@ export interface AnnounceReply {
   incomplete: number
   peers: readonly { peerId: Uint8Array; ip: string; port: number }[]
   compact: boolean
+  /** The site the tracker placed the requester in (from its --sites map), so the peer can tell other peers. */
+  site?: string
 }
 
 export interface ScrapeFile {
@@ -28,6 +30,7 @@ export function encodeAnnounce(reply: AnnounceReply): Uint8Array {
     complete: reply.complete,
     incomplete: reply.incomplete,
   }
+  if (reply.site !== undefined) body['murder site'] = reply.site
   if (reply.compact) {
     const v4: Uint8Array[] = []
     const v6: Uint8Array[] = []

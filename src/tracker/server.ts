@@ -110,6 +110,7 @@ export async function startTracker(opts: TrackerOptions): Promise<RunningTracker
         incomplete: result.incomplete,
         peers: result.peers,
         compact: req.compact,
+        site: req.site,
       }),
     )
   }
