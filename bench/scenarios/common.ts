@@ -23,6 +23,8 @@ export interface LabContext {
   linger: number
   /** Extra make-torrent options (e.g. --align none). */
   makeTorrentArgs: string[]
+  /** Extra options for `murder seed` (e.g. --super-seed). */
+  seedArgs: string[]
   /** Two-site lab: give murder's tracker `--sites <file>` (the murder scenario only; aria2c gets a plain tracker). */
   sitesFile?: string
   /** Two-site lab: run murder's seed and peers with `--site <their site>`. */

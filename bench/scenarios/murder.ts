@@ -24,7 +24,7 @@ export async function runMurder(ctx: LabContext, torrentIn?: Torrent): Promise<{
     procs.push(tracker)
     const trackerS = (performance.now() - t) / 1000
     t = performance.now()
-    const seed = murder('murder/seed', ['seed', torrent.path, ctx.payload.dir, lab.source.ip, ...siteArgs(ctx, lab.source)], { ns: lab.source.ns, log: join(ctx.logDir, 'murder-seed.log') })
+    const seed = murder('murder/seed', ['seed', torrent.path, ctx.payload.dir, lab.source.ip, ...siteArgs(ctx, lab.source), ...ctx.seedArgs], { ns: lab.source.ns, log: join(ctx.logDir, 'murder-seed.log') })
     procs.push(seed)
     await seed.waitLine((l) => l.json?.['msg'] === 'seeding', ctx.timeoutMs)
     const prep = { makeTorrent: torrent.seconds, tracker: trackerS, seedCheck: (performance.now() - t) / 1000 }
