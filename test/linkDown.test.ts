@@ -1,25 +1,17 @@
 // Fault case 6 in network namespaces (bench/netns.ts's lab): a target's link goes down for 10 s in the
 // middle of the transfer; when it comes back, the target completes with an exact copy. Needs root and
 // iproute2 (as CI has).
-import { test, after } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
-import { createLab, destroyNamespaces } from '../bench/netns.js'
-import { killAll, murder } from '../bench/proc.js'
+import { createLab } from '../bench/netns.js'
+import { murder } from '../bench/proc.js'
 import { runMurder } from './helpers/proc.js'
-import { cleanup, snapshot, tempDir, writeTree } from './helpers/tree.js'
+import { netnsScope } from './helpers/netnsScope.js'
+import { snapshot, tempDir, writeTree } from './helpers/tree.js'
 
-const PREFIX = `mltest${process.pid}`
-const dirs: string[] = []
-
-async function teardown(): Promise<void> {
-  await killAll()
-  destroyNamespaces(`${PREFIX}-`)
-  await cleanup(...dirs.splice(0))
-}
-after(teardown)
-process.on('exit', () => destroyNamespaces(`${PREFIX}-`))
+const { prefix: PREFIX, dirs, teardown } = netnsScope('mltest')
 
 const OUTAGE_MS = 10_000
 const TRACKER_PORT = 8998

@@ -2,27 +2,17 @@
 // targets in site B, the two bridges joined by a WAN veth shaped to 40 Mbit/s each way. murder's tracker knows
 // the sites from a --sites map. Every copy must be exact, and what crosses the WAN toward site B (the tx
 // counter of site A's WAN end) must stay about one copy of the payload. Needs root and iproute2 (as CI has).
-import { test, after } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { counters, createSitesLab, destroyNamespaces, type HostSpec } from '../bench/netns.js'
-import { killAll, murder, type Proc } from '../bench/proc.js'
+import { counters, createSitesLab, type HostSpec } from '../bench/netns.js'
+import { murder, type Proc } from '../bench/proc.js'
 import { runMurder } from './helpers/proc.js'
-import { cleanup, snapshot, tempDir, writeTree } from './helpers/tree.js'
+import { netnsScope } from './helpers/netnsScope.js'
+import { snapshot, tempDir, writeTree } from './helpers/tree.js'
 
-const PREFIX = `mstest${process.pid}`
-const dirs: string[] = []
-
-async function teardown(): Promise<void> {
-  await killAll()
-  // The trailing dash: never touch another run's namespaces whose pid starts with ours.
-  destroyNamespaces(`${PREFIX}-`)
-  await cleanup(...dirs.splice(0))
-}
-after(teardown)
-// Last resort if the run is torn down abruptly: namespaces (and what runs in them) must not outlive it.
-process.on('exit', () => destroyNamespaces(`${PREFIX}-`))
+const { prefix: PREFIX, dirs, teardown } = netnsScope('mstest')
 
 const PAYLOAD = 12 * 1024 * 1024
 const WAN_BPS = 40e6
