@@ -34,6 +34,8 @@ lab options:
   --align <policy>      pass --align <policy> to make-torrent (BEP 47 padding: all|none; default: murder's)
   --linger <s>          murder peer --linger (default 30)
   --super-seed          run murder's seed with --super-seed (BEP 16)
+  --seed-rate <rate>    run murder's seed with --max-upload-rate <rate> (murder's units: 4M = 4 MB/s)
+  --peer-rate <rate>    run murder's peers with --max-download-rate <rate>
   --timeout <s>         per-scenario limit (default: from the rsync estimate)
 sites options (and --rate, --source-rate, --scenarios, --shaper, --interval, --align, --linger, --timeout):
   --n-a <N>             targets in site A, with the source (default 2)
@@ -168,7 +170,7 @@ async function labCommand(v: Values, stamp: string, workdir: string): Promise<La
   log(`creating namespaces ${PREFIX}-*: source + ${n} targets, ${rate} Mbit/s (source ${sourceRate}), ${shaper}`)
   const lab = createLab({ prefix: PREFIX, n, rateBps: rate * 1e6, sourceRateBps: sourceRate * 1e6, shaper })
   const ctx: LabContext = { lab, payload, runDir, logDir, timeoutMs: timeoutS * 1000, trackerPort: 8998, linger, log,
-    makeTorrentArgs: v['align'] === undefined ? [] : ['--align', v['align'] as string], seedArgs: v['super-seed'] ? ['--super-seed'] : [], ...(interval ? { trackerInterval: interval } : {}) }
+    makeTorrentArgs: v['align'] === undefined ? [] : ['--align', v['align'] as string], seedArgs: [...(v['super-seed'] ? ['--super-seed'] : []), ...(v['seed-rate'] ? ['--max-upload-rate', v['seed-rate'] as string] : [])], peerArgs: v['peer-rate'] ? ['--max-download-rate', v['peer-rate'] as string] : [], ...(interval ? { trackerInterval: interval } : {}) }
   const bound = lowerBound(payload.bytes, n, lab.source.upBps, lab.targets.map((t) => t.upBps), lab.targets.map((t) => t.downBps))
   const results = await runInLab(v, ctx, o, bound.tMin)
   return {
@@ -212,7 +214,7 @@ async function sitesCommand(v: Values, stamp: string, workdir: string): Promise<
   const sitesFile = join(runDir, 'sites.txt')
   await writeFile(sitesFile, lab.sites!.map((s) => `${s.cidr} ${s.name}`).join('\n') + '\n')
   const ctx: LabContext = { lab, payload, runDir, logDir, timeoutMs: timeoutS * 1000, trackerPort: 8998, linger, log,
-    makeTorrentArgs: v['align'] === undefined ? [] : ['--align', v['align'] as string], seedArgs: v['super-seed'] ? ['--super-seed'] : [], ...(interval ? { trackerInterval: interval } : {}),
+    makeTorrentArgs: v['align'] === undefined ? [] : ['--align', v['align'] as string], seedArgs: [...(v['super-seed'] ? ['--super-seed'] : []), ...(v['seed-rate'] ? ['--max-upload-rate', v['seed-rate'] as string] : [])], peerArgs: v['peer-rate'] ? ['--max-download-rate', v['peer-rate'] as string] : [], ...(interval ? { trackerInterval: interval } : {}),
     sitesFile, siteFlags: murderSites === 'flags' }
   const bound = sitesLowerBound(payload.bytes, n, lab.source.upBps, lab.targets.map((t) => t.upBps), lab.targets.map((t) => t.downBps), lab.wan!.rateBps)
   const results = await runInLab(v, ctx, o, bound.tMin)
@@ -246,7 +248,7 @@ async function main(): Promise<number> {
     options: {
       n: { type: 'string' }, rate: { type: 'string' }, 'source-rate': { type: 'string' }, size: { type: 'string' },
       scenarios: { type: 'string' }, shaper: { type: 'string' }, delay: { type: 'string' }, interval: { type: 'string' },
-      linger: { type: 'string' }, 'n-a': { type: 'string' }, 'n-b': { type: 'string' }, 'wan-rate': { type: 'string' }, 'wan-delay': { type: 'string' }, 'murder-sites': { type: 'string' }, 'super-seed': { type: 'boolean' }, align: { type: 'string' }, timeout: { type: 'string' }, 'loop-size': { type: 'string' }, 'mem-size': { type: 'string' },
+      linger: { type: 'string' }, 'n-a': { type: 'string' }, 'n-b': { type: 'string' }, 'wan-rate': { type: 'string' }, 'wan-delay': { type: 'string' }, 'murder-sites': { type: 'string' }, 'super-seed': { type: 'boolean' }, 'seed-rate': { type: 'string' }, 'peer-rate': { type: 'string' }, align: { type: 'string' }, timeout: { type: 'string' }, 'loop-size': { type: 'string' }, 'mem-size': { type: 'string' },
       seed: { type: 'string' }, workdir: { type: 'string' }, out: { type: 'string' }, keep: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
   })

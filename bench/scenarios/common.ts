@@ -23,8 +23,9 @@ export interface LabContext {
   linger: number
   /** Extra make-torrent options (e.g. --align none). */
   makeTorrentArgs: string[]
-  /** Extra options for `murder seed` (e.g. --super-seed). */
+  /** Extra options for `murder seed` (e.g. --super-seed) and `murder peer`. */
   seedArgs: string[]
+  peerArgs: string[]
   /** Two-site lab: give murder's tracker `--sites <file>` (the murder scenario only; aria2c gets a plain tracker). */
   sitesFile?: string
   /** Two-site lab: run murder's seed and peers with `--site <their site>`. */

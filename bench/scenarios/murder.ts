@@ -33,7 +33,7 @@ export async function runMurder(ctx: LabContext, torrentIn?: Torrent): Promise<{
     const meter = new Meter(lab)
     const deadline = performance.now() + ctx.timeoutMs
     const peers = lab.targets.map((h) => {
-      const p = murder(`murder/${h.name}`, ['peer', torrent.path, targetDest(ctx, 'murder', h), h.ip, '--linger', String(ctx.linger), ...siteArgs(ctx, h)], {
+      const p = murder(`murder/${h.name}`, ['peer', torrent.path, targetDest(ctx, 'murder', h), h.ip, '--linger', String(ctx.linger), ...siteArgs(ctx, h), ...ctx.peerArgs], {
         ns: h.ns,
         log: join(ctx.logDir, `murder-${h.name}.log`),
       })
