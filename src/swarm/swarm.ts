@@ -4,13 +4,14 @@ import { UserError, ExitCode } from '../cli/errors.js'
 import type { Logger } from '../log.js'
 import type { FileStorage } from '../storage/fileStorage.js'
 import { ownedBuffer, type HashPool } from '../storage/hashPool.js'
-import { BLOCK_LENGTH, pieceSize, validRequest } from '../torrent/layout.js'
+import { BLOCK_LENGTH, pieceSize } from '../torrent/layout.js'
 import { pieceHash, type Metainfo } from '../torrent/metainfo.js'
 import { Bitfield, validWireBitfield } from './bitfield.js'
 import { chooseUnchoked } from './choker.js'
 import { PeerConnection, blockKey } from './peerConnection.js'
 import { metadataServer } from './metadataServer.js'
 import { PieceCache } from './pieceCache.js'
+import { MAX_QUEUED_UPLOADS, Uploader } from './uploader.js'
 import { PiecePicker, type BlockRef } from './piecePicker.js'
 import { DEFAULT_PIPELINE, PipelineDepth } from './pipeline.js'
 import type { TokenBucket } from './rateLimiter.js'
@@ -38,10 +39,6 @@ export interface SwarmOptions {
   downloadLimit: TokenBucket
 }
 
-/** Requests a peer may have queued with us; more is a flood and drops the connection. */
-export const MAX_QUEUED_UPLOADS = 500
-/** Largest block we serve: 16 KiB is the standard, 128 KiB the most any client asks. */
-export const MAX_BLOCK_REQUEST = 128 * 1024
 const CHOKE_ROUND_MS = 10_000
 const REQUEST_BATCH = 16
 /** A fresh piece announced to one local peer is announced to the rest after this long at the latest. */
@@ -82,6 +79,7 @@ export class Swarm extends EventEmitter {
   /** Pieces being assembled that hold blocks from a peer that has since left: no lone culprit if they fail. */
   private readonly orphaned = new Set<number>()
   private readonly cache: PieceCache
+  private readonly uploader: Uploader
   private readonly peerIdHex: string
   private verifying = 0
   private finished: boolean
@@ -120,6 +118,22 @@ export class Swarm extends EventEmitter {
       }
     }
     this.cache = new PieceCache(storage, piecesInBudget)
+    this.uploader = new Uploader({
+      layout: storage.layout,
+      have,
+      cache: this.cache,
+      limit: opts.uploadLimit,
+      closed: () => this.closed,
+      drop: (conn, reason, ban) => this.drop(conn, reason, ban),
+      sent: (conn, bytes) => {
+        this.counters.uploaded += bytes
+        conn.roundUp += bytes
+      },
+      fatal: (err) => {
+        this.opts.logger.error({ err: err.message }, 'upload failed')
+        this.emit('fatal', err)
+      },
+    })
     this.finished = have.complete
     // Enough revealed pieces per peer to keep half its request pipeline busy: more only duplicates at the end.
     const perPeer = Math.max(2, Math.ceil((DEFAULT_PIPELINE.initial * BLOCK_LENGTH) / meta.pieceLength / 2))
@@ -285,7 +299,7 @@ export class Swarm extends EventEmitter {
     wire.on('uninterested', () => this.scheduleRechoke())
     wire.on('timeout', () => this.drop(conn, 'requests timed out'))
     wire.on('request', (index: number, offset: number, length: number, respond: (err: Error | null, block?: Uint8Array) => void) =>
-      this.onRequest(conn, index, offset, length, respond))
+      this.uploader.request(conn, index, offset, length, respond))
   }
 
   /** Adds (or removes) a peer's pieces to the availability counts. */
@@ -481,55 +495,6 @@ export class Swarm extends EventEmitter {
       const strikes = (this.strikes.get(c.id) ?? 0) + 1
       this.strikes.set(c.id, strikes)
       if ((contributors.length === 1 && !orphaned) || strikes >= MAX_STRIKES) this.drop(c, `sent data that failed the hash of piece ${piece}`, true)
-    }
-  }
-
-  private onRequest(conn: PeerConnection, index: number, offset: number, length: number, respond: (err: Error | null, block?: Uint8Array) => void): void {
-    if (!validRequest(this.opts.storage.layout, index, offset, length, MAX_BLOCK_REQUEST)) {
-      return this.drop(conn, `invalid request (piece ${index}, offset ${offset}, length ${length})`, true)
-    }
-    if (!this.opts.have.get(index)) {
-      if (conn.wire.hasFast) return conn.wire.reject(index, offset, length)
-      return this.drop(conn, `request for piece ${index} we do not have`)
-    }
-    if (conn.uploads.length >= MAX_QUEUED_UPLOADS) return this.drop(conn, 'request flood', true)
-    conn.uploads.push({ index, offset, length, respond })
-    void this.pump(conn)
-  }
-
-  /** Answers queued requests one at a time, pausing while the socket backlog is above its mark. */
-  private async pump(conn: PeerConnection): Promise<void> {
-    if (conn.pumping) return
-    conn.pumping = true
-    try {
-      while (conn.uploads.length > 0 && !this.closed && !conn.socket.destroyed) {
-        if (conn.congested) {
-          if (!conn.awaitingDrain) {
-            conn.awaitingDrain = true
-            conn.socket.once('drain', () => {
-              conn.awaitingDrain = false
-              void this.pump(conn)
-            })
-          }
-          return
-        }
-        const wait = this.opts.uploadLimit.delayFor(conn.uploads[0]!.length)
-        if (wait > 0) {
-          setTimeout(() => void this.pump(conn), wait)
-          return
-        }
-        const u = conn.uploads.shift()!
-        this.opts.uploadLimit.take(u.length)
-        const piece = await this.cache.get(u.index)
-        u.respond(null, piece.subarray(u.offset, u.offset + u.length))
-        this.counters.uploaded += u.length
-        conn.roundUp += u.length
-      }
-    } catch (err) {
-      this.opts.logger.error({ err: (err as Error).message }, 'cannot read a piece to upload')
-      this.emit('fatal', err instanceof UserError ? err : new UserError((err as Error).message))
-    } finally {
-      conn.pumping = false
     }
   }
 

@@ -1,0 +1,80 @@
+import { UserError } from '../cli/errors.js'
+import { validRequest, type Layout } from '../torrent/layout.js'
+import type { Bitfield } from './bitfield.js'
+import type { PeerConnection } from './peerConnection.js'
+import type { PieceCache } from './pieceCache.js'
+import type { TokenBucket } from './rateLimiter.js'
+
+/** Requests a peer may have queued with us; more is a flood and drops the connection. */
+export const MAX_QUEUED_UPLOADS = 500
+/** Largest block we serve: 16 KiB is the standard, 128 KiB the most any client asks. */
+export const MAX_BLOCK_REQUEST = 128 * 1024
+
+export interface UploaderHost {
+  layout: Layout
+  have: Bitfield
+  cache: PieceCache
+  limit: TokenBucket
+  closed: () => boolean
+  drop: (conn: PeerConnection, reason: string, ban?: boolean) => void
+  /** Bytes sent, for the swarm's counters. */
+  sent: (conn: PeerConnection, bytes: number) => void
+  fatal: (err: UserError) => void
+}
+
+/**
+ * The upload side of the swarm: checks each request, queues it per connection, and answers in order, one
+ * block at a time, pausing while the socket backlog is over its mark (bittorrent-protocol has no backpressure)
+ * or while the shared upload limit says wait.
+ */
+export class Uploader {
+  constructor(private readonly host: UploaderHost) {}
+
+  request(conn: PeerConnection, index: number, offset: number, length: number, respond: (err: Error | null, block?: Uint8Array) => void): void {
+    const { host } = this
+    if (!validRequest(host.layout, index, offset, length, MAX_BLOCK_REQUEST)) {
+      return host.drop(conn, `invalid request (piece ${index}, offset ${offset}, length ${length})`, true)
+    }
+    if (!host.have.get(index)) {
+      if (conn.wire.hasFast) return conn.wire.reject(index, offset, length)
+      return host.drop(conn, `request for piece ${index} we do not have`)
+    }
+    if (conn.uploads.length >= MAX_QUEUED_UPLOADS) return host.drop(conn, 'request flood', true)
+    conn.uploads.push({ index, offset, length, respond })
+    void this.pump(conn)
+  }
+
+  private async pump(conn: PeerConnection): Promise<void> {
+    if (conn.pumping) return
+    conn.pumping = true
+    const { host } = this
+    try {
+      while (conn.uploads.length > 0 && !host.closed() && !conn.socket.destroyed) {
+        if (conn.congested) {
+          if (!conn.awaitingDrain) {
+            conn.awaitingDrain = true
+            conn.socket.once('drain', () => {
+              conn.awaitingDrain = false
+              void this.pump(conn)
+            })
+          }
+          return
+        }
+        const wait = host.limit.delayFor(conn.uploads[0]!.length)
+        if (wait > 0) {
+          setTimeout(() => void this.pump(conn), wait)
+          return
+        }
+        const u = conn.uploads.shift()!
+        host.limit.take(u.length)
+        const piece = await host.cache.get(u.index)
+        u.respond(null, piece.subarray(u.offset, u.offset + u.length))
+        host.sent(conn, u.length)
+      }
+    } catch (err) {
+      host.fatal(err instanceof UserError ? err : new UserError(`cannot read a piece to upload: ${(err as Error).message}`))
+    } finally {
+      conn.pumping = false
+    }
+  }
+}
