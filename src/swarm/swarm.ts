@@ -117,7 +117,8 @@ export class Swarm extends EventEmitter {
         this.bytesHeld += storage.dataBytes(i)
       }
     }
-    this.cache = new PieceCache(storage, piecesInBudget)
+    // A quarter of the budget: the page cache serves re-reads too, this only saves the read calls.
+    this.cache = new PieceCache(storage, Math.max(2, Math.floor(piecesInBudget / 4)))
     this.uploader = new Uploader({
       layout: storage.layout,
       have,
