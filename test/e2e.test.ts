@@ -2,29 +2,23 @@ import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { appendFile, cp, open, rm as remove, truncate } from 'node:fs/promises'
 import { join } from 'node:path'
-import { murder, runMurder, type Proc } from './helpers/proc.js'
-import { completeStats, killAll, makeTorrent, startSeed, startTracker } from './helpers/swarm.js'
-import { cleanup, sampleTree, snapshot, tempDir, writeTree } from './helpers/tree.js'
+import { murder, runMurder } from './helpers/proc.js'
+import { completeStats, killAll, startSeed, track, treeWithTracker } from './helpers/swarm.js'
+import { cleanup, sampleTree, snapshot, tempDir } from './helpers/tree.js'
 
 const PIECE = 32 * 1024
-const procs: Proc[] = []
 const dirs: string[] = []
 after(async () => {
-  for (const p of procs) p.kill('SIGKILL')
-  killAll()
+  await killAll()
   await cleanup(...dirs)
 })
 
 async function swarmSource(files: Record<string, number>) {
   const work = await tempDir('e2e')
   dirs.push(work)
-  const src = join(work, 'src')
-  await writeTree(src, files)
-  const tracker = await startTracker()
-  const torrent = join(work, 'tree.torrent')
-  const summary = await makeTorrent(src, tracker.port, torrent, ['--piece-length', String(PIECE)])
-  await startSeed(torrent, src)
-  return { work, src, torrent, trackerPort: tracker.port, summary }
+  const { src, tracker, made } = await treeWithTracker(work, files, ['--piece-length', String(PIECE)])
+  await startSeed(made.torrent, src)
+  return { work, src, torrent: made.torrent, trackerPort: tracker.port, summary: made }
 }
 
 async function runPeer(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -34,8 +28,7 @@ async function runPeer(args: string[]): Promise<{ code: number | null; stdout: s
 test('make-torrent, tracker, seed and 3 peers replicate a tree exactly', async () => {
   const s = await swarmSource(sampleTree(PIECE))
   const dests = [1, 2, 3].map((i) => join(s.work, `dest${i}`))
-  const peers = dests.map((d) => murder(['peer', s.torrent, d, '127.0.0.1', '--linger', '5']))
-  procs.push(...peers)
+  const peers = dests.map((d) => track(murder(['peer', s.torrent, d, '127.0.0.1', '--linger', '5'])))
   const results = await Promise.all(peers.map((p) => p.exited))
   const expected = await snapshot(s.src)
   for (const [i, p] of peers.entries()) {

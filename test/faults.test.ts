@@ -10,10 +10,10 @@ import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { pieceSize, type Layout } from '../src/torrent/layout.js'
-import { murder, runMurder, type Proc } from './helpers/proc.js'
-import { completeStats, dataLength, exitWithin, logLines, makeTorrent, startSeed, startTracker, streamOf } from './helpers/swarm.js'
+import { murder, runMurder } from './helpers/proc.js'
+import { completeStats, dataLength, exitWithin, killAll, logLines, startSeed, startTracker, streamOf, track, treeWithTracker } from './helpers/swarm.js'
 import { announcePeer, fakeSeed, listenPeer, testPeerId } from './helpers/wirePeer.js'
-import { cleanup, snapshot, tempDir, writeTree } from './helpers/tree.js'
+import { cleanup, snapshot, tempDir } from './helpers/tree.js'
 
 const run = promisify(execFile)
 const PIECE = 256 * 1024
@@ -24,22 +24,15 @@ const PIECE = 256 * 1024
 const IN_FLIGHT_PIECES = 8
 const TIMEOUT = { timeout: 90_000 }
 
-const procs: Proc[] = []
 const dirs: string[] = []
 const mounts: string[] = []
 const closers: (() => Promise<void>)[] = []
 after(async () => {
-  for (const p of procs) p.kill('SIGKILL')
-  await Promise.all(procs.map((p) => p.exited))
+  await killAll()
   for (const c of closers) await c().catch(() => undefined)
   for (const m of mounts) await run('umount', ['-l', m]).catch(() => undefined)
   await cleanup(...dirs)
 })
-
-function spawned(p: Proc): Proc {
-  procs.push(p)
-  return p
-}
 
 async function work(name: string): Promise<string> {
   const d = await tempDir(`faults-${name}`)
@@ -73,11 +66,7 @@ function destinationChecked(stderr: string): number {
 
 test('a peer killed halfway resumes and fetches again only what was in flight', TIMEOUT, async () => {
   const w = await work('kill')
-  const src = join(w, 'src')
-  await writeTree(src, tree(12))
-  const tracker = await startTracker(['--interval', '1'])
-  spawned(tracker.proc)
-  const made = await makeTorrent(src, tracker.port, join(w, 't.torrent'), ['--piece-length', String(PIECE)])
+  const { src, tracker, made } = await treeWithTracker(w, tree(12), ['--piece-length', String(PIECE)], ['--interval', '1'])
   const { meta } = made
   const data = await streamOf(meta, src)
   // The test plays the first seed and stops answering after half the bytes: 'halfway' is exact, not a race.
@@ -85,7 +74,7 @@ test('a peer killed halfway resumes and fetches again only what was in flight', 
   const first = await fakeSeed({ infoHash: meta.infoHash, trackerUrl: tracker.url, tag: 'half-seed', data, pieceLength: PIECE, budget })
   closers.push(() => first.close())
   const dest = join(w, 'dest')
-  const peer = spawned(murder(['peer', made.torrent, dest, '127.0.0.1', '--linger', '0', '--log-level', 'debug']))
+  const peer = track(murder(['peer', made.torrent, dest, '127.0.0.1', '--linger', '0', '--log-level', 'debug']))
   await first.stalled
   const fullyServed = Math.floor(first.served / PIECE) - IN_FLIGHT_PIECES
   await peer.logLine((l) => l['msg'] === 'piece verified' && (l['have'] as number) >= fullyServed)
@@ -95,7 +84,7 @@ test('a peer killed halfway resumes and fetches again only what was in flight', 
   assert.ok(before.pieces < meta.pieceCount, 'killed before completion')
   await first.close()
 
-  spawned(await startSeed(made.torrent, src))
+  await startSeed(made.torrent, src)
   const rerun = await runMurder(['peer', made.torrent, dest, '127.0.0.1', '--linger', '0'], 60_000)
   assert.equal(rerun.code, 0, rerun.stderr)
   assert.equal(rerun.stdout, 'Done and done\n')
@@ -117,24 +106,20 @@ test('a peer killed halfway resumes and fetches again only what was in flight', 
 
 test('the seed dies once a peer holds everything: the other peers complete from that peer', TIMEOUT, async () => {
   const w = await work('seedgone')
-  const src = join(w, 'src')
-  await writeTree(src, tree(6))
-  const tracker = await startTracker(['--interval', '1'])
-  spawned(tracker.proc)
-  const made = await makeTorrent(src, tracker.port, join(w, 't.torrent'), ['--piece-length', String(PIECE)])
-  const seed = spawned(await startSeed(made.torrent, src))
+  const { src, tracker, made } = await treeWithTracker(w, tree(6), ['--piece-length', String(PIECE)], ['--interval', '1'])
+  const seed = await startSeed(made.torrent, src)
   // A peer still downloading, as far as the tracker knows, keeps A lingering after it completes.
   const idler = await listenPeer({ infoHash: made.meta.infoHash, peerId: testPeerId('idler') }, () => undefined)
   closers.push(() => idler.close())
   const stopIdler = await announcePeer(tracker.url, { infoHash: made.meta.infoHash, peerId: testPeerId('idler'), port: idler.port, left: 1 })
   closers.push(stopIdler)
 
-  const a = spawned(murder(['peer', made.torrent, join(w, 'a'), '127.0.0.1', '--linger', '60']))
+  const a = track(murder(['peer', made.torrent, join(w, 'a'), '127.0.0.1', '--linger', '60']))
   await a.logLine((l) => l['msg'] === 'complete')
   seed.kill('SIGKILL')
   await seed.exited
 
-  const others = ['b', 'c'].map((n) => spawned(murder(['peer', made.torrent, join(w, n), '127.0.0.1', '--linger', '0'])))
+  const others = ['b', 'c'].map((n) => track(murder(['peer', made.torrent, join(w, n), '127.0.0.1', '--linger', '0'])))
   const results = await Promise.all(others.map((p) => exitWithin(p, 60_000)))
   const expected = await snapshot(src)
   for (const [i, p] of others.entries()) {
@@ -152,25 +137,20 @@ test('the seed dies once a peer holds everything: the other peers complete from 
 
 test('the tracker restarts mid-transfer with its state lost: peers announce again and complete', TIMEOUT, async () => {
   const w = await work('tracker')
-  const src = join(w, 'src')
-  await writeTree(src, tree(8))
-  const t1 = await startTracker(['--interval', '1'])
-  spawned(t1.proc)
-  const made = await makeTorrent(src, t1.port, join(w, 't.torrent'), ['--piece-length', String(PIECE)])
+  const { src, tracker: t1, made } = await treeWithTracker(w, tree(8), ['--piece-length', String(PIECE)], ['--interval', '1'])
   const data = await streamOf(made.meta, src)
   // A stalled first source holds peer A halfway; it keeps announcing, so it is in the new tracker's list too.
   const stuck = await fakeSeed({ infoHash: made.meta.infoHash, trackerUrl: t1.url, tag: 'stuck', data, pieceLength: PIECE, budget: Math.floor(made.meta.length / 2) })
   closers.push(() => stuck.close())
-  const a = spawned(murder(['peer', made.torrent, join(w, 'a'), '127.0.0.1', '--linger', '0']))
+  const a = track(murder(['peer', made.torrent, join(w, 'a'), '127.0.0.1', '--linger', '0']))
   await stuck.stalled
 
   t1.proc.kill('SIGKILL')
   await t1.proc.exited
   const t2 = await startTracker(['--interval', '1'], t1.port)
-  spawned(t2.proc)
   // The real seed exists only for the new tracker: A reaches it only by announcing again.
-  spawned(await startSeed(made.torrent, src))
-  const b = spawned(murder(['peer', made.torrent, join(w, 'b'), '127.0.0.1', '--linger', '0']))
+  await startSeed(made.torrent, src)
+  const b = track(murder(['peer', made.torrent, join(w, 'b'), '127.0.0.1', '--linger', '0']))
   const [ra, rb] = await Promise.all([exitWithin(a, 60_000), exitWithin(b, 60_000)])
   assert.equal(ra.code, 0, a.stderr())
   assert.equal(rb.code, 0, b.stderr())
@@ -185,8 +165,6 @@ test('the tracker restarts mid-transfer with its state lost: peers announce agai
 
 test('a full disk: exit 6 with a clear error, and once space is freed a rerun fetches only what is missing', TIMEOUT, async () => {
   const w = await work('diskfull')
-  const src = join(w, 'src')
-  await writeTree(src, tree(8))
   const mnt = join(w, 'mnt')
   await mkdir(mnt)
   await run('mount', ['-t', 'tmpfs', '-o', 'size=12m', 'tmpfs', mnt])
@@ -194,10 +172,8 @@ test('a full disk: exit 6 with a clear error, and once space is freed a rerun fe
   // Leaves about 5 MiB free for an 8 MiB tree.
   const filler = join(mnt, 'filler')
   await writeFile(filler, Buffer.alloc(7 * 1024 * 1024, 1))
-  const tracker = await startTracker(['--interval', '1'])
-  spawned(tracker.proc)
-  const made = await makeTorrent(src, tracker.port, join(w, 't.torrent'), ['--piece-length', String(PIECE)])
-  spawned(await startSeed(made.torrent, src))
+  const { src, made } = await treeWithTracker(w, tree(8), ['--piece-length', String(PIECE)], ['--interval', '1'])
+  await startSeed(made.torrent, src)
   const dest = join(mnt, 'dest')
 
   const full = await runMurder(['peer', made.torrent, dest, '127.0.0.1', '--linger', '0', '--log-level', 'debug'], 60_000)
@@ -222,15 +198,11 @@ test('a full disk: exit 6 with a clear error, and once space is freed a rerun fe
 
 test('the seed frozen for 10 s mid-transfer (SIGSTOP): the peers wait and complete after', TIMEOUT, async () => {
   const w = await work('frozen')
-  const src = join(w, 'src')
-  await writeTree(src, tree(12))
-  const tracker = await startTracker(['--interval', '1'])
-  spawned(tracker.proc)
-  const made = await makeTorrent(src, tracker.port, join(w, 't.torrent'), ['--piece-length', String(PIECE)])
-  const seed = spawned(await startSeed(made.torrent, src))
+  const { src, tracker, made } = await treeWithTracker(w, tree(12), ['--piece-length', String(PIECE)], ['--interval', '1'])
+  const seed = await startSeed(made.torrent, src)
   // Rate-limited so the freeze surely lands mid-transfer (about 3 s for 12 MiB).
   const peers = ['a', 'b'].map((n) =>
-    spawned(murder(['peer', made.torrent, join(w, n), '127.0.0.1', '--linger', '5', '--log-level', 'debug', '--max-download-rate', '4M'])))
+    track(murder(['peer', made.torrent, join(w, n), '127.0.0.1', '--linger', '5', '--log-level', 'debug', '--max-download-rate', '4M'])))
   await peers[0]!.logLine((l) => l['msg'] === 'piece verified' && (l['have'] as number) >= 4)
   seed.child.kill('SIGSTOP')
   try {

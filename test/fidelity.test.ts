@@ -10,7 +10,7 @@ import { bytes, cleanup, tempDir } from './helpers/tree.js'
 const PIECE = 16 * 1024
 const dirs: string[] = []
 after(async () => {
-  killAll()
+  await killAll()
   await cleanup(...dirs)
 })
 

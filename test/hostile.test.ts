@@ -7,39 +7,28 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
-import { murder, type Proc } from './helpers/proc.js'
-import { completeStats, exitWithin, logLines, makeTorrent, startSeed, startTracker, streamOf } from './helpers/swarm.js'
+import { murder } from './helpers/proc.js'
+import { completeStats, exitWithin, killAll, logLines, startSeed, streamOf, track, treeWithTracker } from './helpers/swarm.js'
 import { prng } from './helpers/prng.js'
 import { announcePeer, dialPeer, frame, listenPeer, MSG, serveAll, testPeerId, u32, type RawPeer, type RawPeerOptions } from './helpers/wirePeer.js'
-import { cleanup, snapshot, tempDir, writeTree } from './helpers/tree.js'
+import { cleanup, snapshot, tempDir } from './helpers/tree.js'
 
 const PIECE = 64 * 1024
 const BLOCK = 16 * 1024
 const TIMEOUT = { timeout: 60_000 }
 
-const procs: Proc[] = []
 const dirs: string[] = []
 const closers: (() => Promise<void>)[] = []
 after(async () => {
-  for (const p of procs) p.kill('SIGKILL')
-  await Promise.all(procs.map((p) => p.exited))
+  await killAll()
   for (const c of closers) await c().catch(() => undefined)
   await cleanup(...dirs)
 })
 
-function spawned(p: Proc): Proc {
-  procs.push(p)
-  return p
-}
-
 async function setup(name: string) {
   const work = await tempDir(`hostile-${name}`)
   dirs.push(work)
-  const src = join(work, 'src')
-  await writeTree(src, { 'bin/app': 700_000, 'lib/a.so': 300_001, 'etc/conf': 4096, 'README': 1500 })
-  const tracker = await startTracker(['--interval', '1'])
-  spawned(tracker.proc)
-  const made = await makeTorrent(src, tracker.port, join(work, 't.torrent'), ['--piece-length', String(PIECE)])
+  const { src, tracker, made } = await treeWithTracker(work, { 'bin/app': 700_000, 'lib/a.so': 300_001, 'etc/conf': 4096, 'README': 1500 }, ['--piece-length', String(PIECE)], ['--interval', '1'])
   return { work, src, tracker, made, data: await streamOf(made.meta, src) }
 }
 
@@ -140,7 +129,7 @@ test('a downloading peer drops and bans every hostile peer, says why, and comple
   }))
 
   const dest = join(s.work, 'dest')
-  const peer = spawned(murder(['peer', s.made.torrent, dest, '127.0.0.1', '--linger', '0']))
+  const peer = track(murder(['peer', s.made.torrent, dest, '127.0.0.1', '--linger', '0']))
   for (const h of hostile) {
     const line = await peer.logLine((l) => l['msg'] === 'dropping and banning peer' && l['id'] === h.peerId.toString('hex'), 20_000)
       .catch((err: Error) => assert.fail(`${h.name}: not banned: ${err.message}`))
@@ -148,7 +137,7 @@ test('a downloading peer drops and bans every hostile peer, says why, and comple
     assert.match(String(line['reason']), h.reason, h.name)
   }
   // Only now does an honest source appear.
-  spawned(await startSeed(s.made.torrent, s.src))
+  await startSeed(s.made.torrent, s.src)
   const r = await exitWithin(peer, 40_000)
   assert.equal(r.code, 0, peer.stderr())
   assert.equal(peer.stdout(), 'Done and done\n')
@@ -163,7 +152,7 @@ test('a downloading peer drops and bans every hostile peer, says why, and comple
 test('a seed drops and bans hostile downloaders and keeps serving honest peers', TIMEOUT, async () => {
   const s = await setup('seed')
   const { meta } = s.made
-  const seed = spawned(await startSeed(s.made.torrent, s.src))
+  const seed = await startSeed(s.made.torrent, s.src)
   const port = (await seed.logLine((l) => l['msg'] === 'seeding'))['port'] as number
   const attacks: Record<string, { reason: RegExp; act: Behaviour }> = {
     'request out of range': { reason: /invalid request \(piece \d+/, act: (p, { pieceCount }) => whenUnchoked(p, () => p.request(pieceCount, 0, BLOCK)) },
@@ -179,7 +168,7 @@ test('a seed drops and bans hostile downloaders and keeps serving honest peers',
     },
     'garbage after the handshake': { reason: /message of \d+ bytes|malformed/, act: (p) => afterHandshake(p, () => p.write(Buffer.from('\x00\x00\x00\x05\x07garbage that is not a block'))) },
   }
-  const downloader = spawned(murder(['peer', s.made.torrent, join(s.work, 'dest'), '127.0.0.1', '--linger', '0']))
+  const downloader = track(murder(['peer', s.made.torrent, join(s.work, 'dest'), '127.0.0.1', '--linger', '0']))
   const conns = await Promise.all(Object.entries(attacks).map(async ([name, a]) => {
     const peerId = testPeerId(`seed ${name}`)
     const p = await dialPeer('127.0.0.1', port, { infoHash: meta.infoHash, peerId, fast: true })
@@ -231,7 +220,7 @@ function fuzzStream(rand: () => number, pieceCount: number): Buffer {
 test('fuzzed message streams never crash a seed; it still serves an honest peer', TIMEOUT, async () => {
   const s = await setup('fuzz')
   const { meta } = s.made
-  const seed = spawned(await startSeed(s.made.torrent, s.src))
+  const seed = await startSeed(s.made.torrent, s.src)
   const port = (await seed.logLine((l) => l['msg'] === 'seeding'))['port'] as number
   const rand = prng(0x5eed)
   const CONNECTIONS = 300
@@ -250,7 +239,7 @@ test('fuzzed message streams never crash a seed; it still serves an honest peer'
   }
   assert.equal(seed.child.exitCode, null, `the seed survived:\n${seed.stderr().slice(-2000)}`)
   const dest = join(s.work, 'dest')
-  const r = await exitWithin(spawned(murder(['peer', s.made.torrent, dest, '127.0.0.1', '--linger', '0'])), 30_000)
+  const r = await exitWithin(track(murder(['peer', s.made.torrent, dest, '127.0.0.1', '--linger', '0'])), 30_000)
   assert.equal(r.code, 0)
   assert.deepEqual(await snapshot(dest), await snapshot(s.src))
   const errors = seed.stderr().split('\n').filter((l) => /"level":(50|60)/.test(l) || (l !== '' && !l.startsWith('{')))

@@ -3,12 +3,12 @@ import assert from 'node:assert/strict'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { murder } from './helpers/proc.js'
-import { completeStats, killAll, makeTorrent, startSeed, startTracker, started } from './helpers/swarm.js'
+import { completeStats, killAll, makeTorrent, startSeed, startTracker, track } from './helpers/swarm.js'
 import { cleanup, snapshot, tempDir, writeTree } from './helpers/tree.js'
 
 const dirs: string[] = []
 after(async () => {
-  killAll()
+  await killAll()
   await cleanup(...dirs)
 })
 
@@ -31,8 +31,7 @@ for (const how of ['--site flags', 'tracker --sites map'] as const) {
     const site = (name: string) => (how === '--site flags' ? ['--site', name] : [])
     await startSeed(torrent, src, [...site('paris')].concat(['--max-upload-rate', '8M']))
     const peers = [...PARIS.map((ip) => [ip, 'paris']), ...TOKYO.map((ip) => [ip, 'tokyo'])].map(([ip, name]) => {
-      const p = murder(['peer', torrent, join(work, ip!), ip!, '--linger', '60', ...site(name!)])
-      started.push(p)
+      const p = track(murder(['peer', torrent, join(work, ip!), ip!, '--linger', '60', ...site(name!)]))
       return { p, name }
     })
     const exits = await Promise.all(peers.map(({ p }) => p.exited))

@@ -2,12 +2,12 @@ import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { murder } from './helpers/proc.js'
-import { killAll, makeTorrent, startSeed, startTracker, started } from './helpers/swarm.js'
+import { killAll, makeTorrent, startSeed, startTracker, track } from './helpers/swarm.js'
 import { cleanup, snapshot, tempDir, writeTree } from './helpers/tree.js'
 
 const dirs: string[] = []
 after(async () => {
-  killAll()
+  await killAll()
   await cleanup(...dirs)
 })
 
@@ -23,8 +23,7 @@ test('with the seed upload limited, 4 peers complete by trading pieces: the seed
   const seed = await startSeed(torrent, src, ['--max-upload-rate', '3M'])
   const t0 = Date.now()
   const peers = [1, 2, 3, 4].map((i) => {
-    const p = murder(['peer', torrent, join(work, `dest${i}`), '127.0.0.1', '--linger', '60'])
-    started.push(p)
+    const p = track(murder(['peer', torrent, join(work, `dest${i}`), '127.0.0.1', '--linger', '60']))
     return p
   })
   const exits = await Promise.all(peers.map((p) => p.exited))

@@ -12,27 +12,20 @@ import net from 'node:net'
 import { join } from 'node:path'
 import bencode from 'bencode'
 import { percentEncode } from '../src/tracker/announceUrl.js'
-import { runMurder, type Proc } from './helpers/proc.js'
-import { logLines, startTracker, type TrackerProc } from './helpers/swarm.js'
+import { runMurder } from './helpers/proc.js'
+import { killAll, logLines, startTracker } from './helpers/swarm.js'
 import { prng } from './helpers/prng.js'
 import { cleanup, tempDir, writeTree } from './helpers/tree.js'
 
 const TIMEOUT = { timeout: 60_000 }
-const procs: Proc[] = []
 const dirs: string[] = []
 const agent = new http.Agent({ keepAlive: true, maxSockets: 16 })
 after(async () => {
   agent.destroy()
-  for (const p of procs) p.kill('SIGKILL')
-  await Promise.all(procs.map((p) => p.exited))
+  await killAll()
   await cleanup(...dirs)
 })
 
-async function tracker(extra: string[] = []): Promise<TrackerProc> {
-  const t = await startTracker(extra)
-  procs.push(t.proc)
-  return t
-}
 
 const id = (tag: string): Buffer => createHash('sha1').update(tag).digest()
 
@@ -76,7 +69,7 @@ async function stats(port: number): Promise<{ infoHash: string; seeders: number;
 }
 
 test('a flood of unique info hashes keeps at most --max-torrents swarms, the most recent ones', TIMEOUT, async () => {
-  const t = await tracker(['--max-torrents', '100'])
+  const t = await startTracker(['--max-torrents', '100'])
   const FLOOD = 4000
   await pool(FLOOD, 16, async (i) => {
     const r = await get(t.port, announceQuery({ hash: id(`flood ${i}`), peer: id(`peer ${i}`), port: 1000 + (i % 60000) }))
@@ -92,7 +85,7 @@ test('a flood of unique info hashes keeps at most --max-torrents swarms, the mos
 })
 
 test('a flood of peer ids keeps at most --max-peers-per-torrent peers per torrent', TIMEOUT, async () => {
-  const t = await tracker(['--max-peers-per-torrent', '50'])
+  const t = await startTracker(['--max-peers-per-torrent', '50'])
   const hash = id('one torrent')
   await pool(2000, 16, async (i) => {
     await get(t.port, announceQuery({ hash, peer: id(`sybil ${i}`), port: 1024 + i }))
@@ -126,7 +119,7 @@ function slowClient(port: number, head: string, everyMs: number): Promise<{ ms: 
 }
 
 test('slowloris: clients that send their headers slowly are cut off, others are served meanwhile', TIMEOUT, async () => {
-  const t = await tracker(['--request-timeout', '1'])
+  const t = await startTracker(['--request-timeout', '1'])
   const slow = Array.from({ length: 40 }, () => slowClient(t.port, 'GET /announce?info_hash=', 100))
   const served = await get(t.port, announceQuery({ hash: id('x'), peer: id('y'), port: 5 }))
   assert.equal(served.status, 200)
@@ -157,7 +150,7 @@ function raw(port: number, bytes: Buffer | string): Promise<string> {
 }
 
 test('oversize requests are refused without being buffered', TIMEOUT, async () => {
-  const t = await tracker()
+  const t = await startTracker()
   const bigHeaders = await raw(t.port, `GET /announce HTTP/1.1\r\nHost: x\r\nX-Junk: ${'a'.repeat(32 * 1024)}\r\n\r\n`)
   assert.match(bigHeaders, /^HTTP\/1\.1 431/)
   const longUrl = await get(t.port, `${announceQuery({ hash: id('a'), peer: id('b'), port: 7 })}&pad=${'z'.repeat(9000)}`)
@@ -170,7 +163,7 @@ test('oversize requests are refused without being buffered', TIMEOUT, async () =
 
 
 test('mutated requests over HTTP never make the tracker fail (no 500, no error log)', TIMEOUT, async () => {
-  const t = await tracker()
+  const t = await startTracker()
   const rand = prng(2024)
   const int = (n: number) => Math.floor(rand() * n)
   const base = Buffer.from(`${announceQuery({ hash: id('h'), peer: id('p'), port: 6881, numwant: 10, event: 'started' })}&site=rack1`)
@@ -212,7 +205,7 @@ test('--allow serves only the listed info hashes, is re-read on SIGHUP, and refu
   const [a, b, c] = [id('allowed a'), id('allowed b'), id('never')]
   const file = join(work, 'allowed')
   await writeFile(file, `# deploys\n${a.toString('hex').toUpperCase()}   # build 1\n\n   \n`)
-  const t = await tracker(['--allow', file, '--interval', '1'])
+  const t = await startTracker(['--allow', file, '--interval', '1'])
   await t.proc.logLine((l) => l['msg'] === 'allow list loaded' && l['torrents'] === 1)
 
   const okA = await get(t.port, announceQuery({ hash: a, peer: id('p1'), port: 10 }))

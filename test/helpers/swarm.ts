@@ -4,12 +4,22 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseTorrent, type Metainfo } from '../../src/torrent/metainfo.js'
 import { murder, runMurder, type Proc } from './proc.js'
+import { writeTree } from './tree.js'
 
-/** Processes started through these helpers, for the test file's `after` to kill. */
-export const started: Proc[] = []
+/** Processes started through these helpers or passed to `track`, for the test file's `after` to kill. */
+const started: Proc[] = []
 
-export function killAll(): void {
-  for (const p of started.splice(0)) p.kill('SIGKILL')
+/** Registers a process the test started itself, so `killAll` ends it too. */
+export function track(p: Proc): Proc {
+  started.push(p)
+  return p
+}
+
+/** Kills every tracked process and waits until they are gone. */
+export async function killAll(): Promise<void> {
+  const procs = started.splice(0)
+  for (const p of procs) p.kill('SIGKILL')
+  await Promise.all(procs.map((p) => p.exited))
 }
 
 export interface TrackerProc {
@@ -20,8 +30,7 @@ export interface TrackerProc {
 
 /** Starts `murder tracker` on loopback (any free port unless given) and waits until it listens. */
 export async function startTracker(extra: string[] = [], port = 0): Promise<TrackerProc> {
-  const proc = murder(['tracker', '--port', String(port), '--host', '127.0.0.1', ...extra])
-  started.push(proc)
+  const proc = track(murder(['tracker', '--port', String(port), '--host', '127.0.0.1', ...extra]))
   const line = await proc.logLine((l) => l['msg'] === 'tracker listening')
   const p = line['port'] as number
   return { proc, port: p, url: `http://127.0.0.1:${p}/announce` }
@@ -45,6 +54,15 @@ export function dataLength(meta: Metainfo): number {
   return meta.files.reduce((sum, f) => sum + (f.attr.includes('p') ? 0 : f.length), 0)
 }
 
+/** A tree written under `dir/src`, a tracker for it, and its torrent at `dir/t.torrent`. */
+export async function treeWithTracker(dir: string, files: Record<string, number>, makeArgs: string[], trackerArgs: string[] = []): Promise<{ src: string; tracker: TrackerProc; made: Made }> {
+  const src = join(dir, 'src')
+  await writeTree(src, files)
+  const tracker = await startTracker(trackerArgs)
+  const made = await makeTorrent(src, tracker.port, join(dir, 't.torrent'), makeArgs)
+  return { src, tracker, made }
+}
+
 /** The torrent's byte stream as a seed serves it: files in torrent order, padding files as zeros. */
 export async function streamOf(meta: Metainfo, root: string): Promise<Buffer> {
   const parts: Buffer[] = []
@@ -60,8 +78,7 @@ export async function streamOf(meta: Metainfo, root: string): Promise<Buffer> {
 
 /** Starts `murder seed` and waits until it has announced itself. */
 export async function startSeed(torrent: string, src: string, extra: string[] = []): Promise<Proc> {
-  const seed = murder(['seed', torrent, src, '127.0.0.1', ...extra])
-  started.push(seed)
+  const seed = track(murder(['seed', torrent, src, '127.0.0.1', ...extra]))
   await seed.logLine((l) => l['msg'] === 'seeding')
   return seed
 }
