@@ -29,7 +29,9 @@ lab options:
   --size <bytes>        payload size, e.g. 32M, 128M, 1G (default 128M)
   --scenarios <list>    comma-separated subset of rsync,murder,aria2c (default: all three)
   --shaper <tbf|htb>    qdisc on the veth ends (default tbf)
-  --delay <ms>          one-way delay: not supported yet (no netem in this kernel); 0 only
+  --delay <ms>          one-way delay between two hosts (default 0): each host's link delays D/2 each way, so a
+                        round trip between two hosts takes 2·D. Added by a userspace relay (bench/delayRelay.c,
+                        built with gcc; no netem in this kernel) on tap pairs instead of veth pairs
   --interval <s>        tracker announce interval (default: murder's)
   --align <policy>      pass --align <policy> to make-torrent (BEP 47 padding: all|none; default: murder's)
   --linger <s>          murder peer --linger (default 30)
@@ -37,11 +39,13 @@ lab options:
   --seed-rate <rate>    run murder's seed with --max-upload-rate <rate> (murder's units: 4M = 4 MB/s)
   --peer-rate <rate>    run murder's peers with --max-download-rate <rate>
   --timeout <s>         per-scenario limit (default: from the rsync estimate)
-sites options (and --rate, --source-rate, --scenarios, --shaper, --interval, --align, --linger, --timeout):
+sites options (and --rate, --source-rate, --delay inside each site, --scenarios, --shaper, --interval, --align,
+--linger, --timeout):
   --n-a <N>             targets in site A, with the source (default 2)
   --n-b <N>             targets in site B (default 4)
   --wan-rate <Mbit/s>   WAN rate in each direction (default 50)
-  --wan-delay <ms>      WAN delay: not supported (no netem in this kernel); 0 only
+  --wan-delay <ms>      one-way delay the WAN adds (default 0), by the same relay: a host of A to a host of B
+                        takes --delay + --wan-delay one way, a round trip twice that
   --murder-sites <how>  map: tracker --sites only; flags: also --site on murder's seed and peers (default map)
   --size <bytes>        payload size (default 64M for sites)
 loopback options:
@@ -157,9 +161,6 @@ async function labCommand(v: Values, stamp: string, workdir: string): Promise<La
   const rate = num(v['rate'] as string | undefined, 'rate', 100)
   const sourceRate = num(v['source-rate'] as string | undefined, 'source-rate', rate)
   const delay = num(v['delay'] as string | undefined, 'delay', 0)
-  if (delay > 0) {
-    throw new Error('--delay is not supported yet: this kernel has no netem qdisc, and the userspace delay relay is not implemented; run without --delay (rate limits only)')
-  }
   const o = scenarioOptions(v, '128M')
   const { size, shaper, interval, linger } = o
   // rsync sends N copies through the source's uplink: the slowest scenario by design.
@@ -167,8 +168,8 @@ async function labCommand(v: Values, stamp: string, workdir: string): Promise<La
   const timeoutS = num(v['timeout'] as string | undefined, 'timeout', Math.max(120, Math.ceil(4 * rsyncEstimate + 60)), 1)
 
   const { payload, runDir, logDir } = await prepareRun(workdir, stamp, size, o.seed)
-  log(`creating namespaces ${PREFIX}-*: source + ${n} targets, ${rate} Mbit/s (source ${sourceRate}), ${shaper}`)
-  const lab = createLab({ prefix: PREFIX, n, rateBps: rate * 1e6, sourceRateBps: sourceRate * 1e6, shaper })
+  log(`creating namespaces ${PREFIX}-*: source + ${n} targets, ${rate} Mbit/s (source ${sourceRate}), ${delay} ms one way, ${shaper}`)
+  const lab = createLab({ prefix: PREFIX, n, rateBps: rate * 1e6, sourceRateBps: sourceRate * 1e6, shaper, delayMs: delay })
   const ctx: LabContext = { lab, payload, runDir, logDir, timeoutMs: timeoutS * 1000, trackerPort: 8998, linger, log,
     makeTorrentArgs: v['align'] === undefined ? [] : ['--align', v['align'] as string], seedArgs: [...(v['super-seed'] ? ['--super-seed'] : []), ...(v['seed-rate'] ? ['--max-upload-rate', v['seed-rate'] as string] : [])], peerArgs: v['peer-rate'] ? ['--max-download-rate', v['peer-rate'] as string] : [], ...(interval ? { trackerInterval: interval } : {}) }
   const bound = lowerBound(payload.bytes, n, lab.source.upBps, lab.targets.map((t) => t.upBps), lab.targets.map((t) => t.downBps))
@@ -193,11 +194,8 @@ async function sitesCommand(v: Values, stamp: string, workdir: string): Promise<
   const sourceRate = num(v['source-rate'] as string | undefined, 'source-rate', rate)
   const wanRate = num(v['wan-rate'] as string | undefined, 'wan-rate', 50)
   if (!(wanRate > 0)) throw new Error('--wan-rate must be > 0 Mbit/s (the WAN is what this lab is about)')
-  for (const opt of ['wan-delay', 'delay']) {
-    if (num(v[opt] as string | undefined, opt, 0) > 0) {
-      throw new Error(`--${opt} is not supported: this kernel has no netem qdisc, and no userspace delay relay is implemented; run without it (rate limits only)`)
-    }
-  }
+  const delay = num(v['delay'] as string | undefined, 'delay', 0)
+  const wanDelay = num(v['wan-delay'] as string | undefined, 'wan-delay', 0)
   if (v['n'] !== undefined) throw new Error('sites takes --n-a and --n-b, not --n')
   const o = scenarioOptions(v, '64M')
   const { size, shaper, interval, linger } = o
@@ -209,8 +207,8 @@ async function sitesCommand(v: Values, stamp: string, workdir: string): Promise<
   const timeoutS = num(v['timeout'] as string | undefined, 'timeout', Math.max(120, Math.ceil(4 * rsyncEstimate + 60)), 1)
 
   const { payload, runDir, logDir } = await prepareRun(workdir, stamp, size, o.seed)
-  log(`creating namespaces ${PREFIX}-*: site A = source + ${nA} targets, site B = ${nB} targets, ${rate} Mbit/s (source ${sourceRate}), WAN ${wanRate} Mbit/s, ${shaper}`)
-  const lab = createSitesLab({ prefix: PREFIX, nA, nB, rateBps: rate * 1e6, sourceRateBps: sourceRate * 1e6, wanRateBps: wanRate * 1e6, shaper })
+  log(`creating namespaces ${PREFIX}-*: site A = source + ${nA} targets, site B = ${nB} targets, ${rate} Mbit/s (source ${sourceRate}), WAN ${wanRate} Mbit/s ${wanDelay} ms, ${delay} ms inside a site, ${shaper}`)
+  const lab = createSitesLab({ prefix: PREFIX, nA, nB, rateBps: rate * 1e6, sourceRateBps: sourceRate * 1e6, wanRateBps: wanRate * 1e6, shaper, delayMs: delay, wanDelayMs: wanDelay })
   const sitesFile = join(runDir, 'sites.txt')
   await writeFile(sitesFile, lab.sites!.map((s) => `${s.cidr} ${s.name}`).join('\n') + '\n')
   const ctx: LabContext = { lab, payload, runDir, logDir, timeoutMs: timeoutS * 1000, trackerPort: 8998, linger, log,
@@ -221,7 +219,7 @@ async function sitesCommand(v: Values, stamp: string, workdir: string): Promise<
   return {
     kind: 'sites',
     params: {
-      nA, nB, rateMbit: rate, sourceRateMbit: sourceRate, wanRateMbit: wanRate, payloadBytes: payload.bytes, payloadFiles: payload.files,
+      nA, nB, rateMbit: rate, sourceRateMbit: sourceRate, wanRateMbit: wanRate, wanDelayMs: wanDelay, delayMs: delay, payloadBytes: payload.bytes, payloadFiles: payload.files,
       smallFiles: payload.smallFiles, shaper, sites: lab.sites!, murderSites: murderSites === 'flags' ? 'map+flags' : 'map',
       trackerInterval: interval ?? null, linger, align: (v['align'] as string | undefined) ?? null,
     },

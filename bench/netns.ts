@@ -2,6 +2,10 @@
 // targets), each joined to the bridge by a veth pair. Shaping is egress-only on both ends of each veth:
 // the host's end limits what the host sends (its upload), the switch's end limits what it receives (its
 // download). Nothing is created in the root namespace, so no lab packet can leave the machine.
+// A link with a delay (no netem in this kernel) is a pair of taps instead of a veth pair, joined by the
+// delay relay (bench/delayRelay.c): one relay process per lab, living in the (first) switch namespace.
+import { existsSync, renameSync, statSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { sh } from './proc.js'
 
 export const SUBNET = '10.99.0'
@@ -38,11 +42,14 @@ export interface Lab {
   wan?: WanLink
   /** Two-site lab: each site's address range, as murder tracker --sites takes it. */
   sites?: { name: string; cidr: string }[]
+  /** The delay relay's pid when a link has a delay (it runs in `switchNs`, so deleting that kills it). */
+  relayPid?: number
 }
 
 /**
- * A veth pair joining the two site switches (both ends enslaved to their bridge). `aDev` in `aNs` sends
- * A→B (its egress is shaped to the WAN rate), `bDev` in `bNs` sends B→A.
+ * A veth pair (with a delay: a tap pair through the relay) joining the two site switches (both ends
+ * enslaved to their bridge). `aDev` in `aNs` sends A→B (its egress is shaped to the WAN rate), `bDev` in
+ * `bNs` sends B→A.
  */
 export interface WanLink {
   aNs: string
@@ -93,25 +100,89 @@ function shape(ns: string, dev: string, bps: number, shaper: Shaper): void {
   }
 }
 
-/** A namespace holding an STP-less bridge `br0`. */
-function addSwitch(ns: string): void {
+/** A namespace with its loopback up. */
+function addNs(ns: string): void {
   sh('ip', ['netns', 'add', ns])
   sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up'])
+}
+
+/** A namespace holding an STP-less bridge `br0`. */
+function addSwitch(ns: string): void {
+  addNs(ns)
   sh('ip', ['-n', ns, 'link', 'add', 'br0', 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0'])
   sh('ip', ['-n', ns, 'link', 'set', 'br0', 'up'])
 }
 
-/** The host's namespace, joined to the bridge of `switchNs` by a veth pair shaped at both ends. */
-function addHost(switchNs: string, h: HostSpec, prefixLen: number, shaper: Shaper): void {
-  sh('ip', ['netns', 'add', h.ns])
-  sh('ip', ['-n', h.ns, 'link', 'set', 'lo', 'up'])
-  sh('ip', ['link', 'add', 'name', h.dev, 'netns', h.ns, 'type', 'veth', 'peer', 'name', h.swDev, 'netns', switchNs])
-  sh('ip', ['-n', switchNs, 'link', 'set', h.swDev, 'master', 'br0'])
-  sh('ip', ['-n', switchNs, 'link', 'set', h.swDev, 'up'])
+/** A switch's end of a link: enslaved to its bridge, up, its egress shaped. */
+function attach(switchNs: string, dev: string, bps: number, shaper: Shaper): void {
+  sh('ip', ['-n', switchNs, 'link', 'set', dev, 'master', 'br0'])
+  sh('ip', ['-n', switchNs, 'link', 'set', dev, 'up'])
+  shape(switchNs, dev, bps, shaper)
+}
+
+/** Both ends of a host's link (made by `addLinks`) set up: the switch's shaped to its download, its own to its upload. */
+function configureHost(switchNs: string, h: HostSpec, prefixLen: number, shaper: Shaper): void {
+  attach(switchNs, h.swDev, h.downBps, shaper)
   sh('ip', ['-n', h.ns, 'addr', 'add', `${h.ip}/${prefixLen}`, 'dev', h.dev])
   sh('ip', ['-n', h.ns, 'link', 'set', h.dev, 'up'])
   shape(h.ns, h.dev, h.upBps, shaper)
-  shape(switchNs, h.swDev, h.downBps, shaper)
+}
+
+/** A point-to-point link between `aDev` in `aNs` and `bDev` in `bNs`, delayed `delayUs` each way. */
+interface Link {
+  aNs: string
+  aDev: string
+  bNs: string
+  bDev: string
+  delayUs: number
+}
+
+/**
+ * A host's link to its switch. `delayMs` is the one-way delay between two hosts, so each access link
+ * carries half of it: host → switch → host is `delayMs`, a round trip 2·`delayMs`.
+ */
+function hostLink(h: HostSpec, switchNs: string, delayMs: number): Link {
+  return { aNs: h.ns, aDev: h.dev, bNs: switchNs, bDev: h.swDev, delayUs: Math.round((delayMs * 1000) / 2) }
+}
+
+const RELAY_SRC = fileURLToPath(new URL('../../bench/delayRelay.c', import.meta.url))
+const RELAY_BIN = fileURLToPath(new URL('./delay-relay', import.meta.url))
+
+/** The delay relay, compiled next to this file's JS when missing or older than its source. */
+function relayBinary(): string {
+  if (existsSync(RELAY_BIN) && statSync(RELAY_BIN).mtimeMs >= statSync(RELAY_SRC).mtimeMs) return RELAY_BIN
+  // Built under a name of its own, then renamed: two test files may build it at once.
+  const tmp = `${RELAY_BIN}.${process.pid}`
+  try {
+    sh('gcc', ['-O2', '-Wall', '-o', tmp, RELAY_SRC])
+  } catch (err) {
+    throw new Error(`a lab delay needs the delay relay built with gcc (apt-get install -y gcc): ${(err as Error).message}`)
+  }
+  renameSync(tmp, RELAY_BIN)
+  return RELAY_BIN
+}
+
+/**
+ * Creates the links, all down and in their namespaces: a veth pair for each undelayed link; for the delayed
+ * ones, tap pairs held by one delay relay started in `relayNs` (which must outlive the others: the bench
+ * deletes switch namespaces last). Returns the relay's pid, if one was started.
+ */
+function addLinks(relayNs: string, links: Link[]): number | undefined {
+  for (const l of links.filter((x) => x.delayUs === 0)) {
+    sh('ip', ['link', 'add', 'name', l.aDev, 'netns', l.aNs, 'type', 'veth', 'peer', 'name', l.bDev, 'netns', l.bNs])
+  }
+  const delayed = links.filter((x) => x.delayUs > 0)
+  if (!delayed.length) return undefined
+  // The relay makes every tap in its own namespace, under names unique there, then forks and prints the pid
+  // of the child holding them; each tap then moves to its namespace under its name there.
+  const tmp = (i: number, end: 'a' | 'b') => `dly${i}${end}`
+  const pid = Number(sh('ip', ['netns', 'exec', relayNs, relayBinary(), ...delayed.flatMap((l, i) => [tmp(i, 'a'), tmp(i, 'b'), String(l.delayUs)])]).trim())
+  for (const [i, l] of delayed.entries()) {
+    for (const [end, ns, dev] of [['a', l.aNs, l.aDev], ['b', l.bNs, l.bDev]] as const) {
+      sh('ip', ['-n', relayNs, 'link', 'set', tmp(i, end), ...(ns === relayNs ? [] : ['netns', ns]), 'name', dev])
+    }
+  }
+  return pid
 }
 
 export interface LabOptions {
@@ -122,6 +193,8 @@ export interface LabOptions {
   /** Source upload and download, bit/s. */
   sourceRateBps: number
   shaper: Shaper
+  /** One-way delay between two hosts, ms (each host's link carries half of it each way); 0 or absent: none. */
+  delayMs?: number
 }
 
 export function createLab(o: LabOptions): Lab {
@@ -137,7 +210,9 @@ export function createLab(o: LabOptions): Lab {
   const lab: Lab = { prefix: o.prefix, switchNs, source, targets, hosts }
   try {
     addSwitch(switchNs)
-    for (const h of hosts) addHost(switchNs, h, 24, o.shaper)
+    for (const h of hosts) addNs(h.ns)
+    lab.relayPid = addLinks(switchNs, hosts.map((h) => hostLink(h, switchNs, o.delayMs ?? 0)))
+    for (const h of hosts) configureHost(switchNs, h, 24, o.shaper)
   } catch (err) {
     destroyNamespaces(o.prefix)
     throw err
@@ -158,6 +233,10 @@ export interface SitesLabOptions {
   /** WAN rate in each direction, bit/s (> 0). */
   wanRateBps: number
   shaper: Shaper
+  /** One-way delay between two hosts of a site, ms, as in `createLab`. */
+  delayMs?: number
+  /** One-way delay the WAN link adds, ms (a host of A to a host of B: `delayMs` + `wanDelayMs`). */
+  wanDelayMs?: number
 }
 
 export const SITE_A = '10.99.1'
@@ -166,8 +245,8 @@ export const SITE_B = '10.99.2'
 /**
  * Two sites: site A (switch `<prefix>-swa`: the source `10.99.1.1` and targets a1… at 10.99.1.11…) and site B
  * (switch `<prefix>-swb`: targets b1… at 10.99.2.11…), the two bridges joined by a veth pair `wan0`, shaped
- * to `wanRateBps` in each direction. One L2 segment, 10.99.0.0/16 on every host, so no router is needed;
- * the sites are the /24s (`lab.sites`). As in `createLab`, nothing is created in the root namespace.
+ * to `wanRateBps` in each direction and delayed `wanDelayMs`. One L2 segment, 10.99.0.0/16 on every host, so no
+ * router is needed; the sites are the /24s (`lab.sites`). As in `createLab`, nothing is created in the root namespace.
  */
 export function createSitesLab(o: SitesLabOptions): Lab {
   if (o.nA < 0 || o.nB < 1 || o.nA + o.nB > 200) throw new Error('need 0 to 199 targets in site A, at least 1 in site B, 200 in all')
@@ -190,13 +269,12 @@ export function createSitesLab(o: SitesLabOptions): Lab {
   try {
     addSwitch(swA)
     addSwitch(swB)
-    sh('ip', ['link', 'add', 'name', wan.aDev, 'netns', swA, 'type', 'veth', 'peer', 'name', wan.bDev, 'netns', swB])
-    for (const [ns, dev] of [[swA, wan.aDev], [swB, wan.bDev]] as const) {
-      sh('ip', ['-n', ns, 'link', 'set', dev, 'master', 'br0'])
-      sh('ip', ['-n', ns, 'link', 'set', dev, 'up'])
-      shape(ns, dev, o.wanRateBps, o.shaper)
-    }
-    for (const h of hosts) addHost(h.switchNs!, h, 16, o.shaper)
+    for (const h of hosts) addNs(h.ns)
+    const wanLink: Link = { aNs: swA, aDev: wan.aDev, bNs: swB, bDev: wan.bDev, delayUs: Math.round((o.wanDelayMs ?? 0) * 1000) }
+    lab.relayPid = addLinks(swA, [wanLink, ...hosts.map((h) => hostLink(h, h.switchNs!, o.delayMs ?? 0))])
+    attach(swA, wan.aDev, o.wanRateBps, o.shaper)
+    attach(swB, wan.bDev, o.wanRateBps, o.shaper)
+    for (const h of hosts) configureHost(h.switchNs!, h, 16, o.shaper)
   } catch (err) {
     destroyNamespaces(o.prefix)
     throw err

@@ -1,7 +1,7 @@
 // Child processes for the bench: optionally inside a network namespace, output teed to a log file, waits on
 // log lines or exit, and one registry so that every process the bench started is killed on the way out.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { createWriteStream, type WriteStream } from 'node:fs'
+import { createWriteStream, readFileSync, type WriteStream } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
 /** bin/murder.js of this checkout (this file compiles to dist/bench/proc.js). */
@@ -57,6 +57,17 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv
 }
 
+/** CPU seconds (user + system, with reaped children's) a live process has used; null once it is gone. */
+export function cpuSecondsOf(pid: number): number | null {
+  try {
+    const st = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const f = st.slice(st.lastIndexOf(')') + 2).split(' ')
+    return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / CLK_TCK
+  } catch {
+    return null
+  }
+}
+
 export function start(name: string, cmd: string, args: string[], opts: StartOptions = {}): Proc {
   const argv = opts.ns ? ['ip', ['netns', 'exec', opts.ns, cmd, ...args]] as const : [cmd, args] as const
   const child = spawn(argv[0], argv[1], { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] })
@@ -85,15 +96,8 @@ export function start(name: string, cmd: string, args: string[], opts: StartOpti
   child.stdout!.on('data', onData('stdout'))
   child.stderr!.on('data', onData('stderr'))
   let cpu = 0
-  const sampleCpu = async () => {
-    try {
-      const { readFile } = await import('node:fs/promises')
-      const st = await readFile(`/proc/${child.pid}/stat`, 'utf8')
-      const f = st.slice(st.lastIndexOf(')') + 2).split(' ')
-      cpu = Math.max(cpu, (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / CLK_TCK)
-    } catch { /* exited */ }
-  }
-  const cpuTimer = setInterval(() => void sampleCpu(), 250)
+  const sampleCpu = () => { cpu = Math.max(cpu, cpuSecondsOf(child.pid ?? -1) ?? 0) }
+  const cpuTimer = setInterval(sampleCpu, 250)
   cpuTimer.unref()
   let proc: Proc
   const exited = new Promise<Exit>((resolve) => {

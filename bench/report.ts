@@ -55,11 +55,16 @@ export function table(rows: string[][], header: string[]): string {
   return [line(header), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line)].join('\n')
 }
 
+/** The single-site delay as `--delay` means it: one way between two hosts, half of it on each host's link. */
+function delayText(ms: number): string {
+  return ms > 0 ? `delay ${ms} ms one way host to host (${ms / 2} ms on each host's link, RTT ${2 * ms} ms)` : 'no delay'
+}
+
 export function formatLab(r: LabReport): string {
   const p = r.params
   const F = p.payloadBytes
   const out: string[] = []
-  out.push(`N=${p.n} targets, ${p.rateMbit} Mbit/s up/down per target, source ${p.sourceRateMbit} Mbit/s, delay ${p.delayMs} ms, shaper ${p.shaper}${p.align ? `, make-torrent --align ${p.align}` : ''}`)
+  out.push(`N=${p.n} targets, ${p.rateMbit} Mbit/s up/down per target, source ${p.sourceRateMbit} Mbit/s, ${delayText(p.delayMs)}, shaper ${p.shaper}${p.align ? `, make-torrent --align ${p.align}` : ''}`)
   out.push(`payload F=${(F / 1e6).toFixed(1)} MB (${(F / 2 ** 20).toFixed(0)} MiB), ${p.payloadFiles} files (${p.smallFiles} small), digest ${r.payloadDigest.slice(0, 16)}…`)
   out.push(`T_min = max(F/u_s=${f2(r.bound.sourceUpload)}, F/d=${f2(r.bound.slowestDownload)}, N·F/(u_s+Σu_i)=${f2(r.bound.aggregateUpload)}) = ${f2(r.bound.tMin)} s`)
   out.push('')
@@ -108,7 +113,8 @@ function formatDetails(scenarios: ScenarioResult[], F: number, payloadFiles: num
     out.push('')
     out.push(`${s.scenario}: prep ${prep || '—'}${s.error ? `; ERROR: ${s.error}` : ''}`)
     if (s.hosts.length) {
-      out.push(`  CPU seconds: source ${f2(Number(s.extra['sourceCpuSeconds'] ?? NaN))}, targets ${f2(cpu.reduce((a, b) => a + b, 0))} in all (max ${f2(Math.max(...cpu))} per host)`)
+      const relay = s.relayCpuSeconds === undefined ? '' : `; delay relay ${f2(s.relayCpuSeconds)} (${s.seconds ? Math.round((100 * s.relayCpuSeconds) / s.seconds) : '—'}% of one core over the transfer)`
+      out.push(`  CPU seconds: source ${f2(Number(s.extra['sourceCpuSeconds'] ?? NaN))}, targets ${f2(cpu.reduce((a, b) => a + b, 0))} in all (max ${f2(Math.max(...cpu))} per host)${relay}`)
     }
     if (s.scenario === 'murder') {
       // A fresh destination needs exactly F bytes of file data; anything received beyond that is duplicate or rejected.
@@ -149,6 +155,10 @@ export interface SitesReport {
     rateMbit: number
     sourceRateMbit: number
     wanRateMbit: number
+    /** One-way delay the WAN adds, ms. */
+    wanDelayMs: number
+    /** One-way delay between two hosts of a site, ms, as `delayMs` of the single-site lab. */
+    delayMs: number
     payloadBytes: number
     payloadFiles: number
     smallFiles: number
@@ -170,7 +180,7 @@ export function formatSites(r: SitesReport): string {
   const p = r.params
   const F = p.payloadBytes
   const out: string[] = []
-  out.push(`two sites: A = source + ${p.nA} targets (${p.sites[0]?.cidr}), B = ${p.nB} targets (${p.sites[1]?.cidr}); ${p.rateMbit} Mbit/s up/down per target, source ${p.sourceRateMbit} Mbit/s; WAN ${p.wanRateMbit} Mbit/s each way, no delay; shaper ${p.shaper}${p.align ? `, make-torrent --align ${p.align}` : ''}`)
+  out.push(`two sites: A = source + ${p.nA} targets (${p.sites[0]?.cidr}), B = ${p.nB} targets (${p.sites[1]?.cidr}); ${p.rateMbit} Mbit/s up/down per target, source ${p.sourceRateMbit} Mbit/s; ${delayText(p.delayMs)} inside a site; WAN ${p.wanRateMbit} Mbit/s each way, ${p.wanDelayMs > 0 ? `${p.wanDelayMs} ms one way (RTT across: ${2 * (p.wanDelayMs + p.delayMs)} ms)` : 'no delay'}; shaper ${p.shaper}${p.align ? `, make-torrent --align ${p.align}` : ''}`)
   out.push(`murder: tracker --sites (${p.murderSites === 'map+flags' ? 'and --site on the seed and peers' : 'map only, no --site flags'}); aria2c: the same tracker without --sites; rsync: every target from the source`)
   out.push(`payload F=${(F / 1e6).toFixed(1)} MB (${(F / 2 ** 20).toFixed(0)} MiB), ${p.payloadFiles} files (${p.smallFiles} small), digest ${r.payloadDigest.slice(0, 16)}…`)
   out.push(`T_min = max(single-site T_min=${f2(r.bound.singleSite)} [F/u_s=${f2(r.bound.sourceUpload)}, F/d=${f2(r.bound.slowestDownload)}, N·F/(u_s+Σu_i)=${f2(r.bound.aggregateUpload)}], F/WAN=${f2(r.bound.wan)}) = ${f2(r.bound.tMin)} s`)

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { counters, qdiscDrops, type HostSpec, type Lab } from '../netns.js'
 import type { Payload } from '../payload.js'
 import { treeDigestOrNull } from '../payload.js'
-import { MURDER, murder, run, type Proc } from '../proc.js'
+import { cpuSecondsOf, MURDER, murder, run, type Proc } from '../proc.js'
 
 export type ScenarioName = 'rsync' | 'murder' | 'aria2c'
 export const SCENARIOS: readonly ScenarioName[] = ['rsync', 'murder', 'aria2c']
@@ -67,6 +67,8 @@ export interface ScenarioResult {
   wan?: { aToB: number; bToA: number; drops: number }
   /** Share of the 2 cores busy between the start of the clock and the last copy (from /proc/stat). */
   cpuBusy: number | null
+  /** CPU seconds the delay relay used over the same span (labs with a delay only). */
+  relayCpuSeconds?: number
   notes: string[]
   extra: Record<string, unknown>
 }
@@ -88,6 +90,8 @@ export class Meter {
   readonly epoch0 = Date.now()
   private readonly cpu0 = cpuTimes()
   private cpuAtDone: number | null = null
+  private readonly relay0: number | null
+  private relayAtDone: number | null = null
   private readonly c0: Map<string, ReturnType<typeof counters>>
   private readonly drops0: number
   private readonly wan0: { aToB: number; bToA: number; drops: number } | null
@@ -96,6 +100,11 @@ export class Meter {
     this.c0 = new Map(lab.hosts.map((h) => [h.name, counters(h.ns, h.dev)]))
     this.drops0 = this.drops()
     this.wan0 = this.wanNow()
+    this.relay0 = this.relayCpu()
+  }
+
+  private relayCpu(): number | null {
+    return this.lab.relayPid === undefined ? null : cpuSecondsOf(this.lab.relayPid)
   }
 
   private drops(): number {
@@ -119,9 +128,11 @@ export class Meter {
   markDone(): void {
     const c = cpuTimes()
     this.cpuAtDone = (c.busy - this.cpu0.busy) / Math.max(1, c.total - this.cpu0.total)
+    const relay = this.relayCpu()
+    this.relayAtDone = relay === null || this.relay0 === null ? null : relay - this.relay0
   }
 
-  finish(): { source: { tx: number; rx: number }; perHost: Map<string, { tx: number; rx: number }>; drops: number; cpuBusy: number | null; wan: { aToB: number; bToA: number; drops: number } | null } {
+  finish(): { source: { tx: number; rx: number }; perHost: Map<string, { tx: number; rx: number }>; drops: number; cpuBusy: number | null; relayCpu: number | null; wan: { aToB: number; bToA: number; drops: number } | null } {
     const perHost = new Map<string, { tx: number; rx: number }>()
     for (const h of this.lab.hosts) {
       const c = counters(h.ns, h.dev)
@@ -130,7 +141,7 @@ export class Meter {
     }
     const w = this.wanNow()
     const wan = w && this.wan0 ? { aToB: w.aToB - this.wan0.aToB, bToA: w.bToA - this.wan0.bToA, drops: w.drops - this.wan0.drops } : null
-    return { source: perHost.get(this.lab.source.name)!, perHost, drops: this.drops() - this.drops0, cpuBusy: this.cpuAtDone, wan }
+    return { source: perHost.get(this.lab.source.name)!, perHost, drops: this.drops() - this.drops0, cpuBusy: this.cpuAtDone, relayCpu: this.relayAtDone, wan }
   }
 }
 
@@ -157,7 +168,7 @@ export async function verifyCopies(ctx: LabContext, roots: Map<string, string>):
 export async function conclude(
   ctx: LabContext,
   meter: Meter,
-  r: Omit<ScenarioResult, 'hosts' | 'sourceTxBytes' | 'sourceRxBytes' | 'shaperDrops' | 'cpuBusy' | 'seconds' | 'ok' | 'wan'>,
+  r: Omit<ScenarioResult, 'hosts' | 'sourceTxBytes' | 'sourceRxBytes' | 'shaperDrops' | 'cpuBusy' | 'relayCpuSeconds' | 'seconds' | 'ok' | 'wan'>,
   finish: Map<string, { seconds: number | null; exitCode: number | null; note?: string; extra?: Record<string, unknown> }>,
   roots: Map<string, string>,
 ): Promise<ScenarioResult> {
@@ -191,6 +202,7 @@ export async function conclude(
     sourceRxBytes: totals.source.rx,
     shaperDrops: totals.drops,
     cpuBusy: totals.cpuBusy,
+    ...(totals.relayCpu !== null ? { relayCpuSeconds: totals.relayCpu } : {}),
     ...(totals.wan ? { wan: totals.wan } : {}),
   }
 }
