@@ -8,6 +8,8 @@ import { choosePieceLength } from '../src/torrent/pieceLength.js'
 import { excludeMatcher } from '../src/torrent/glob.js'
 import { trackerUrl } from '../src/torrent/trackerUrl.js'
 import { parseTorrentSource } from '../src/torrent/source.js'
+import { comparePaths } from '../src/torrent/paths.js'
+import { prng } from './helpers/prng.js'
 
 const hashes = (n: number) => new Uint8Array(20 * n).fill(7)
 
@@ -96,4 +98,25 @@ test('tracker specs and magnet links', () => {
   assert.equal(b32.kind === 'hash' && Buffer.from(b32.infoHash).toString('hex'), hex)
   assert.throws(() => parseTorrentSource('magnet:?xt=urn:btih:zz', []), /invalid magnet/)
   assert.deepEqual(parseTorrentSource('/tmp/x.torrent', []), { kind: 'file', path: '/tmp/x.torrent' })
+})
+
+test('comparePaths orders components as their UTF-8 bytes do, surrogate pairs included', () => {
+  const random = prng(47)
+  // ASCII, Latin-1, a BMP character above the surrogates, and astral characters (surrogate pairs).
+  const alphabet = ['a', 'b', 'é', '\uffee', '\u{1f600}', '\u{10400}', 'z']
+  const word = () => Array.from({ length: Math.floor(random() * 4) }, () => alphabet[Math.floor(random() * alphabet.length)]).join('')
+  const bytes = (p: string[]) => p.map((c) => Buffer.from(c))
+  const byBytes = (a: string[], b: string[]) => {
+    const [x, y] = [bytes(a), bytes(b)]
+    for (let i = 0; i < Math.min(x.length, y.length); i++) {
+      const c = Buffer.compare(x[i]!, y[i]!)
+      if (c !== 0) return c
+    }
+    return x.length - y.length
+  }
+  for (let i = 0; i < 5000; i++) {
+    const a = Array.from({ length: 1 + Math.floor(random() * 2) }, word)
+    const b = random() < 0.2 ? [...a] : Array.from({ length: 1 + Math.floor(random() * 2) }, word)
+    assert.equal(Math.sign(comparePaths(a, b)), Math.sign(byBytes(a, b)), `${JSON.stringify(a)} vs ${JSON.stringify(b)}`)
+  }
 })

@@ -65,7 +65,8 @@ export function skipValue(buf: Uint8Array, pos: number, depth = 0): number {
   }
   if (c >= 0x30 && c <= 0x39) {
     const colon = digitsEnd(buf, pos, 0x3a)
-    const len = Number(new TextDecoder().decode(buf.subarray(pos, colon)))
+    let len = 0
+    for (let i = pos; i < colon; i++) len = len * 10 + buf[i]! - 0x30
     const end = colon + 1 + len
     if (end > buf.length) throw new BencodeError('string runs past the end of data')
     return end

@@ -232,7 +232,7 @@ export function parseTorrent(data: Uint8Array): Metainfo {
   }
   if (!isDict(root) || !isDict(root['info'])) throw top.fail('no info dictionary')
   const span = dictValueSpan(data, 'info')!
-  return parseInfo(data.subarray(span.start, span.end), trackers(root))
+  return metainfoOf(data.subarray(span.start, span.end), root['info'], trackers(root))
 }
 
 /** Parses an info dictionary alone (as fetched with ut_metadata) plus the trackers known from elsewhere. */
@@ -245,6 +245,11 @@ export function parseInfo(infoBytes: Uint8Array, announce: readonly string[]): M
     throw top.fail(`info is not bencoded data (${(err as Error).message})`)
   }
   if (!isDict(info)) throw top.fail('info is not a dictionary')
+  return metainfoOf(infoBytes, info, announce)
+}
+
+/** The metainfo of an info dictionary already checked as bencode and decoded from `infoBytes`. */
+function metainfoOf(infoBytes: Uint8Array, info: Dict, announce: readonly string[]): Metainfo {
   const name = str(info['name'], 'name')
   assertSafePath([name], (reason) => top.fail(`unsafe name "${name}": ${reason}`))
   const pieceLength = int(info['piece length'], 'piece length', MAX_PIECE_LENGTH)

@@ -32,10 +32,23 @@ export function assertSafePath(components: readonly string[], describe: (reason:
 export function comparePaths(a: readonly string[], b: readonly string[]): number {
   const n = Math.min(a.length, b.length)
   for (let i = 0; i < n; i++) {
-    const c = Buffer.compare(Buffer.from(a[i]!), Buffer.from(b[i]!))
+    const c = compareUtf8(a[i]!, b[i]!)
     if (c !== 0) return c
   }
   return a.length - b.length
+}
+
+/**
+ * UTF-8 byte order is code point order. At the first differing UTF-16 unit, code points decide: a unit
+ * inside a shared surrogate pair compares as itself, a pair's start as its whole (astral) code point.
+ */
+function compareUtf8(x: string, y: string): number {
+  if (x === y) return 0
+  const n = Math.min(x.length, y.length)
+  let k = 0
+  while (k < n && x.charCodeAt(k) === y.charCodeAt(k)) k++
+  if (k === n) return x.length - y.length
+  return x.codePointAt(k)! - y.codePointAt(k)!
 }
 
 export function displayPath(components: readonly string[]): string {
