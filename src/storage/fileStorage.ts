@@ -3,7 +3,8 @@ import { constants } from 'node:fs'
 import { UserError, ExitCode, fsError } from '../cli/errors.js'
 import { spansOfPiece, spansOfRange, type Layout } from '../torrent/layout.js'
 import { mapLimit } from './mapLimit.js'
-import { Folders, O_NOFOLLOW, removeEntry } from './safePath.js'
+import { join } from 'node:path'
+import { DirectoryListings, Folders, O_NOFOLLOW, removeEntry } from './safePath.js'
 
 export interface StoredFile {
   readonly path: readonly string[]
@@ -159,15 +160,21 @@ export class FileStorage {
   }
 
   /** Current size of each file on disk (null when missing), without following symlinks. */
+  /**
+   * Size of each file on disk, null when missing. Folders are listed rather than each file's path checked,
+   * so an empty or partial destination costs one call per existing folder, not several per file.
+   */
   async sizes(): Promise<(number | null)[]> {
+    const tree = new DirectoryListings(this.root)
     return mapLimit(this.files, STAT_CONCURRENCY, async (f) => {
       if (f.kind !== 'file') return f.length
-      const path = await this.resolve(f.path, false)
-      const st = path === null ? null : await lstat(path).catch((err: NodeJS.ErrnoException) => {
+      // A symlink or folder where the file (or one of its folders) belongs holds none of its bytes: missing.
+      if (!(await tree.entry(f.path))?.isFile()) return null
+      const path = join(this.root, ...f.path)
+      const st = await lstat(path).catch((err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return null
         throw fsError(err, path)
       })
-      // A symlink or folder where the file belongs holds none of its bytes: the file is missing.
       return st && st.isFile() ? st.size : null
     })
   }

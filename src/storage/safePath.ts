@@ -1,5 +1,6 @@
 import { constants } from 'node:fs'
-import { lstat, mkdir, rm } from 'node:fs/promises'
+import type { Dirent } from 'node:fs'
+import { lstat, mkdir, readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fsError } from '../cli/errors.js'
 
@@ -49,5 +50,38 @@ export class Folders {
     const next = this.queue.then(() => ensureParents(this.root, components, create, this.known))
     this.queue = next.catch(() => undefined)
     return next
+  }
+}
+
+/** Folder listings under one root, each read once: what is at a path, without following any symlink. */
+export class DirectoryListings {
+  private readonly listings = new Map<string, Promise<Map<string, Dirent> | null>>()
+
+  constructor(private readonly root: string) {}
+
+  /** The entry at `components`, or null when it or a folder on its way is missing or not a real folder. */
+  async entry(components: readonly string[]): Promise<Dirent | null> {
+    let dir = this.root
+    for (let i = 0; i < components.length; i++) {
+      const found = (await this.list(dir))?.get(components[i]!)
+      if (i === components.length - 1) return found ?? null
+      if (!found?.isDirectory()) return null
+      dir = join(dir, components[i]!)
+    }
+    return null
+  }
+
+  private list(dir: string): Promise<Map<string, Dirent> | null> {
+    let listing = this.listings.get(dir)
+    if (!listing) {
+      listing = readdir(dir, { withFileTypes: true }).then(
+        (entries) => new Map(entries.map((e) => [e.name, e])),
+        (err: NodeJS.ErrnoException) => {
+          if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return null
+          throw fsError(err, dir)
+        })
+      this.listings.set(dir, listing)
+    }
+    return listing
   }
 }
