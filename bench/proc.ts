@@ -172,8 +172,11 @@ export function start(name: string, cmd: string, args: string[], opts: StartOpti
   return proc
 }
 
+/** Extra node options for every murder process the bench starts, e.g. MURDER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'. */
+export const MURDER_NODE_ARGS = (process.env['MURDER_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '')
+
 export function murder(name: string, args: string[], opts: StartOptions = {}): Proc {
-  return start(name, process.execPath, [MURDER, ...args], opts)
+  return start(name, process.execPath, [...MURDER_NODE_ARGS, MURDER, ...args], opts)
 }
 
 /** Runs to completion; throws with the output if the exit code is not 0. */
