@@ -2,6 +2,7 @@ import { open, lstat, type FileHandle } from 'node:fs/promises'
 import { constants } from 'node:fs'
 import { UserError, ExitCode, fsError } from '../cli/errors.js'
 import { spansOfPiece, spansOfRange, type Layout } from '../torrent/layout.js'
+import type { ReadSpan } from './hashPool.js'
 import { mapLimit } from './mapLimit.js'
 import { join } from 'node:path'
 import { DirectoryListings, Folders, O_NOFOLLOW, removeEntry } from './safePath.js'
@@ -121,6 +122,17 @@ export class FileStorage {
           done += bytesRead
         }
       })
+    })
+  }
+
+  /**
+   * The parts of a piece as paths to read, for a hashing worker. Paths are joined, not resolved: only pieces
+   * whose files the start-up check found as regular files in real folders (or a tree we walked) are read.
+   */
+  readSpans(piece: number): ReadSpan[] {
+    return spansOfPiece(this.layout, piece).map((s) => {
+      const f = this.files[s.file]!
+      return { path: f.kind === 'padding' ? null : join(this.root, ...f.path), fileOffset: s.fileOffset, length: s.length }
     })
   }
 

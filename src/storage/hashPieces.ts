@@ -1,10 +1,14 @@
+import { UserError, ExitCode, fsError } from '../cli/errors.js'
 import { pieceSize } from '../torrent/layout.js'
 import type { FileStorage } from './fileStorage.js'
-import { ownedBuffer, type HashPool } from './hashPool.js'
+import { ReadError, type HashPool } from './hashPool.js'
+
+/** Pieces queued per worker: enough that a worker never waits for the next job. */
+const JOBS_PER_WORKER = 4
 
 /**
- * Reads the given pieces and hashes them on the pool, keeping a few pieces in flight so that disk reads and
- * hashing on every core overlap. Memory stays at about `2 × pool size` pieces.
+ * Hashes the given pieces of what is on disk. The workers read the files themselves, so the event loop
+ * only hands out spans and collects digests, and no piece crosses a thread.
  */
 export async function hashPieces(
   storage: FileStorage,
@@ -12,24 +16,25 @@ export async function hashPieces(
   pieces: Iterable<number>,
   onPiece: (index: number, digest: Uint8Array) => void,
 ): Promise<void> {
-  const { layout } = storage
-  const free: Buffer[] = []
   const inFlight = new Set<Promise<void>>()
-  const limit = pool.size * 2
   let failure: unknown = null
   for (const index of pieces) {
     if (failure) break
-    const size = pieceSize(layout, index)
-    // Full pieces recycle buffers that came back from the pool; only the short last piece gets its own.
-    const buf = (size === layout.pieceLength && free.pop()) || ownedBuffer(size)
-    // Reads overlap too: a piece of many small files is many small reads, each waiting on the disk.
-    const p: Promise<void> = storage.read(index * layout.pieceLength, buf).then(() => pool.hash(buf)).then(({ digest, data }) => {
-      onPiece(index, digest)
-      if (data.length === layout.pieceLength) free.push(Buffer.from(data.buffer))
-    }).catch((err) => { failure ??= err }).finally(() => inFlight.delete(p))
+    const p: Promise<void> = pool.hashFiles(storage.readSpans(index), pieceSize(storage.layout, index))
+      .then((digest) => onPiece(index, digest))
+      .catch((err) => { failure ??= readFailure(err) })
+      .finally(() => inFlight.delete(p))
     inFlight.add(p)
-    if (inFlight.size >= limit) await Promise.race(inFlight)
+    if (inFlight.size >= pool.size * JOBS_PER_WORKER) await Promise.race(inFlight)
   }
   await Promise.all(inFlight)
   if (failure) throw failure
+}
+
+function readFailure(err: unknown): unknown {
+  if (!(err instanceof ReadError)) return err
+  const what = err.path ?? 'a file'
+  if (err.code === 'SHORT') return new UserError(`${what} is shorter than the torrent says`, ExitCode.mismatch)
+  if (err.code === 'ELOOP') return new UserError(`${what} is a symlink, not the file the torrent names`, ExitCode.mismatch)
+  return fsError(Object.assign(new Error(err.message), { code: err.code }), what)
 }

@@ -1,29 +1,50 @@
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 
-interface Pending {
-  resolve: (r: { digest: Uint8Array; data: Uint8Array }) => void
-  reject: (err: Error) => void
+/** Part of a piece to read for hashing: `path` null is padding (zeros). */
+export interface ReadSpan {
+  path: string | null
+  fileOffset: number
+  length: number
+}
+
+export type HashJob =
+  | { kind: 'buffer'; id: number; data: Uint8Array }
+  | { kind: 'files'; id: number; spans: ReadSpan[]; size: number }
+
+interface Reply {
+  id: number
+  digest?: Uint8Array
+  data?: Uint8Array
+  error?: { code?: string; message: string; path?: string }
+}
+
+/** A read failure on a worker, with the errno code and path of the file. */
+export class ReadError extends Error {
+  constructor(readonly code: string | undefined, readonly path: string | undefined, message: string) {
+    super(message)
+  }
 }
 
 /**
  * SHA-1 on worker threads, so hashing uses every core and never stalls the event loop that is moving
  * bytes on the wire. Buffers are transferred, not copied: the caller gets its buffer back with the digest.
+ * Pieces already on disk are read by the workers themselves, so checking a tree costs no buffer traffic.
  */
 export class HashPool {
   private readonly workers: Worker[] = []
-  private readonly pending = new Map<number, Pending>()
+  private readonly pending = new Map<number, { resolve: (r: Reply) => void; reject: (err: Error) => void }>()
   private readonly load: number[] = []
   private nextId = 0
 
   constructor(readonly size = Math.max(1, availableParallelism())) {
     for (let i = 0; i < size; i++) {
       const w = new Worker(new URL('./hashWorker.js', import.meta.url))
-      w.on('message', ({ id, digest, data }: { id: number; digest: Uint8Array; data: Uint8Array }) => {
+      w.on('message', (reply: Reply) => {
         this.load[i]!--
-        const p = this.pending.get(id)
-        this.pending.delete(id)
-        p?.resolve({ digest, data })
+        const p = this.pending.get(reply.id)
+        this.pending.delete(reply.id)
+        p?.resolve(reply)
       })
       w.on('error', (err) => this.failAll(err))
       this.workers.push(w)
@@ -32,15 +53,26 @@ export class HashPool {
   }
 
   /** Hashes `data`, which must own its whole ArrayBuffer (it is transferred while hashing). */
-  hash(data: Uint8Array): Promise<{ digest: Uint8Array; data: Uint8Array }> {
+  async hash(data: Uint8Array): Promise<{ digest: Uint8Array; data: Uint8Array }> {
     if (data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength) throw new Error('hash() needs a buffer that owns its memory')
-    const id = this.nextId++
+    const reply = await this.send({ kind: 'buffer', id: this.nextId++, data }, [data.buffer as ArrayBuffer])
+    return { digest: reply.digest!, data: reply.data! }
+  }
+
+  /** Reads a piece of `size` bytes from `spans` on a worker and hashes it; a failed read rejects with a ReadError. */
+  async hashFiles(spans: ReadSpan[], size: number): Promise<Uint8Array> {
+    const reply = await this.send({ kind: 'files', id: this.nextId++, spans, size })
+    if (reply.error) throw new ReadError(reply.error.code, reply.error.path, reply.error.message)
+    return reply.digest!
+  }
+
+  private send(job: HashJob, transfer: ArrayBuffer[] = []): Promise<Reply> {
     let best = 0
     for (let i = 1; i < this.workers.length; i++) if (this.load[i]! < this.load[best]!) best = i
     this.load[best]!++
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject })
-      this.workers[best]!.postMessage({ id, data }, [data.buffer as ArrayBuffer])
+      this.pending.set(job.id, { resolve, reject })
+      this.workers[best]!.postMessage(job, transfer)
     })
   }
 
