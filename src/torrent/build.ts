@@ -44,7 +44,7 @@ export async function buildTorrent(opts: BuildOptions): Promise<{ torrent: Uint8
   if (singleFile && !st.isFile()) throw new UserError(`${opts.source} is neither a folder nor a regular file`)
   const listed: SourceEntry[] = singleFile
     ? [{ path: [basename(source)], kind: 'file', length: st.size, ...metaOfStats(st) }]
-    : await walkTree(source, excludeMatcher(opts.exclude))
+    : walkTree(source, excludeMatcher(opts.exclude))
   const entries = listed.filter((e) => e.kind !== 'dir')
   const total = entries.reduce((sum, e) => sum + e.length, 0)
   if (total === 0) throw new UserError(`${opts.source} holds no data to share (no files, or only empty ones)`)

@@ -1,4 +1,4 @@
-import { lstat, readdir, readlink } from 'node:fs/promises'
+import { lstatSync, readdirSync, readlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Stats } from 'node:fs'
 import { UserError, fsError } from '../cli/errors.js'
@@ -21,33 +21,35 @@ export function metaOfStats(st: Stats): Required<EntryMeta> {
 /**
  * Lists the tree under `root` (the root folder itself as `[]`): regular files, symlinks (kept as links,
  * never followed) and folders, sorted byte-wise by path. Special files are an error naming the path.
+ * Synchronous: make-torrent has nothing else to do meanwhile, and one lstat after another through the
+ * thread pool cost 50 µs each (a quarter of a second on a tree of 5000 files) against a few µs here.
  */
-export async function walkTree(root: string, exclude: Matcher): Promise<SourceEntry[]> {
+export function walkTree(root: string, exclude: Matcher): SourceEntry[] {
   const entries: SourceEntry[] = []
-  async function visit(dir: string, rel: string[], st: Stats): Promise<void> {
-    entries.push({ path: rel, kind: 'dir', length: 0, ...metaOfStats(st) })
-    let names: string[]
+  const call = <T>(fn: () => T, path: string): T => {
     try {
-      names = await readdir(dir)
+      return fn()
     } catch (err) {
-      throw fsError(err, dir)
+      throw fsError(err, path)
     }
-    for (const name of names) {
+  }
+  function visit(dir: string, rel: string[], st: Stats): void {
+    entries.push({ path: rel, kind: 'dir', length: 0, ...metaOfStats(st) })
+    for (const name of call(() => readdirSync(dir), dir)) {
       const path = [...rel, name]
       if (exclude(path)) continue
       const full = join(dir, name)
       const problem = componentProblem(name)
       if (problem) throw new UserError(`cannot put ${full} in a torrent: ${problem}`)
-      const child = await lstat(full).catch((err) => { throw fsError(err, full) })
-      if (child.isDirectory()) await visit(full, path, child)
+      const child = call(() => lstatSync(full), full)
+      if (child.isDirectory()) visit(full, path, child)
       else if (child.isFile()) entries.push({ path, kind: 'file', length: child.size, ...metaOfStats(child) })
       else if (child.isSymbolicLink()) {
-        const target = await readlink(full).catch((err) => { throw fsError(err, full) })
+        const target = call(() => readlinkSync(full), full)
         entries.push({ path, kind: 'symlink', length: 0, symlink: target, ...metaOfStats(child) })
       } else throw new UserError(`${full} is a special file (socket, fifo or device); murder copies files, folders and symlinks`)
     }
   }
-  const st = await lstat(root).catch((err) => { throw fsError(err, root) })
-  await visit(root, [], st)
+  visit(root, [], call(() => lstatSync(root), root))
   return entries.sort((a, b) => comparePaths(a.path, b.path))
 }
