@@ -57,7 +57,7 @@ async function main(): Promise<void> {
         // A target holding v1 checks it against the new torrent, reuses renamed content, fetches the rest.
         const target = join(work, `target-${align}-${name}`)
         await cp(v1, target, { recursive: true })
-        const storage = storageFor(next.meta, target, true)
+        const storage = storageFor(next.meta, target)
         const check = await checkExisting(next.meta, storage, pool)
         await reuseLocalCopies(next.meta, storage, check.have, (await findExtraneous(target, next.meta)).files, pool)
         await storage.close()

@@ -67,7 +67,7 @@ test('the target matches rsync -a: modes, mtimes, symlinks, empty folders, setgi
   await fidelityTree(src)
   const tracker = await startTracker()
   const dest = join(work, 'dest')
-  await deploy(src, join(work, 'v1.torrent'), tracker.port, dest, ['--owner'])
+  await deploy(src, join(work, 'v1.torrent'), tracker.port, dest, ['--owner', '--fsync'])
   assert.equal(rsyncDiff(src, dest), '')
   const owned = await stat(join(dest, 'shared/group-file'))
   assert.deepEqual([owned.uid, owned.gid], [1234, 5678], '--owner applies numeric uid/gid')

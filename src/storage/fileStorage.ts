@@ -1,11 +1,11 @@
 import { open, lstat, type FileHandle } from 'node:fs/promises'
-import { constants } from 'node:fs'
+import { closeSync, constants, ftruncateSync } from 'node:fs'
 import { UserError, ExitCode, fsError } from '../cli/errors.js'
 import { spansOfPiece, spansOfRange, type Layout } from '../torrent/layout.js'
-import type { ReadSpan } from './hashPool.js'
+import type { ReadSpan, WriteSpan } from './hashPool.js'
 import { mapLimit } from './mapLimit.js'
 import { join } from 'node:path'
-import { DirectoryListings, Folders, O_NOFOLLOW, removeEntry } from './safePath.js'
+import { DirectoryListings, Folders, O_NOFOLLOW } from './safePath.js'
 
 export interface StoredFile {
   readonly path: readonly string[]
@@ -26,8 +26,9 @@ const READ_CONCURRENCY = 16
 
 
 /**
- * The torrent's byte stream mapped onto files under `root`. Opens lazily and keeps a bounded set of
- * descriptors, because deploy trees hold thousands of small files. Never follows a symlink inside root.
+ * The torrent's byte stream mapped onto files under `root`, for reading: opens lazily and keeps a bounded set
+ * of descriptors, because deploy trees hold thousands of small files. Never follows a symlink inside root.
+ * Verified pieces are written by the hash workers (`HashPool.store`), to the places `writeSpans` gives.
  */
 export class FileStorage {
   private readonly openFiles = new Map<number, { fh: Promise<FileHandle>; users: number }>()
@@ -37,7 +38,7 @@ export class FileStorage {
   /** Bytes of real file data (padding excluded). */
   readonly dataLength: number
 
-  constructor(readonly root: string, readonly files: readonly StoredFile[], pieceLength: number, private readonly writable: boolean) {
+  constructor(readonly root: string, readonly files: readonly StoredFile[], pieceLength: number) {
     const last = files[files.length - 1]
     const length = last ? last.offset + last.length : 0
     this.layout = { pieceLength, length, pieceCount: Math.ceil(length / pieceLength), files }
@@ -45,31 +46,15 @@ export class FileStorage {
     this.folders = new Folders(root)
   }
 
-  private resolve(components: readonly string[], create: boolean): Promise<string | null> {
-    return this.folders.resolve(components, create)
-  }
-
-  /** The file's path, its folders made real folders first when writable (never following a symlink). */
-  async fullPath(file: number): Promise<string> {
-    const path = await this.resolve(this.files[file]!.path, this.writable)
-    if (path === null) throw new UserError(`${this.describe(file)}: a folder on its path is missing or not a folder`, ExitCode.mismatch)
-    return path
-  }
-
+  /** The file's path for reading; its folders must be real folders (a symlink on the way is never followed). */
   private async openFile(file: number): Promise<FileHandle> {
-    const path = await this.fullPath(file)
-    const flags = (this.writable ? constants.O_RDWR | constants.O_CREAT : constants.O_RDONLY) | O_NOFOLLOW
+    const path = this.folders.resolve(this.files[file]!.path, false)
+    if (path === null) throw new UserError(`${this.describe(file)}: a folder on its path is missing or not a folder`, ExitCode.mismatch)
     try {
-      return await open(path, flags, 0o644)
+      return await open(path, constants.O_RDONLY | O_NOFOLLOW)
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code
-      if (!this.writable || (code !== 'ELOOP' && code !== 'EISDIR')) {
-        if (code === 'ELOOP') throw new UserError(`${path} is a symlink, not the file the torrent names`, ExitCode.mismatch)
-        throw fsError(err, path)
-      }
-      // A symlink or folder sits where the file belongs: replace it (a link is removed, never followed).
-      await removeEntry(path)
-      return open(path, flags, 0o644).catch((e) => { throw fsError(e, path) })
+      if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new UserError(`${path} is a symlink, not the file the torrent names`, ExitCode.mismatch)
+      throw fsError(err, path)
     }
   }
 
@@ -136,20 +121,12 @@ export class FileStorage {
     })
   }
 
-  /** Writes verified bytes at stream offset `start`. */
-  async write(start: number, data: Uint8Array): Promise<void> {
-    for (const span of spansOfRange(this.files, start, data.length)) {
-      if (this.files[span.file]!.kind === 'padding') continue
-      await this.use(span.file, async (fh) => {
-        let done = 0
-        while (done < span.length) {
-          const { bytesWritten } = await fh.write(data, span.rangeOffset + done, span.length - done, span.fileOffset + done).catch((err) => {
-            throw fsError(err, this.describe(span.file))
-          })
-          done += bytesWritten
-        }
-      })
-    }
+  /** Where a piece's bytes go, for the worker that verifies and stores it; padding never touches the disk. */
+  writeSpans(piece: number): WriteSpan[] {
+    return spansOfPiece(this.layout, piece).flatMap((s) => {
+      const f = this.files[s.file]!
+      return f.kind === 'padding' ? [] : [{ components: f.path, fileOffset: s.fileOffset, length: s.length, at: s.rangeOffset }]
+    })
   }
 
   /** Bytes of a piece before its trailing padding: the only part worth asking a peer for. */
@@ -195,18 +172,18 @@ export class FileStorage {
    * Fixes the sizes the start-up check found wrong: trims files that are too long and creates empty ones.
    * A missing or short file with data needs nothing now: writing its missing pieces brings it to length.
    */
-  async allocate(sizes: readonly (number | null)[]): Promise<void> {
-    const fix = this.files.flatMap((f, i) =>
-      f.kind === 'file' && sizes[i] !== f.length && ((sizes[i] ?? 0) > f.length || f.length === 0) ? [i] : [])
-    await mapLimit(fix, STAT_CONCURRENCY, (i) =>
-      this.use(i, async (fh) => {
-        const { size } = await fh.stat()
-        if (size !== this.files[i]!.length) await fh.truncate(this.files[i]!.length).catch((err) => { throw fsError(err, this.describe(i)) })
-      }))
-  }
-
-  async sync(): Promise<void> {
-    await Promise.all([...this.openFiles.values()].map(async (e) => (await e.fh).datasync().catch((err) => { throw fsError(err, 'flushing files') })))
+  allocate(sizes: readonly (number | null)[]): void {
+    for (const [i, f] of this.files.entries()) {
+      if (f.kind !== 'file' || sizes[i] === f.length || ((sizes[i] ?? 0) <= f.length && f.length !== 0)) continue
+      const fd = this.folders.openWritable(f.path)
+      try {
+        ftruncateSync(fd, f.length)
+      } catch (err) {
+        throw fsError(err, this.describe(i))
+      } finally {
+        closeSync(fd)
+      }
+    }
   }
 
   async close(): Promise<void> {

@@ -1,7 +1,6 @@
-import { UserError, ExitCode, fsError } from '../cli/errors.js'
 import { pieceSize } from '../torrent/layout.js'
 import type { FileStorage } from './fileStorage.js'
-import { ReadError, type HashPool } from './hashPool.js'
+import type { HashPool } from './hashPool.js'
 
 /** Pieces queued per worker: enough that a worker never waits for the next job. */
 const JOBS_PER_WORKER = 4
@@ -22,19 +21,11 @@ export async function hashPieces(
     if (failure) break
     const p: Promise<void> = pool.hashFiles(storage.readSpans(index), pieceSize(storage.layout, index))
       .then((digest) => onPiece(index, digest))
-      .catch((err) => { failure ??= readFailure(err) })
+      .catch((err) => { failure ??= err })
       .finally(() => inFlight.delete(p))
     inFlight.add(p)
     if (inFlight.size >= pool.size * JOBS_PER_WORKER) await Promise.race(inFlight)
   }
   await Promise.all(inFlight)
   if (failure) throw failure
-}
-
-function readFailure(err: unknown): unknown {
-  if (!(err instanceof ReadError)) return err
-  const what = err.path ?? 'a file'
-  if (err.code === 'SHORT') return new UserError(`${what} is shorter than the torrent says`, ExitCode.mismatch)
-  if (err.code === 'ELOOP') return new UserError(`${what} is a symlink, not the file the torrent names`, ExitCode.mismatch)
-  return fsError(Object.assign(new Error(err.message), { code: err.code }), what)
 }

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
+import { UserError, type ExitCodeValue } from '../cli/errors.js'
 
 /** Part of a piece to read for hashing: `path` null is padding (zeros). */
 export interface ReadSpan {
@@ -8,22 +9,26 @@ export interface ReadSpan {
   length: number
 }
 
+/** Part of a piece to write: `length` bytes from `at` in the piece go to `fileOffset` in the file at `components`. */
+export interface WriteSpan {
+  components: readonly string[]
+  fileOffset: number
+  length: number
+  at: number
+}
+
 export type HashJob =
   | { kind: 'buffer'; id: number; data: Uint8Array }
   | { kind: 'files'; id: number; spans: ReadSpan[]; size: number }
+  | { kind: 'store'; id: number; data: Uint8Array; expected: Uint8Array; root: string; spans: WriteSpan[] }
 
 interface Reply {
   id: number
   digest?: Uint8Array
   data?: Uint8Array
-  error?: { code?: string; message: string; path?: string }
-}
-
-/** A read failure on a worker, with the errno code and path of the file. */
-export class ReadError extends Error {
-  constructor(readonly code: string | undefined, readonly path: string | undefined, message: string) {
-    super(message)
-  }
+  stored?: boolean
+  /** A file system failure, already told the way the user sees it. */
+  error?: { message: string; exitCode: ExitCodeValue }
 }
 
 /**
@@ -59,11 +64,23 @@ export class HashPool {
     return { digest: reply.digest!, data: reply.data! }
   }
 
-  /** Reads a piece of `size` bytes from `spans` on a worker and hashes it; a failed read rejects with a ReadError. */
+  /** Reads a piece of `size` bytes from `spans` on a worker and hashes it; a failed read rejects with a UserError. */
   async hashFiles(spans: ReadSpan[], size: number): Promise<Uint8Array> {
     const reply = await this.send({ kind: 'files', id: this.nextId++, spans, size })
-    if (reply.error) throw new ReadError(reply.error.code, reply.error.path, reply.error.message)
+    if (reply.error) throw new UserError(reply.error.message, reply.error.exitCode)
     return reply.digest!
+  }
+
+  /**
+   * Hashes a piece (owning its memory, transferred meanwhile) and, when it matches `expected`, writes it
+   * under `root` on the same worker: one thread hop per piece, and file calls that never wait on the event
+   * loop. Resolves with whether it matched and was stored; a failed write rejects with a UserError.
+   */
+  async store(data: Uint8Array, expected: Uint8Array, root: string, spans: WriteSpan[]): Promise<{ stored: boolean; data: Uint8Array }> {
+    if (data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength) throw new Error('store() needs a buffer that owns its memory')
+    const reply = await this.send({ kind: 'store', id: this.nextId++, data, expected, root, spans }, [data.buffer as ArrayBuffer])
+    if (reply.error) throw new UserError(reply.error.message, reply.error.exitCode)
+    return { stored: reply.stored!, data: reply.data! }
   }
 
   private send(job: HashJob, transfer: ArrayBuffer[] = []): Promise<Reply> {

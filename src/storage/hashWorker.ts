@@ -1,25 +1,36 @@
-import { closeSync, constants, openSync, readSync } from 'node:fs'
+import { closeSync, constants, openSync, readSync, writeSync } from 'node:fs'
 import { createHash } from 'node:crypto'
+import { join } from 'node:path'
 import { parentPort } from 'node:worker_threads'
-import type { HashJob, ReadSpan } from './hashPool.js'
+import type { HashJob, ReadSpan, WriteSpan } from './hashPool.js'
+import { ExitCode, UserError, fsError } from '../cli/errors.js'
+import { Folders } from './safePath.js'
 
 const MAX_OPEN_FILES = 64
-/** Descriptors by path, least recently used first (a piece of a large file is followed by its next piece). */
-const open = new Map<string, number>()
-let scratch = new Uint8Array(0)
 
-function fd(path: string): number {
-  let handle = open.get(path)
-  if (handle !== undefined) open.delete(path)
-  else handle = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW)
-  open.set(path, handle)
-  for (const [p, h] of open) {
-    if (open.size <= MAX_OPEN_FILES) break
-    open.delete(p)
-    closeSync(h)
+/** Descriptors by path, least recently used first: a piece of a large file is usually followed by the next. */
+class Descriptors {
+  private readonly open = new Map<string, number>()
+
+  get(path: string, opener: () => number): number {
+    let fd = this.open.get(path)
+    if (fd !== undefined) this.open.delete(path)
+    else fd = opener()
+    this.open.set(path, fd)
+    for (const [p, h] of this.open) {
+      if (this.open.size <= MAX_OPEN_FILES) break
+      this.open.delete(p)
+      closeSync(h)
+    }
+    return fd
   }
-  return handle
 }
+
+const readers = new Descriptors()
+const writers = new Descriptors()
+/** Folder checks per destination root, cached like the main thread's. */
+const folders = new Map<string, Folders>()
+let scratch = new Uint8Array(0)
 
 /** Reads a piece from its files into the scratch buffer: synchronous calls here cost no thread hops. */
 function readPiece(spans: readonly ReadSpan[], size: number): Uint8Array {
@@ -30,10 +41,16 @@ function readPiece(spans: readonly ReadSpan[], size: number): Uint8Array {
     const target = piece.subarray(at, at + s.length)
     if (s.path === null) target.fill(0)
     else {
-      for (let done = 0; done < s.length;) {
-        const n = readSync(fd(s.path), target, done, s.length - done, s.fileOffset + done)
-        if (n === 0) throw Object.assign(new Error('shorter than the torrent says'), { code: 'SHORT', path: s.path })
-        done += n
+      try {
+        const fd = readers.get(s.path, () => openSync(s.path!, constants.O_RDONLY | constants.O_NOFOLLOW))
+        for (let done = 0; done < s.length;) {
+          const n = readSync(fd, target, done, s.length - done, s.fileOffset + done)
+          if (n === 0) throw new UserError(`${s.path} is shorter than the torrent says`, ExitCode.mismatch)
+          done += n
+        }
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new UserError(`${s.path} is a symlink, not the file the torrent names`, ExitCode.mismatch)
+        throw fsError(err, s.path)
       }
     }
     at += s.length
@@ -41,18 +58,39 @@ function readPiece(spans: readonly ReadSpan[], size: number): Uint8Array {
   return piece
 }
 
-parentPort!.on('message', (job: HashJob) => {
-  if (job.kind === 'buffer') {
-    // The buffer travels back with its digest so the caller can still write it without a copy.
-    const digest = createHash('sha1').update(job.data).digest()
-    parentPort!.postMessage({ id: job.id, digest, data: job.data }, [job.data.buffer as ArrayBuffer])
-    return
+function writePiece(data: Uint8Array, root: string, spans: readonly WriteSpan[]): void {
+  let f = folders.get(root)
+  if (!f) folders.set(root, (f = new Folders(root)))
+  const rootFolders = f
+  for (const s of spans) {
+    const path = join(root, ...s.components)
+    const fd = writers.get(path, () => rootFolders.openWritable(s.components))
+    try {
+      for (let done = 0; done < s.length;) done += writeSync(fd, data, s.at + done, s.length - done, s.fileOffset + done)
+    } catch (err) {
+      throw fsError(err, path)
+    }
   }
+}
+
+const sha1 = (data: Uint8Array) => createHash('sha1').update(data).digest()
+
+parentPort!.on('message', (job: HashJob) => {
   try {
-    const digest = createHash('sha1').update(readPiece(job.spans, job.size)).digest()
-    parentPort!.postMessage({ id: job.id, digest })
+    if (job.kind === 'files') {
+      parentPort!.postMessage({ id: job.id, digest: sha1(readPiece(job.spans, job.size)) })
+      return
+    }
+    const digest = sha1(job.data)
+    // The buffer travels back with its digest so the caller can still serve it without a copy.
+    const reply = { id: job.id, digest, data: job.data, stored: false }
+    if (job.kind === 'store' && digest.equals(job.expected)) {
+      writePiece(job.data, job.root, job.spans)
+      reply.stored = true
+    }
+    parentPort!.postMessage(reply, [job.data.buffer as ArrayBuffer])
   } catch (err) {
-    const e = err as NodeJS.ErrnoException
-    parentPort!.postMessage({ id: job.id, error: { code: e.code, message: e.message, path: e.path } })
+    const e = err instanceof UserError ? err : new UserError(`hashing: ${(err as Error).message}`)
+    parentPort!.postMessage({ id: job.id, error: { message: e.message, exitCode: e.exitCode } })
   }
 })

@@ -44,9 +44,7 @@ export async function reuseLocalCopies(meta: Metainfo, storage: FileStorage, hav
           if (have.get(piece) || storage.dataPrefix(piece) !== chunkLength) continue
           const data = ownedBuffer(pieceSize(storage.layout, piece)).fill(0)
           chunk.copy(data)
-          const { digest, data: back } = await pool.hash(data)
-          if (!Buffer.from(digest).equals(pieceHash(meta, piece))) continue
-          await storage.write(piece * pieceLength, back)
+          if (!(await pool.store(data, pieceHash(meta, piece), storage.root, storage.writeSpans(piece))).stored) continue
           have.set(piece)
           pieces++
           bytes += chunkLength

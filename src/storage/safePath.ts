@@ -1,6 +1,5 @@
-import { constants } from 'node:fs'
-import type { Dirent } from 'node:fs'
-import { lstat, mkdir, readdir, rm } from 'node:fs/promises'
+import { constants, lstatSync, mkdirSync, openSync, rmSync, type Dirent, type Stats } from 'node:fs'
+import { readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fsError } from '../cli/errors.js'
 
@@ -11,45 +10,76 @@ export async function removeEntry(path: string): Promise<void> {
   await rm(path, { recursive: true, force: true }).catch((err) => { throw fsError(err, path) })
 }
 
+/** The same, synchronously: for a worker, and for folder checks that take microseconds each. */
+export function removeEntrySync(path: string): void {
+  try {
+    rmSync(path, { recursive: true, force: true })
+  } catch (err) {
+    throw fsError(err, path)
+  }
+}
+
 /**
  * Resolves `components` under `root` so that every folder on the way is a real folder. When `create` is
  * set, missing folders are made and a symlink or file in the way is replaced by a folder (following it
  * could write outside the destination); otherwise null is returned when the path cannot exist as named.
  * `known` caches folders already found real, so a tree of many files costs one check per folder.
+ * Synchronous, so two callers can never interleave while replacing the same link.
  */
-export async function ensureParents(root: string, components: readonly string[], create: boolean, known?: Set<string>): Promise<string | null> {
+export function ensureParents(root: string, components: readonly string[], create: boolean, known?: Set<string>): string | null {
   let dir = root
   for (let i = 0; i < components.length - 1; i++) {
     dir = join(dir, components[i]!)
     if (known?.has(dir)) continue
-    const st = await lstat(dir).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return null
+    let st: Stats | undefined
+    try {
+      st = lstatSync(dir, { throwIfNoEntry: false })
+    } catch (err) {
       throw fsError(err, dir)
-    })
+    }
     if (!st?.isDirectory()) {
       if (!create) return null
-      if (st) await removeEntry(dir)
-      await mkdir(dir).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'EEXIST') throw fsError(err, dir) })
+      if (st) removeEntrySync(dir)
+      try {
+        mkdirSync(dir)
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fsError(err, dir)
+      }
     }
     known?.add(dir)
   }
   return join(root, ...components)
 }
 
-/**
- * Folder checks for one root, cached (a tree of many files costs one lstat per folder) and run one at a
- * time: two callers replacing the same link at once could remove each other's work.
- */
+/** Folder checks for one root, cached: a tree of many files costs one lstat per folder. */
 export class Folders {
   private readonly known = new Set<string>()
-  private queue: Promise<unknown> = Promise.resolve()
 
   constructor(private readonly root: string) {}
 
-  resolve(components: readonly string[], create: boolean): Promise<string | null> {
-    const next = this.queue.then(() => ensureParents(this.root, components, create, this.known))
-    this.queue = next.catch(() => undefined)
-    return next
+  resolve(components: readonly string[], create: boolean): string | null {
+    return ensureParents(this.root, components, create, this.known)
+  }
+
+  /**
+   * Opens the file at `components` for writing, creating it and its folders; a symlink or folder where the
+   * file belongs is removed first (a link is never followed).
+   */
+  openWritable(components: readonly string[]): number {
+    const path = this.resolve(components, true)!
+    const flags = constants.O_RDWR | constants.O_CREAT | O_NOFOLLOW
+    try {
+      return openSync(path, flags, 0o644)
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code !== 'ELOOP' && code !== 'EISDIR') throw fsError(err, path)
+    }
+    removeEntrySync(path)
+    try {
+      return openSync(path, flags, 0o644)
+    } catch (err) {
+      throw fsError(err, path)
+    }
   }
 }
 

@@ -428,17 +428,15 @@ export class Swarm extends EventEmitter {
     const orphaned = this.orphaned.delete(piece)
     this.verifying++
     try {
-      const { digest, data } = await this.opts.pool.hash(buf)
+      const { stored, data } = await this.opts.pool.store(buf, pieceHash(meta, piece), storage.root, storage.writeSpans(piece))
       if (this.closed) return
-      if (!Buffer.from(digest).equals(pieceHash(meta, piece))) {
+      if (!stored) {
         this.counters.hashFailures++
         this.picker.pieceFailed(piece)
         this.blame(piece, contributors, orphaned)
         this.fillAll()
         return
       }
-      await storage.write(piece * meta.pieceLength, data)
-      if (this.closed) return
       have.set(piece)
       this.picker.markHave(piece)
       this.cache.put(piece, data)

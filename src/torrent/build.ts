@@ -20,7 +20,7 @@ export interface BuildOptions {
 }
 
 /** Where the files of a torrent live on disk: a folder for a multi-file torrent, the file itself otherwise. */
-export function storageFor(meta: Pick<Metainfo, 'files' | 'singleFile' | 'pieceLength'>, location: string, writable: boolean): FileStorage {
+export function storageFor(meta: Pick<Metainfo, 'files' | 'singleFile' | 'pieceLength'>, location: string): FileStorage {
   const root = meta.singleFile ? dirname(resolve(location)) : resolve(location)
   const files = meta.files.map((f) => ({
     path: meta.singleFile ? [basename(resolve(location))] : f.path,
@@ -28,7 +28,7 @@ export function storageFor(meta: Pick<Metainfo, 'files' | 'singleFile' | 'pieceL
     offset: f.offset,
     kind: isPadding(f) ? ('padding' as const) : isSymlink(f) ? ('symlink' as const) : ('file' as const),
   }))
-  return new FileStorage(root, files, meta.pieceLength, writable)
+  return new FileStorage(root, files, meta.pieceLength)
 }
 
 function attrOf(e: SourceEntry): string {
@@ -56,7 +56,7 @@ export async function buildTorrent(opts: BuildOptions): Promise<{ torrent: Uint8
   const length = placed.reduce((sum, p) => sum + p.length, 0)
   const pieceCount = Math.ceil(length / pieceLength)
   const pieceHashes = new Uint8Array(pieceCount * SHA1_LENGTH)
-  const storage = storageFor({ files, singleFile, pieceLength }, source, false)
+  const storage = storageFor({ files, singleFile, pieceLength }, source)
   try {
     await hashPieces(storage, opts.pool, Array.from({ length: pieceCount }, (_, i) => i), (i, digest) => pieceHashes.set(digest, i * SHA1_LENGTH))
   } finally {

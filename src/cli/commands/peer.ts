@@ -5,6 +5,7 @@ import type { Logger } from '../../log.js'
 import { applyMetadata } from '../../storage/applyMetadata.js'
 import { checkExisting } from '../../storage/checkExisting.js'
 import { findExtraneous } from '../../storage/destinationTree.js'
+import { flushFileSystem } from '../../storage/flush.js'
 import { reuseLocalCopies } from '../../storage/reuseLocal.js'
 import { removeEntry } from '../../storage/safePath.js'
 import { HashPool } from '../../storage/hashPool.js'
@@ -75,7 +76,7 @@ export async function peerCommand(torrent: string, destination: string, ip: stri
       interrupted,
     ])
     await prepareDestination(meta, destination)
-    const storage = storageFor(meta, destination, true)
+    const storage = storageFor(meta, destination)
     try {
       const check = await checkExisting(meta, storage, pool)
       const fileRoot = storage.root
@@ -93,13 +94,13 @@ export async function peerCommand(torrent: string, destination: string, ip: stri
       const fatal = new Promise<never>((_, reject) => swarm.once('fatal', reject))
       if (!swarm.complete) await Promise.race([new Promise((r) => swarm.once('complete', r)), fatal, interrupted]).finally(stopProgress)
       else stopProgress()
-      if (opts.fsync) await storage.sync()
       if (opts.delete && !meta.singleFile) {
         const { entries } = await findExtraneous(fileRoot, meta)
         for (const e of entries) await removeEntry(e)
         if (entries.length > 0) logger.info({ removed: entries.length }, 'deleted entries the torrent does not name')
       }
       await applyMetadata(meta, fileRoot, meta.singleFile ? resolve(destination) : null, { owner: opts.owner })
+      if (opts.fsync) await flushFileSystem(fileRoot)
       logger.info({ ...swarm.stats }, 'complete')
       await new Promise<void>((r) => process.stdout.write('Done and done\n', () => r()))
       await announcer.announceNow('completed')

@@ -17,7 +17,7 @@ export interface SeedOptions {
 export async function seedCommand(torrent: string, source: string, ip: string, opts: SeedOptions, logger: Logger): Promise<void> {
   const meta = await readTorrentFile(torrent)
   const pool = new HashPool()
-  const storage = storageFor(meta, source, false)
+  const storage = storageFor(meta, source)
   try {
     const check = await checkExisting(meta, storage, pool)
     assertMatches(meta, storage, check)
