@@ -37,3 +37,12 @@ export function fsError(err: unknown, what: string): UserError {
       return new UserError(`${what}: ${e?.message ?? String(err)}`, ExitCode.failure)
   }
 }
+
+/** Runs a synchronous file system call, turning its failure into the UserError that names `what`. */
+export function fsSync<T>(what: string, fn: () => T): T {
+  try {
+    return fn()
+  } catch (err) {
+    throw fsError(err, what)
+  }
+}

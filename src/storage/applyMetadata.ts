@@ -1,15 +1,12 @@
-import { constants } from 'node:fs'
+import {
+  chmodSync, chownSync, closeSync, constants, fchmodSync, fchownSync, fstatSync, futimesSync, lchownSync, lstatSync, lutimesSync,
+  openSync, readlinkSync, statSync, symlinkSync, utimesSync, type Stats,
+} from 'node:fs'
 import { join } from 'node:path'
-import { chmod, chown, lchown, lstat, lutimes, open, readlink, stat, symlink, utimes } from 'node:fs/promises'
-import type { Stats } from 'node:fs'
-import { ExitCode, UserError, fsError } from '../cli/errors.js'
+import { ExitCode, UserError, fsError, fsSync } from '../cli/errors.js'
 import { isPadding, isSymlink, type EntryMeta, type Metainfo } from '../torrent/metainfo.js'
 import { comparePaths } from '../torrent/paths.js'
-import { mapLimit } from './mapLimit.js'
-import { Folders, O_NOFOLLOW, removeEntry } from './safePath.js'
-
-/** Files whose metadata is checked and set at once: deploy trees have thousands. */
-const FILES_AT_ONCE = 32
+import { Folders, O_NOFOLLOW, removeEntrySync } from './safePath.js'
 
 export interface ApplyOptions {
   /** Apply numeric uid/gid (needs root). */
@@ -17,34 +14,34 @@ export interface ApplyOptions {
 }
 
 interface Target {
-  stat(): Promise<Stats>
-  chown(u: number, g: number): Promise<void>
-  chmod(m: number): Promise<void>
-  utimes(a: number, m: number): Promise<void>
+  stat(): Stats
+  chown(u: number, g: number): void
+  chmod(m: number): void
+  utimes(a: number, m: number): void
 }
 
 /**
  * Sets only what differs, so a rerun on a complete destination changes nothing (not even ctimes).
  * chown goes first: it clears setuid/setgid bits that chmod then restores.
  */
-async function applyTo(target: Target, m: EntryMeta, opts: ApplyOptions, what: string): Promise<void> {
+function applyTo(target: Target, m: EntryMeta, opts: ApplyOptions, what: string): void {
   try {
-    const st = await target.stat()
-    if (opts.owner && m.uid !== undefined && m.gid !== undefined && (st.uid !== m.uid || st.gid !== m.gid)) await target.chown(m.uid, m.gid)
-    if (m.mode !== undefined && (st.mode & 0o7777) !== m.mode) await target.chmod(m.mode)
-    if (m.mtime !== undefined && st.mtimeMs !== m.mtime * 1000) await target.utimes(m.mtime, m.mtime)
+    const st = target.stat()
+    if (opts.owner && m.uid !== undefined && m.gid !== undefined && (st.uid !== m.uid || st.gid !== m.gid)) target.chown(m.uid, m.gid)
+    if (m.mode !== undefined && (st.mode & 0o7777) !== m.mode) target.chmod(m.mode)
+    if (m.mtime !== undefined && st.mtimeMs !== m.mtime * 1000) target.utimes(m.mtime, m.mtime)
   } catch (err) {
     throw fsError(err, what)
   }
 }
 
 /** Opens a folder without following a symlink, so metadata never lands on a link's target. */
-async function applyToFolder(path: string, m: EntryMeta, opts: ApplyOptions): Promise<void> {
-  const fh = await open(path, constants.O_RDONLY | O_NOFOLLOW | constants.O_DIRECTORY).catch((err) => { throw fsError(err, path) })
+function applyToFolder(path: string, m: EntryMeta, opts: ApplyOptions): void {
+  const fd = fsSync(path, () => openSync(path, constants.O_RDONLY | O_NOFOLLOW | constants.O_DIRECTORY))
   try {
-    await applyTo(fh, m, opts, path)
+    applyTo({ stat: () => fstatSync(fd), chown: (u, g) => fchownSync(fd, u, g), chmod: (mode) => fchmodSync(fd, mode), utimes: (a, t) => futimesSync(fd, a, t) }, m, opts, path)
   } finally {
-    await fh.close()
+    closeSync(fd)
   }
 }
 
@@ -52,51 +49,51 @@ async function applyToFolder(path: string, m: EntryMeta, opts: ApplyOptions): Pr
  * A file the download just wrote: lstat proves it is a regular file (not a link), then path calls set what
  * differs. Cheaper than a descriptor per file on trees of thousands of files, and a rerun costs one lstat.
  */
-async function applyToFile(path: string, m: EntryMeta, opts: ApplyOptions): Promise<void> {
-  const st = await lstat(path).catch((err) => { throw fsError(err, path) })
+function applyToFile(path: string, m: EntryMeta, opts: ApplyOptions): void {
+  const st = fsSync(path, () => lstatSync(path))
   if (!st.isFile()) throw new UserError(`${path} is not the regular file the torrent names`, ExitCode.mismatch)
-  await applyTo({ stat: async () => st, chown: (u, g) => chown(path, u, g), chmod: (mode) => chmod(path, mode), utimes: (a, t) => utimes(path, a, t) }, m, opts, path)
+  applyTo({ stat: () => st, chown: (u, g) => chownSync(path, u, g), chmod: (mode) => chmodSync(path, mode), utimes: (a, t) => utimesSync(path, a, t) }, m, opts, path)
 }
 
-async function makeSymlink(path: string, target: string): Promise<void> {
-  const st = await lstat(path).catch(() => null)
-  if (st?.isSymbolicLink() && (await readlink(path)) === target) return
-  if (st) await removeEntry(path)
-  await symlink(target, path).catch((err) => { throw fsError(err, path) })
+function makeSymlink(path: string, target: string): void {
+  const st = fsSync(path, () => lstatSync(path, { throwIfNoEntry: false }))
+  if (st?.isSymbolicLink() && fsSync(path, () => readlinkSync(path)) === target) return
+  if (st) removeEntrySync(path)
+  fsSync(path, () => symlinkSync(target, path))
 }
 
 /**
  * Gives the destination what `rsync -a` would: symlinks as links, empty folders, modes, mtimes and (with
  * `owner`) numeric owners. Runs once every piece is verified and written; folders go last, deepest first,
- * because creating entries changes a folder's mtime.
+ * because creating entries changes a folder's mtime. Synchronous: a few microseconds per entry, where the
+ * thread pool cost tens of them per call and the peer is only serving others meanwhile.
  */
-export async function applyMetadata(meta: Metainfo, fileRoot: string, singleFilePath: string | null, opts: ApplyOptions): Promise<void> {
+export function applyMetadata(meta: Metainfo, fileRoot: string, singleFilePath: string | null, opts: ApplyOptions): void {
   if (singleFilePath !== null) {
-    const f = meta.files[0]!
-    await applyToFile(singleFilePath, withExecutable(f), opts)
+    applyToFile(singleFilePath, withExecutable(meta.files[0]!), opts)
     return
   }
   const folders = new Folders(fileRoot)
-  await mapLimit(meta.files.filter((f) => !isPadding(f)), FILES_AT_ONCE, async (f) => {
-    const path = (await folders.resolve(f.path, true))!
+  for (const f of meta.files) {
+    if (isPadding(f)) continue
+    const path = folders.resolve(f.path, true)!
     if (isSymlink(f)) {
-      await makeSymlink(path, f.symlink!)
-      const link = { stat: () => lstat(path), chown: (u: number, g: number) => lchown(path, u, g), chmod: async () => undefined, utimes: (a: number, m: number) => lutimes(path, a, m) }
-      await applyTo(link, f, opts, path)
+      makeSymlink(path, f.symlink!)
+      applyTo({ stat: () => lstatSync(path), chown: (u, g) => lchownSync(path, u, g), chmod: () => undefined, utimes: (a, m) => lutimesSync(path, a, m) }, f, opts, path)
     } else {
-      await applyToFile(path, withExecutable(f), opts)
+      applyToFile(path, withExecutable(f), opts)
     }
-  })
+  }
   const dirs = [...meta.directories].sort((a, b) => comparePaths(b.path, a.path))
   for (const d of dirs) {
     if (d.path.length === 0) {
       // The destination root itself may be a symlink the operator chose; it is used as given.
-      await applyTo({ stat: () => stat(fileRoot), chown: (u, g) => chown(fileRoot, u, g), chmod: (m) => chmod(fileRoot, m), utimes: (a, m) => utimes(fileRoot, a, m) }, d, opts, fileRoot)
+      applyTo({ stat: () => statSync(fileRoot), chown: (u, g) => chownSync(fileRoot, u, g), chmod: (m) => chmodSync(fileRoot, m), utimes: (a, m) => utimesSync(fileRoot, a, m) }, d, opts, fileRoot)
       continue
     }
     // Making the parents of a child entry makes the folder itself a real folder (replacing a link or file).
-    await folders.resolve([...d.path, 'child'], true)
-    await applyToFolder(join(fileRoot, ...d.path), d, opts)
+    folders.resolve([...d.path, 'child'], true)
+    applyToFolder(join(fileRoot, ...d.path), d, opts)
   }
 }
 

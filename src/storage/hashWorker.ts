@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import { parentPort } from 'node:worker_threads'
 import type { HashJob, ReadSpan, WriteSpan } from './hashPool.js'
-import { ExitCode, UserError, fsError } from '../cli/errors.js'
+import { ExitCode, UserError, fsError, fsSync } from '../cli/errors.js'
 import { Folders } from './safePath.js'
 
 const MAX_OPEN_FILES = 64
@@ -65,11 +65,9 @@ function writePiece(data: Uint8Array, root: string, spans: readonly WriteSpan[])
   for (const s of spans) {
     const path = join(root, ...s.components)
     const fd = writers.get(path, () => rootFolders.openWritable(s.components))
-    try {
+    fsSync(path, () => {
       for (let done = 0; done < s.length;) done += writeSync(fd, data, s.at + done, s.length - done, s.fileOffset + done)
-    } catch (err) {
-      throw fsError(err, path)
-    }
+    })
   }
 }
 

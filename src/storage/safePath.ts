@@ -1,7 +1,7 @@
-import { constants, lstatSync, mkdirSync, openSync, rmSync, type Dirent, type Stats } from 'node:fs'
+import { constants, lstatSync, mkdirSync, openSync, rmSync, type Dirent } from 'node:fs'
 import { readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { fsError } from '../cli/errors.js'
+import { fsError, fsSync } from '../cli/errors.js'
 
 export const O_NOFOLLOW = constants.O_NOFOLLOW
 
@@ -12,11 +12,7 @@ export async function removeEntry(path: string): Promise<void> {
 
 /** The same, synchronously: for a worker, and for folder checks that take microseconds each. */
 export function removeEntrySync(path: string): void {
-  try {
-    rmSync(path, { recursive: true, force: true })
-  } catch (err) {
-    throw fsError(err, path)
-  }
+  fsSync(path, () => rmSync(path, { recursive: true, force: true }))
 }
 
 /**
@@ -31,12 +27,7 @@ export function ensureParents(root: string, components: readonly string[], creat
   for (let i = 0; i < components.length - 1; i++) {
     dir = join(dir, components[i]!)
     if (known?.has(dir)) continue
-    let st: Stats | undefined
-    try {
-      st = lstatSync(dir, { throwIfNoEntry: false })
-    } catch (err) {
-      throw fsError(err, dir)
-    }
+    const st = fsSync(dir, () => lstatSync(dir, { throwIfNoEntry: false }))
     if (!st?.isDirectory()) {
       if (!create) return null
       if (st) removeEntrySync(dir)
@@ -75,11 +66,7 @@ export class Folders {
       if (code !== 'ELOOP' && code !== 'EISDIR') throw fsError(err, path)
     }
     removeEntrySync(path)
-    try {
-      return openSync(path, flags, 0o644)
-    } catch (err) {
-      throw fsError(err, path)
-    }
+    return fsSync(path, () => openSync(path, flags, 0o644))
   }
 }
 

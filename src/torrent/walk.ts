@@ -1,7 +1,7 @@
 import { lstatSync, readdirSync, readlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Stats } from 'node:fs'
-import { UserError, fsError } from '../cli/errors.js'
+import { UserError, fsSync } from '../cli/errors.js'
 import type { Matcher } from './glob.js'
 import type { EntryMeta } from './metainfo.js'
 import { comparePaths, componentProblem } from './paths.js'
@@ -26,30 +26,23 @@ export function metaOfStats(st: Stats): Required<EntryMeta> {
  */
 export function walkTree(root: string, exclude: Matcher): SourceEntry[] {
   const entries: SourceEntry[] = []
-  const call = <T>(fn: () => T, path: string): T => {
-    try {
-      return fn()
-    } catch (err) {
-      throw fsError(err, path)
-    }
-  }
   function visit(dir: string, rel: string[], st: Stats): void {
     entries.push({ path: rel, kind: 'dir', length: 0, ...metaOfStats(st) })
-    for (const name of call(() => readdirSync(dir), dir)) {
+    for (const name of fsSync(dir, () => readdirSync(dir))) {
       const path = [...rel, name]
       if (exclude(path)) continue
       const full = join(dir, name)
       const problem = componentProblem(name)
       if (problem) throw new UserError(`cannot put ${full} in a torrent: ${problem}`)
-      const child = call(() => lstatSync(full), full)
+      const child = fsSync(full, () => lstatSync(full))
       if (child.isDirectory()) visit(full, path, child)
       else if (child.isFile()) entries.push({ path, kind: 'file', length: child.size, ...metaOfStats(child) })
       else if (child.isSymbolicLink()) {
-        const target = call(() => readlinkSync(full), full)
+        const target = fsSync(full, () => readlinkSync(full))
         entries.push({ path, kind: 'symlink', length: 0, symlink: target, ...metaOfStats(child) })
       } else throw new UserError(`${full} is a special file (socket, fifo or device); murder copies files, folders and symlinks`)
     }
   }
-  visit(root, [], call(() => lstatSync(root), root))
+  visit(root, [], fsSync(root, () => lstatSync(root)))
   return entries.sort((a, b) => comparePaths(a.path, b.path))
 }

@@ -99,7 +99,7 @@ export async function peerCommand(torrent: string, destination: string, ip: stri
         for (const e of entries) await removeEntry(e)
         if (entries.length > 0) logger.info({ removed: entries.length }, 'deleted entries the torrent does not name')
       }
-      await applyMetadata(meta, fileRoot, meta.singleFile ? resolve(destination) : null, { owner: opts.owner })
+      applyMetadata(meta, fileRoot, meta.singleFile ? resolve(destination) : null, { owner: opts.owner })
       if (opts.fsync) await flushFileSystem(fileRoot)
       logger.info({ ...swarm.stats }, 'complete')
       await new Promise<void>((r) => process.stdout.write('Done and done\n', () => r()))
