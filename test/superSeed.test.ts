@@ -26,3 +26,15 @@ test('after the first round only pieces nobody holds are revealed again', () => 
   const lost = s.reveal('b', (i) => b.includes(i), () => 0)
   assert.deepEqual(lost.sort(), [...a].sort(), 'a left before sharing: its pieces are revealed again')
 })
+
+test('the reveal window is shared: a lone peer gets all of it, later peers a share, never below two', () => {
+  const s = new SuperSeeder(100, 8, () => 0.5)
+  const none = () => false
+  const zero = () => 0
+  assert.equal(s.reveal('a', none, zero).length, 8, 'one peer: the whole window, enough for a full pipeline')
+  assert.equal(s.reveal('b', none, zero).length, 4, 'two peers: half each')
+  for (const p of ['c', 'd', 'e', 'f']) s.reveal(p, none, zero)
+  assert.equal(s.reveal('g', none, zero).length, 2, 'seven peers: at least two each')
+  const all = ['a', 'b', 'c', 'd', 'e', 'f', 'g'].flatMap((p) => s.reveal(p, none, zero))
+  assert.deepEqual(all, [], 'nobody gets more until it reports a piece')
+})

@@ -4,21 +4,30 @@
  * having them. Peers then fetch distinct pieces from the source and trade the rest among themselves, so the
  * source uploads about one copy. Pure bookkeeping; the swarm sends the `have` messages.
  */
+/** Revealed pieces a peer always has, so that finishing one piece never leaves it nothing to ask for. */
+const MIN_PER_PEER = 2
+
 export class SuperSeeder {
   private readonly given: Uint32Array
   private readonly offered = new Map<string, Set<number>>()
 
-  constructor(private readonly pieceCount: number, private readonly perPeer: number, private readonly random: () => number = Math.random) {
+  /**
+   * `window` pieces are revealed and not yet held at once, shared by the peers (at least MIN_PER_PEER each):
+   * one peer alone gets enough to keep its pipeline full, many peers a few each, so that few pieces are
+   * still in flight, and given again, when every piece has been given once.
+   */
+  constructor(private readonly pieceCount: number, private readonly window: number, private readonly random: () => number = Math.random) {
     this.given = new Uint32Array(pieceCount)
   }
 
-  /** Pieces to reveal now so that the peer has `perPeer` revealed pieces it does not hold yet. */
+  /** Pieces to reveal now so that the peer has its share of the window revealed and not yet held. */
   reveal(peer: string, peerHas: (piece: number) => boolean, availability: (piece: number) => number): number[] {
     let set = this.offered.get(peer)
     if (!set) this.offered.set(peer, (set = new Set()))
     for (const p of set) if (peerHas(p)) set.delete(p)
+    const perPeer = Math.max(MIN_PER_PEER, Math.ceil(this.window / this.offered.size))
     const out: number[] = []
-    while (set.size < this.perPeer) {
+    while (set.size < perPeer) {
       const piece = this.choose(set, peerHas, availability)
       if (piece < 0) break
       set.add(piece)

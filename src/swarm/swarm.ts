@@ -136,12 +136,12 @@ export class Swarm extends EventEmitter {
       },
     })
     this.finished = have.complete
-    // Enough revealed pieces per peer to keep half its request pipeline busy: more only duplicates at the end.
-    const perPeer = Math.max(2, Math.ceil((DEFAULT_PIPELINE.initial * BLOCK_LENGTH) / meta.pieceLength / 2))
+    // Revealed pieces in flight at once: a full request pipeline (128 blocks) for a lone peer.
+    const window = Math.ceil((4 * DEFAULT_PIPELINE.max * BLOCK_LENGTH) / meta.pieceLength)
     this.localAvailability = new Uint32Array(meta.pieceCount)
     this.site = opts.site
     this.metadataExtension = metadataServer(meta.infoBytes)
-    this.superSeeder = opts.superSeed && have.complete ? new SuperSeeder(meta.pieceCount, perPeer) : null
+    this.superSeeder = opts.superSeed && have.complete ? new SuperSeeder(meta.pieceCount, window) : null
   }
 
   get complete(): boolean {
