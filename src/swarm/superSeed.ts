@@ -1,15 +1,31 @@
+/** Revealed pieces a peer always has, so that finishing one piece never leaves it nothing to ask for. */
+const MIN_PER_PEER = 2
+/**
+ * A peer with nothing revealed that gained no piece for this long is starving: the pieces others hold may
+ * be out of its reach (the tracker's site policy can leave the source as a remote site's only link). It is
+ * then shown every piece, as a plain seed would: for such a peer the source is the only way in.
+ */
+export const STARVING_MS = 1000
+
+interface PeerState {
+  /** Revealed to the peer and not yet held by it. */
+  readonly revealed: Set<number>
+  /** Pieces it held when last seen, and since when that count has not grown. */
+  held: number
+  since: number
+  /** Shown every piece after starving. */
+  open: boolean
+}
+
 /**
  * Super-seeding (BEP 16) for the source: instead of announcing every piece, the seed reveals a few pieces to
  * each peer, choosing the ones given out least and held by fewest, and reveals more as the peer reports
  * having them. Peers then fetch distinct pieces from the source and trade the rest among themselves, so the
  * source uploads about one copy. Pure bookkeeping; the swarm sends the `have` messages.
  */
-/** Revealed pieces a peer always has, so that finishing one piece never leaves it nothing to ask for. */
-const MIN_PER_PEER = 2
-
 export class SuperSeeder {
   private readonly given: Uint32Array
-  private readonly offered = new Map<string, Set<number>>()
+  private readonly peers = new Map<string, PeerState>()
 
   /**
    * `window` pieces are revealed and not yet held at once, shared by the peers (at least MIN_PER_PEER each):
@@ -20,25 +36,40 @@ export class SuperSeeder {
     this.given = new Uint32Array(pieceCount)
   }
 
-  /** Pieces to reveal now so that the peer has its share of the window revealed and not yet held. */
-  reveal(peer: string, peerHas: (piece: number) => boolean, availability: (piece: number) => number): number[] {
-    let set = this.offered.get(peer)
-    if (!set) this.offered.set(peer, (set = new Set()))
-    for (const p of set) if (peerHas(p)) set.delete(p)
-    const perPeer = Math.max(MIN_PER_PEER, Math.ceil(this.window / this.offered.size))
+  /**
+   * Pieces to reveal now so that the peer has its share of the window revealed and not yet held. `held` is
+   * how many pieces the peer has; call again every STARVING_MS / 2 so that a starving peer is noticed.
+   */
+  reveal(peer: string, peerHas: (piece: number) => boolean, availability: (piece: number) => number, held: number, now: number): number[] {
+    let state = this.peers.get(peer)
+    if (!state) this.peers.set(peer, (state = { revealed: new Set(), held, since: now, open: false }))
+    if (state.open) return []
+    if (held > state.held) {
+      state.held = held
+      state.since = now
+    }
+    for (const p of state.revealed) if (peerHas(p)) state.revealed.delete(p)
+    if (state.revealed.size === 0 && now - state.since >= STARVING_MS) {
+      state.open = true
+      const all: number[] = []
+      for (let i = 0; i < this.pieceCount; i++) if (!peerHas(i)) all.push(i)
+      return all
+    }
+    const perPeer = Math.max(MIN_PER_PEER, Math.ceil(this.window / this.peers.size))
     const out: number[] = []
-    while (set.size < perPeer) {
-      const piece = this.choose(set, peerHas, availability)
+    while (state.revealed.size < perPeer) {
+      const piece = this.choose(state.revealed, peerHas, availability)
       if (piece < 0) break
-      set.add(piece)
+      state.revealed.add(piece)
       this.given[piece]!++
       out.push(piece)
     }
+    if (out.length > 0) state.since = now
     return out
   }
 
   forget(peer: string): void {
-    this.offered.delete(peer)
+    this.peers.delete(peer)
   }
 
   /**

@@ -15,7 +15,7 @@ import { MAX_QUEUED_UPLOADS, Uploader } from './uploader.js'
 import { PiecePicker, type BlockRef } from './piecePicker.js'
 import { DEFAULT_PIPELINE, PipelineDepth } from './pipeline.js'
 import type { TokenBucket } from './rateLimiter.js'
-import { SuperSeeder } from './superSeed.js'
+import { STARVING_MS, SuperSeeder } from './superSeed.js'
 import { attachWire, HANDSHAKE_TIMEOUT_MS } from './wire.js'
 
 export interface SwarmOptions {
@@ -85,6 +85,7 @@ export class Swarm extends EventEmitter {
   private finished: boolean
   private closed = false
   private chokeTimer: NodeJS.Timeout | null = null
+  private revealTimer: NodeJS.Timeout | null = null
   private optimistic: string | null = null
   private fillScheduled = false
   private rechokeScheduled = false
@@ -166,6 +167,8 @@ export class Swarm extends EventEmitter {
   /** Starts the choke rounds; connections come from `addPeers` and from `accept`. */
   start(): void {
     this.chokeTimer = setInterval(() => this.chokeRound(), CHOKE_ROUND_MS)
+    // A starving peer sends no message that would make us look again.
+    if (this.superSeeder) this.revealTimer = setInterval(() => { for (const c of this.conns) if (c.handshaken) this.peerChanged(c) }, STARVING_MS / 2)
   }
 
   /** Connects to peers the tracker returned, skipping known, banned and surplus ones. */
@@ -312,7 +315,8 @@ export class Swarm extends EventEmitter {
   /** A peer's pieces changed: maybe we are now interested, maybe we can ask for more, or reveal more. */
   private peerChanged(conn: PeerConnection): void {
     if (this.superSeeder) {
-      for (const piece of this.superSeeder.reveal(conn.id, (i) => conn.has(i), (i) => this.picker.availabilityOf(i))) conn.wire.have(piece)
+      const held = conn.pieces === 'all' ? this.opts.meta.pieceCount : conn.pieces.count
+      for (const piece of this.superSeeder.reveal(conn.id, (i) => conn.has(i), (i) => this.picker.availabilityOf(i), held, performance.now())) conn.wire.have(piece)
       return
     }
     this.updateInterest(conn)
@@ -570,6 +574,7 @@ export class Swarm extends EventEmitter {
   close(): void {
     this.closed = true
     if (this.chokeTimer) clearInterval(this.chokeTimer)
+    if (this.revealTimer) clearInterval(this.revealTimer)
     for (const c of [...this.conns]) c.close()
   }
 }
