@@ -42,8 +42,21 @@ export class HashPool {
   private readonly load: number[] = []
   private nextId = 0
 
-  constructor(readonly size = Math.max(1, availableParallelism())) {
-    for (let i = 0; i < size; i++) {
+  /**
+   * Starts with one worker: starting one costs about as much CPU as hashing 100 MB, and a peer's downloads
+   * arrive far slower than one core hashes. `grow` adds more for bulk hashing of what is on disk.
+   */
+  constructor(workers = 1) {
+    this.grow(workers)
+  }
+
+  get size(): number {
+    return this.workers.length
+  }
+
+  /** Up to `workers` workers, at most one per core. */
+  grow(workers = availableParallelism()): void {
+    for (let i = this.workers.length; i < Math.min(workers, Math.max(1, availableParallelism())); i++) {
       const w = new Worker(new URL('./hashWorker.js', import.meta.url))
       w.on('message', (reply: Reply) => {
         this.load[i]!--
