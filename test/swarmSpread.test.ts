@@ -11,7 +11,7 @@ after(async () => {
   await cleanup(...dirs)
 })
 
-test('with the seed upload limited, 4 peers complete by trading pieces: the seed uploads < 2 copies', { timeout: 120_000 }, async (t) => {
+test('with the seed upload limited, 4 peers complete by trading pieces: the seed, spreading first, uploads about one copy', { timeout: 120_000 }, async (t) => {
   const work = await tempDir('spread')
   dirs.push(work)
   const src = join(work, 'src')
@@ -37,5 +37,6 @@ test('with the seed upload limited, 4 peers complete by trading pieces: the seed
   const stop = await seed.logLine((l) => l['msg'] === 'seed stopping')
   const uploaded = stop['uploaded'] as number
   t.diagnostic(`seed uploaded ${(uploaded / PAYLOAD).toFixed(2)} copies; peers done in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
-  assert.ok(uploaded < 2 * PAYLOAD, `the seed uploaded ${(uploaded / PAYLOAD).toFixed(2)} copies`)
+  // Serving every request it sent 1.3 copies here; refusing pieces the peers hold or are being sent, 1.01-1.02.
+  assert.ok(uploaded < 1.25 * PAYLOAD, `the seed uploaded ${(uploaded / PAYLOAD).toFixed(2)} copies`)
 })

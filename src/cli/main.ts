@@ -111,9 +111,10 @@ swarmOptions(withCommon(program.command('seed')))
   .argument('<source>', 'the folder (or file) the torrent was made from')
   .argument('<ip>', 'address the peers should connect to')
   .option('--super-seed', 'reveal pieces a few at a time (BEP 16) so the source uploads about one copy', false)
+  .option('--no-spread-first', 'serve every request, even for pieces other peers hold or are being sent')
   .addHelpText('after', '\nExample:\n  murder seed /tmp/build.torrent ./build 10.0.0.1')
   .action(async (torrent: string, source: string, ip: string, o) =>
-    seedCommand(torrent, source, ip, { port: o.port, timeout: o.timeout, settings: { ...settingsOf(o), superSeed: o.superSeed } }, createLogger(o.logLevel, 'seed')))
+    seedCommand(torrent, source, ip, { port: o.port, timeout: o.timeout, settings: { ...settingsOf(o), superSeed: o.superSeed, spreadFirst: o.spreadFirst } }, createLogger(o.logLevel, 'seed')))
 
 swarmOptions(withCommon(program.command('peer')))
   .description('download the torrent into a destination, helping the other peers, then print "Done and done"')

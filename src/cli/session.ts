@@ -18,6 +18,8 @@ export interface SwarmSettings {
   site?: string
   /** BEP 16 for a complete source. */
   superSeed: boolean
+  /** A complete source refuses pieces other peers hold or are being sent (see SpreadFirst). */
+  spreadFirst: boolean
   /** Bytes per second; Infinity: unlimited. */
   maxUploadRate: number
   maxDownloadRate: number
@@ -28,6 +30,7 @@ export const DEFAULT_SWARM_SETTINGS: SwarmSettings = {
   maxUploads: 64,
   memoryBudget: 32 * 1024 * 1024,
   superSeed: false,
+  spreadFirst: false,
   maxUploadRate: Infinity,
   maxDownloadRate: Infinity,
 }

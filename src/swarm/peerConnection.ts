@@ -31,6 +31,8 @@ export class PeerConnection {
   rate = 0
   /** Blocks whose request we withdrew (`blockKey`): they may still arrive, anything else unasked may not. */
   readonly cancelled = new Set<number>()
+  /** Pieces the peer refused us (BEP 6 reject), until when we ask others for them. */
+  readonly refused = new Map<number, number>()
   /** Pieces this peer contributed blocks to; a piece that fails its hash is blamed on them. */
   readonly contributed = new Set<number>()
   handshaken = false

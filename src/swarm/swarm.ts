@@ -15,6 +15,7 @@ import { MAX_QUEUED_UPLOADS, Uploader } from './uploader.js'
 import { PiecePicker, type BlockRef } from './piecePicker.js'
 import { DEFAULT_PIPELINE, PipelineDepth } from './pipeline.js'
 import type { TokenBucket } from './rateLimiter.js'
+import { REFUSE_WINDOW_MS, SpreadFirst } from './spreadFirst.js'
 import { STARVING_MS, SuperSeeder } from './superSeed.js'
 import { attachWire, HANDSHAKE_TIMEOUT_MS } from './wire.js'
 
@@ -28,18 +29,22 @@ export interface SwarmOptions {
   peerId: Uint8Array
   maxPeers: number
   maxUploads: number
-  /** Memory for pieces being assembled and for the upload cache, each. */
+  /** Memory for pieces being assembled; the upload cache gets a quarter of it. */
   memoryBudget: number
   /** This host's site: peers of the same site are preferred for pieces that both sides of a WAN link hold. */
   site?: string
   /** Reveal pieces a few at a time (BEP 16) instead of announcing them all; for a complete source. */
   superSeed: boolean
+  /** Refuse pieces other peers hold or are being sent, while others wait (SpreadFirst); for a complete source. */
+  spreadFirst: boolean
   /** Shared by all connections of this swarm. */
   uploadLimit: TokenBucket
   downloadLimit: TokenBucket
 }
 
 const CHOKE_ROUND_MS = 10_000
+/** How long a refused piece is asked of other peers: past the refusing source's window, so asking it again is served. */
+const REFUSED_MS = 2 * REFUSE_WINDOW_MS
 const REQUEST_BATCH = 16
 /** A fresh piece announced to one local peer is announced to the rest after this long at the latest. */
 const SPREAD_TIMEOUT_MS = 2000
@@ -92,6 +97,7 @@ export class Swarm extends EventEmitter {
   private readonly counters = { downloaded: 0, received: 0, receivedCrossSite: 0, uploaded: 0, hashFailures: 0 }
   private bytesHeld = 0
   private readonly superSeeder: SuperSeeder | null
+  private readonly spread: SpreadFirst | null
   /** Fresh pieces from across a WAN link announced to one local peer so far: the flush tells the others. */
   private readonly deferred = new Map<number, () => void>()
   /** Our site: from --site, or else as the tracker's map places us. */
@@ -131,6 +137,9 @@ export class Swarm extends EventEmitter {
         this.counters.uploaded += bytes
         conn.roundUp += bytes
       },
+      // Across sites the tracker's policy decides who reaches whom: refusing there could only slow a bridge.
+      refuse: (conn, piece) => this.spread !== null && (!this.site || conn.local) &&
+        this.spread.refuse(conn.id, piece, this.picker.availabilityOf(piece) > 0, this.othersWaiting(conn), performance.now()),
       fatal: (err) => {
         this.opts.logger.error({ err: err.message }, 'upload failed')
         this.emit('fatal', err)
@@ -143,6 +152,7 @@ export class Swarm extends EventEmitter {
     this.site = opts.site
     this.metadataExtension = metadataServer(meta.infoBytes)
     this.superSeeder = opts.superSeed && have.complete ? new SuperSeeder(meta.pieceCount, window) : null
+    this.spread = opts.spreadFirst && !opts.superSeed && have.complete ? new SpreadFirst() : null
   }
 
   get complete(): boolean {
@@ -298,6 +308,8 @@ export class Swarm extends EventEmitter {
       if (offset % BLOCK_LENGTH === 0 && conn.cancelled.delete(blockKey({ piece: index, block: offset / BLOCK_LENGTH }))) return
       this.drop(conn, `sent a block we never requested (piece ${index}, offset ${offset}, length ${length})`, true)
     })
+    // A refused piece is fetched from other peers for a while (a source spreading first refuses what they hold).
+    wire.on('reject', (index: number) => conn.refused.set(index, performance.now() + REFUSED_MS))
     wire.on('unchoke', () => this.fill(conn))
     wire.on('interested', () => this.scheduleRechoke())
     wire.on('uninterested', () => this.scheduleRechoke())
@@ -351,7 +363,9 @@ export class Swarm extends EventEmitter {
     }
     // Across a WAN link, ask only for what no peer of our own site holds: that arrives locally.
     const crossSite = !conn.local && !!this.site
-    const has = crossSite ? (i: number) => conn.has(i) && this.localAvailability[i] === 0 : (i: number) => conn.has(i)
+    const now = performance.now()
+    const offered = (i: number) => conn.has(i) && !((conn.refused.get(i) ?? 0) > now)
+    const has = crossSite ? (i: number) => offered(i) && this.localAvailability[i] === 0 : offered
     const picks = this.picker.pick(has, room, (ref) => conn.asked.has(blockKey(ref)), crossSite)
     for (const ref of picks) {
       const size = this.blockSize(ref)
@@ -519,6 +533,16 @@ export class Swarm extends EventEmitter {
     this.applyChoke()
   }
 
+  /**
+   * Other peers still want pieces from us, so the uplink has better use than a piece the asker can get
+   * elsewhere. At the end, with one or two peers left, we serve them whatever they ask.
+   */
+  private othersWaiting(conn: PeerConnection): boolean {
+    let interested = 0
+    for (const c of this.conns) if (c !== conn && c.wire.peerInterested && ++interested >= 2) return true
+    return false
+  }
+
   private applyChoke(): void {
     const live = [...this.conns].filter((c) => c.handshaken)
     const decision = chooseUnchoked(live.map((c) => ({ id: c.id, interested: c.wire.peerInterested, rate: c.rate })), this.opts.maxUploads, this.optimistic)
@@ -560,6 +584,7 @@ export class Swarm extends EventEmitter {
     if (conn.id && this.byId.get(conn.id) === conn) {
       this.byId.delete(conn.id)
       this.superSeeder?.forget(conn.id)
+      this.spread?.forget(conn.id)
     }
     for (const piece of conn.contributed) if (this.assembling.has(piece)) this.orphaned.add(piece)
     for (const ref of conn.asked.values()) this.picker.requestFailed(ref)
