@@ -138,7 +138,8 @@ export class Swarm extends EventEmitter {
         conn.roundUp += bytes
       },
       // Across sites the tracker's policy decides who reaches whom: refusing there could only slow a bridge.
-      refuse: (conn, piece) => this.spread !== null && (!this.site || conn.local) &&
+      // A peer near its end is served whatever it asks: a refusal there only makes it the last one done.
+      refuse: (conn, piece) => this.spread !== null && (!this.site || conn.local) && !this.nearlyDone(conn) &&
         this.spread.refuse(conn.id, piece, this.picker.availabilityOf(piece) > 0, this.othersWaiting(conn), performance.now()),
       fatal: (err) => {
         this.opts.logger.error({ err: err.message }, 'upload failed')
@@ -531,6 +532,11 @@ export class Swarm extends EventEmitter {
       c.roundUp = 0
     }
     this.applyChoke()
+  }
+
+  private nearlyDone(conn: PeerConnection): boolean {
+    const { pieceCount } = this.opts.meta
+    return conn.pieces === 'all' || pieceCount - conn.pieces.count <= pieceCount / 20
   }
 
   /**
