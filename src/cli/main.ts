@@ -12,7 +12,8 @@ import { seedCommand } from './commands/seed.js'
 import { peerCommand } from './commands/peer.js'
 import { DEFAULT_SWARM_SETTINGS, type SwarmSettings } from './session.js'
 
-const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }
+// The bundle (scripts/bundle.mjs) has the version built in; the compiled modules read it from package.json.
+const version = process.env['MURDER_VERSION'] ?? (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
 function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
@@ -73,7 +74,7 @@ function settingsOf(o: { maxPeers: number; maxUploads: number; maxUploadRate?: n
 
 const program = new Command('murder')
   .description('Replicate a directory tree from one host to many, fast, with BitTorrent.')
-  .version(pkg.version)
+  .version(version)
   .showHelpAfterError()
   .exitOverride()
 
