@@ -12,9 +12,9 @@ function swarm(): SitePeer[] {
   return peers
 }
 
-test('bridges: seeds first, then the earliest arrivals, per site', () => {
+test('bridges: every seed, then the earliest arrivals, per site', () => {
   const b = bridgesBySite(swarm(), 2)
-  assert.deepEqual(b.get('paris')!.map((p) => p.key), ['seed', 'p0'])
+  assert.deepEqual(b.get('paris')!.map((p) => p.key), ['seed', 'p0', 'p1'], 'a seed only exports: it does not take a bridge\'s place')
   assert.deepEqual(b.get('tokyo')!.map((p) => p.key), ['t0', 't1'])
   const late = swarm().map((p) => (p.key === 't0' ? { ...p, firstSeen: 99 } : p))
   assert.deepEqual(bridgesBySite(late, 2).get('tokyo')!.map((p) => p.key), ['t1', 't2'], 'arrival order, not key order')
@@ -32,7 +32,7 @@ test('a bridge also gets the other sites\' bridges, the seed among them', () => 
   const s = swarm()
   const got = selectBySite(s, s.find((p) => p.key === 't1')!, 50, policy, rnd)
   const cross = got.filter((p) => p.site !== 'tokyo').map((p) => p.key).sort()
-  assert.deepEqual(cross, ['p0', 'seed'])
+  assert.deepEqual(cross, ['p0', 'p1', 'seed'])
   assert.equal(got.filter((p) => p.site === 'tokyo').length, 5)
 })
 
@@ -40,7 +40,7 @@ test('few connections cross: only bridge pairs', () => {
   const s = swarm()
   let crossLinks = 0
   for (const r of s) crossLinks += selectBySite(s, r, 50, policy, rnd).filter((p) => p.site !== r.site).length
-  assert.equal(crossLinks, 8, '2 bridges × 2 bridges, counted from both sides')
+  assert.equal(crossLinks, 12, '3 bridges (the seed and 2 peers) × 2 bridges, counted from both sides')
 })
 
 test('when the bridges leave, the next peers bridge: no site is starved', () => {

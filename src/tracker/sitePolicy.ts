@@ -29,11 +29,19 @@ function bridgeOrder(a: SitePeer, b: SitePeer): number {
   return (a.left === 0 ? 0 : 1) - (b.left === 0 ? 0 : 1) || a.firstSeen - b.firstSeen || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)
 }
 
-/** The bridges of every site: its seeds first, then the earliest arrivals. */
+/**
+ * The bridges of every site: all its seeds, then its `perSite` earliest arrivals. A seed never fetches, so
+ * bridging through it adds a way out of its site and no second way in: with the source as its site's only
+ * bridge, a remote bridge would get nothing but a share of the source's uplink, however fast the WAN.
+ */
 export function bridgesBySite(peers: readonly SitePeer[], perSite: number): Map<string | undefined, SitePeer[]> {
   const bySite = new Map<string | undefined, SitePeer[]>()
   for (const p of peers) bySite.set(p.site, [...(bySite.get(p.site) ?? []), p])
-  for (const [site, list] of bySite) bySite.set(site, list.sort(bridgeOrder).slice(0, perSite))
+  for (const [site, list] of bySite) {
+    const sorted = list.sort(bridgeOrder)
+    const seeds = sorted.filter((p) => p.left === 0).length
+    bySite.set(site, sorted.slice(0, seeds + perSite))
+  }
   return bySite
 }
 
