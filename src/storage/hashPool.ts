@@ -18,7 +18,6 @@ export interface WriteSpan {
 }
 
 export type HashJob =
-  | { kind: 'buffer'; id: number; data: Uint8Array }
   | { kind: 'files'; id: number; spans: ReadSpan[]; size: number }
   | { kind: 'store'; id: number; data: Uint8Array; expected: Uint8Array; root: string; spans: WriteSpan[] }
 
@@ -32,9 +31,9 @@ interface Reply {
 }
 
 /**
- * SHA-1 on worker threads, so hashing uses every core and never stalls the event loop that is moving
- * bytes on the wire. Buffers are transferred, not copied: the caller gets its buffer back with the digest.
- * Pieces already on disk are read by the workers themselves, so checking a tree costs no buffer traffic.
+ * SHA-1 and the file work around it on worker threads, so the event loop moving bytes on the wire never
+ * waits on hashing or the disk. A downloaded piece is transferred, not copied, and comes back with the
+ * verdict; pieces already on disk are read by the workers themselves, so checking a tree moves no buffers.
  */
 export class HashPool {
   private readonly workers: Worker[] = []
@@ -68,13 +67,6 @@ export class HashPool {
       this.workers.push(w)
       this.load.push(0)
     }
-  }
-
-  /** Hashes `data`, which must own its whole ArrayBuffer (it is transferred while hashing). */
-  async hash(data: Uint8Array): Promise<{ digest: Uint8Array; data: Uint8Array }> {
-    if (data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength) throw new Error('hash() needs a buffer that owns its memory')
-    const reply = await this.send({ kind: 'buffer', id: this.nextId++, data }, [data.buffer as ArrayBuffer])
-    return { digest: reply.digest!, data: reply.data! }
   }
 
   /** Reads a piece of `size` bytes from `spans` on a worker and hashes it; a failed read rejects with a UserError. */
@@ -116,7 +108,7 @@ export class HashPool {
   }
 }
 
-/** A buffer that owns its memory, as `HashPool.hash` needs. */
+/** A buffer that owns its memory, as `HashPool.store` needs (it is transferred to the worker and back). */
 export function ownedBuffer(length: number): Buffer {
   return Buffer.allocUnsafeSlow(length)
 }

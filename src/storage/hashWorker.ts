@@ -82,7 +82,7 @@ parentPort!.on('message', (job: HashJob) => {
     const digest = sha1(job.data)
     // The buffer travels back with its digest so the caller can still serve it without a copy.
     const reply = { id: job.id, digest, data: job.data, stored: false }
-    if (job.kind === 'store' && digest.equals(job.expected)) {
+    if (digest.equals(job.expected)) {
       writePiece(job.data, job.root, job.spans)
       reply.stored = true
     }
