@@ -11,7 +11,8 @@ after(async () => {
   await cleanup(...dirs)
 })
 
-test('with the seed upload limited, 4 peers complete by trading pieces: the seed, spreading first, uploads about one copy', { timeout: 120_000 }, async (t) => {
+/** A seed limited to 3 MB/s and 4 peers on 12 MiB: every copy exact; returns the copies the seed uploaded. */
+async function spread(seedArgs: string[]): Promise<{ copies: number; seconds: number }> {
   const work = await tempDir('spread')
   dirs.push(work)
   const src = join(work, 'src')
@@ -20,13 +21,11 @@ test('with the seed upload limited, 4 peers complete by trading pieces: the seed
   const tracker = await startTracker(['--interval', '1'])
   const torrent = join(work, 't.torrent')
   await makeTorrent(src, tracker.port, torrent, ['--piece-length', '65536'])
-  const seed = await startSeed(torrent, src, ['--max-upload-rate', '3M'])
+  const seed = await startSeed(torrent, src, ['--max-upload-rate', '3M', ...seedArgs])
   const t0 = Date.now()
-  const peers = [1, 2, 3, 4].map((i) => {
-    const p = track(murder(['peer', torrent, join(work, `dest${i}`), '127.0.0.1', '--linger', '60']))
-    return p
-  })
+  const peers = [1, 2, 3, 4].map((i) => track(murder(['peer', torrent, join(work, `dest${i}`), '127.0.0.1', '--linger', '60'])))
   const exits = await Promise.all(peers.map((p) => p.exited))
+  const seconds = (Date.now() - t0) / 1000
   const expected = await snapshot(src)
   for (const [i, p] of peers.entries()) {
     assert.equal(exits[i]!.code, 0, p.stderr())
@@ -35,8 +34,18 @@ test('with the seed upload limited, 4 peers complete by trading pieces: the seed
   }
   seed.kill('SIGTERM')
   const stop = await seed.logLine((l) => l['msg'] === 'seed stopping')
-  const uploaded = stop['uploaded'] as number
-  t.diagnostic(`seed uploaded ${(uploaded / PAYLOAD).toFixed(2)} copies; peers done in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
-  // Serving every request it sent 1.3 copies here; refusing pieces the peers hold or are being sent, 1.01-1.02.
-  assert.ok(uploaded < 1.25 * PAYLOAD, `the seed uploaded ${(uploaded / PAYLOAD).toFixed(2)} copies`)
+  return { copies: (stop['uploaded'] as number) / PAYLOAD, seconds }
+}
+
+test('with the seed upload limited, 4 peers complete by trading pieces: the seed, spreading first, uploads about one copy', { timeout: 120_000 }, async (t) => {
+  const { copies, seconds } = await spread([])
+  t.diagnostic(`seed uploaded ${copies.toFixed(2)} copies; peers done in ${seconds.toFixed(1)} s`)
+  // Serving every request it sent 1.3 copies here; refusing pieces the peers hold or are being sent, 1.01-1.03.
+  assert.ok(copies < 1.25, `the seed uploaded ${copies.toFixed(2)} copies`)
+})
+
+test('--no-spread-first: the seed serves every request, and the peers still complete exactly', { timeout: 120_000 }, async (t) => {
+  const { copies, seconds } = await spread(['--no-spread-first'])
+  t.diagnostic(`seed uploaded ${copies.toFixed(2)} copies; peers done in ${seconds.toFixed(1)} s`)
+  assert.ok(copies < 2, `the seed uploaded ${copies.toFixed(2)} copies`)
 })
