@@ -3,7 +3,8 @@ import net from 'node:net'
 import { UserError, ExitCode } from '../cli/errors.js'
 import type { Logger } from '../log.js'
 import type { FileStorage } from '../storage/fileStorage.js'
-import { ownedBuffer, type HashPool } from '../storage/hashPool.js'
+import type { HashPool } from '../storage/hashPool.js'
+import { PieceBuffers } from './pieceBuffers.js'
 import { BLOCK_LENGTH, pieceSize } from '../torrent/layout.js'
 import { pieceHash, type Metainfo } from '../torrent/metainfo.js'
 import { Bitfield, validWireBitfield } from './bitfield.js'
@@ -84,6 +85,7 @@ export class Swarm extends EventEmitter {
   /** Pieces being assembled that hold blocks from a peer that has since left: no lone culprit if they fail. */
   private readonly orphaned = new Set<number>()
   private readonly cache: PieceCache
+  private readonly buffers: PieceBuffers
   private readonly uploader: Uploader
   private readonly peerIdHex: string
   private verifying = 0
@@ -125,7 +127,8 @@ export class Swarm extends EventEmitter {
       }
     }
     // A quarter of the budget: the page cache serves re-reads too, this only saves the read calls.
-    this.cache = new PieceCache(storage, Math.max(2, Math.floor(piecesInBudget / 4)))
+    this.buffers = new PieceBuffers(meta.pieceLength, piecesInBudget)
+    this.cache = new PieceCache(storage, Math.max(2, Math.floor(piecesInBudget / 4)), (buf) => this.buffers.give(buf))
     this.uploader = new Uploader({
       layout: storage.layout,
       have,
@@ -408,7 +411,7 @@ export class Swarm extends EventEmitter {
     if (this.picker.isWanted(ref)) {
       let buf = this.assembling.get(ref.piece)
       if (!buf) {
-        buf = ownedBuffer(pieceSize(this.opts.storage.layout, ref.piece))
+        buf = this.buffers.take(pieceSize(this.opts.storage.layout, ref.piece))
         // Trailing padding is zeros by definition: it is filled here, never requested.
         buf.fill(0, this.opts.storage.dataPrefix(ref.piece))
         this.assembling.set(ref.piece, buf)
@@ -450,6 +453,7 @@ export class Swarm extends EventEmitter {
       const { stored, data } = await this.opts.pool.store(buf, pieceHash(meta, piece), storage.root, storage.writeSpans(piece))
       if (this.closed) return
       if (!stored) {
+        this.buffers.give(data)
         this.counters.hashFailures++
         this.picker.pieceFailed(piece)
         this.blame(piece, contributors, orphaned)
