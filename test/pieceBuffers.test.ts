@@ -19,14 +19,18 @@ test('piece buffers are reused, only whole ones, up to the limit', () => {
   assert.notEqual(b.take(1024).buffer, y.buffer, 'beyond the limit a buffer is left to the collector')
 })
 
-test('the upload cache hands back a downloaded piece on eviction only if no upload used it', async () => {
+test('the upload cache hands a piece back on eviction once no upload holds it', async () => {
   const released: number[] = []
-  const cache = new PieceCache({} as FileStorage, 2, (buf) => released.push(buf[0]!))
+  const buffers = { give: (buf: Uint8Array) => released.push(buf[0]!), take: (n: number) => Buffer.alloc(n) } as unknown as PieceBuffers
+  const cache = new PieceCache({} as FileStorage, 2, buffers)
   const piece = (i: number) => new Uint8Array([i])
   cache.put(1, piece(1))
   cache.put(2, piece(2))
-  assert.equal((await cache.get(2))[0], 2, 'served from the cache')
-  cache.put(3, piece(3)) // evicts 1: never served
-  cache.put(4, piece(4)) // evicts 2: served, may still be in a socket's queue
+  const lent = await cache.get(2)
+  assert.equal(lent.data[0], 2, 'served from the cache')
+  cache.put(3, piece(3)) // evicts 1: nobody holds it
+  cache.put(4, piece(4)) // evicts 2: an upload still holds it
   assert.deepEqual(released, [1])
+  lent.release()
+  assert.deepEqual(released, [1, 2], 'back once the socket has taken the bytes')
 })

@@ -1,10 +1,10 @@
 import { ownedBuffer } from '../storage/hashPool.js'
 
 /**
- * Piece-sized buffers for assembling downloads, reused: V8 runs a major garbage collection for about every
- * 64 MiB of new buffers, so allocating a fresh piece for each download cost the peer more CPU than anything
- * else on a fast link. A buffer comes back when its piece failed its hash, or left the upload cache without
- * ever being served (a served piece may still sit in a socket's queue, so it is left to the collector).
+ * Piece-sized buffers for assembling downloads and reading uploads, reused: V8 runs a major garbage
+ * collection for about every 64 MiB of new buffers, so allocating a fresh piece each time cost the peer more
+ * CPU than anything else on a fast link. A buffer comes back when its piece failed its hash, or left the
+ * upload cache and no socket still holds bytes of it.
  */
 export class PieceBuffers {
   private readonly free: Buffer[] = []

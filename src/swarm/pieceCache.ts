@@ -1,51 +1,79 @@
 import { pieceSize } from '../torrent/layout.js'
 import type { FileStorage } from '../storage/fileStorage.js'
+import type { PieceBuffers } from './pieceBuffers.js'
 
 interface Entry {
   data: Promise<Uint8Array>
-  /** A downloaded piece's own buffer, handed back on eviction if no upload ever used it. */
-  downloaded?: Uint8Array
-  served: boolean
+  /** The buffer once known (a disk read fills it later). */
+  buf: Uint8Array | null
+  /** Uploads of this piece whose bytes the socket has not taken yet. */
+  pins: number
+  evicted: boolean
+}
+
+/** A cached piece lent to an upload: `release` once the socket has taken the bytes sent from it. */
+export interface Lent {
+  data: Uint8Array
+  release: () => void
 }
 
 /**
  * Recently served or verified pieces, so that uploads read each piece from disk once rather than once per
- * 16 KiB block, and a piece just downloaded is passed on without a disk read at all.
+ * 16 KiB block, and a piece just downloaded is passed on without a disk read at all. A piece leaving the
+ * cache goes back to the piece buffers once no socket still holds bytes of it.
  */
 export class PieceCache {
   private readonly entries = new Map<number, Entry>()
 
-  constructor(private readonly storage: FileStorage, private readonly capacity: number, private readonly release: (buf: Uint8Array) => void) {}
+  constructor(private readonly storage: FileStorage, private readonly capacity: number, private readonly buffers: PieceBuffers) {}
 
   /** The piece for an upload. */
-  get(index: number): Promise<Uint8Array> {
+  async get(index: number): Promise<Lent> {
     let entry = this.entries.get(index)
     if (entry) {
       this.entries.delete(index)
     } else {
       const { layout } = this.storage
-      const buf = Buffer.allocUnsafe(pieceSize(layout, index))
+      const buf = this.buffers.take(pieceSize(layout, index))
       const data = this.storage.read(index * layout.pieceLength, buf).then(() => buf)
       data.catch(() => this.entries.delete(index))
-      entry = { data, served: false }
+      entry = { data, buf: null, pins: 0, evicted: false }
+      void data.then((b) => { entry!.buf = b }, () => undefined)
     }
-    entry.served = true
-    this.remember(index, entry)
-    return entry.data
+    const lent = entry
+    lent.pins++
+    this.remember(index, lent)
+    try {
+      return { data: await lent.data, release: () => this.unpin(lent) }
+    } catch (err) {
+      this.unpin(lent)
+      throw err
+    }
   }
 
   /** A piece just downloaded and verified. */
   put(index: number, data: Uint8Array): void {
-    this.entries.delete(index)
-    this.remember(index, { data: Promise.resolve(data), downloaded: data, served: false })
+    const old = this.entries.get(index)
+    if (old) this.evict(index, old)
+    this.remember(index, { data: Promise.resolve(data), buf: data, pins: 0, evicted: false })
   }
 
   private remember(index: number, entry: Entry): void {
     this.entries.set(index, entry)
     while (this.entries.size > this.capacity) {
       const [oldest, evicted] = this.entries.entries().next().value!
-      this.entries.delete(oldest)
-      if (evicted.downloaded && !evicted.served) this.release(evicted.downloaded)
+      this.evict(oldest, evicted)
     }
+  }
+
+  private evict(index: number, entry: Entry): void {
+    this.entries.delete(index)
+    entry.evicted = true
+    if (entry.pins === 0 && entry.buf) this.buffers.give(entry.buf)
+  }
+
+  private unpin(entry: Entry): void {
+    entry.pins--
+    if (entry.evicted && entry.pins === 0 && entry.buf) this.buffers.give(entry.buf)
   }
 }

@@ -128,7 +128,7 @@ export class Swarm extends EventEmitter {
     }
     // A quarter of the budget: the page cache serves re-reads too, this only saves the read calls.
     this.buffers = new PieceBuffers(meta.pieceLength, piecesInBudget)
-    this.cache = new PieceCache(storage, Math.max(2, Math.floor(piecesInBudget / 4)), (buf) => this.buffers.give(buf))
+    this.cache = new PieceCache(storage, Math.max(2, Math.floor(piecesInBudget / 4)), this.buffers)
     this.uploader = new Uploader({
       layout: storage.layout,
       have,

@@ -7,6 +7,8 @@ import type { TokenBucket } from './rateLimiter.js'
 
 /** Requests a peer may have queued with us; more is a flood and drops the connection. */
 export const MAX_QUEUED_UPLOADS = 500
+const EMPTY = new Uint8Array(0)
+
 /** Largest block we serve: 16 KiB is the standard, 128 KiB the most any client asks. */
 export const MAX_BLOCK_REQUEST = 128 * 1024
 
@@ -71,8 +73,11 @@ export class Uploader {
         const u = conn.uploads.shift()!
         host.limit.take(u.length)
         const piece = await host.cache.get(u.index)
-        u.respond(null, piece.subarray(u.offset, u.offset + u.length))
+        u.respond(null, piece.data.subarray(u.offset, u.offset + u.length))
         host.sent(conn, u.length)
+        // Writes complete in order: when this empty one has, the socket has taken the block's bytes and the
+        // piece's buffer may be reused.
+        conn.socket.write(EMPTY, piece.release)
       }
     } catch (err) {
       host.fatal(err instanceof UserError ? err : new UserError(`cannot read a piece to upload: ${(err as Error).message}`))
