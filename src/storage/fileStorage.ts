@@ -19,7 +19,7 @@ export interface StoredFile {
 }
 
 const MAX_OPEN_FILES = 128
-/** File system calls in flight at once when checking or creating thousands of small files. */
+/** lstat calls in flight at once when checking thousands of small files. */
 const STAT_CONCURRENCY = 32
 /** Files of one piece read at once: enough to overlap small reads, few enough to stay under MAX_OPEN_FILES. */
 const READ_CONCURRENCY = 16
@@ -148,7 +148,6 @@ export class FileStorage {
     return spansOfPiece(this.layout, piece).reduce((sum, sp) => sum + (this.files[sp.file]!.kind === 'padding' ? 0 : sp.length), 0)
   }
 
-  /** Current size of each file on disk (null when missing), without following symlinks. */
   /**
    * Size of each file on disk, null when missing. Folders are listed rather than each file's path checked,
    * so an empty or partial destination costs one call per existing folder, not several per file.
