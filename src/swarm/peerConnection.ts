@@ -33,6 +33,8 @@ export class PeerConnection {
   readonly cancelled = new Set<number>()
   /** Pieces the peer refused us (BEP 6 reject), until when we ask others for them. */
   readonly refused = new Map<number, number>()
+  /** Asks this peer again once its refusals have lapsed. */
+  retryAfterRefusal: NodeJS.Timeout | null = null
   /** Pieces this peer contributed blocks to; a piece that fails its hash is blamed on them. */
   readonly contributed = new Set<number>()
   handshaken = false
@@ -63,6 +65,7 @@ export class PeerConnection {
   }
 
   close(): void {
+    if (this.retryAfterRefusal) clearTimeout(this.retryAfterRefusal)
     this.wire.destroy()
     this.socket.destroy()
   }

@@ -150,7 +150,8 @@ export class Swarm extends EventEmitter {
       },
     })
     this.finished = have.complete
-    // Revealed pieces in flight at once: a full request pipeline (128 blocks) for a lone peer.
+    // Revealed pieces not yet held, at once: four full request pipelines (8 MiB) for a lone peer, since a
+    // revealed piece also waits on its hash check and the `have` round trip.
     const window = Math.ceil((4 * DEFAULT_PIPELINE.max * BLOCK_LENGTH) / meta.pieceLength)
     this.localAvailability = new Uint32Array(meta.pieceCount)
     this.site = opts.site
@@ -312,8 +313,17 @@ export class Swarm extends EventEmitter {
       if (offset % BLOCK_LENGTH === 0 && conn.cancelled.delete(blockKey({ piece: index, block: offset / BLOCK_LENGTH }))) return
       this.drop(conn, `sent a block we never requested (piece ${index}, offset ${offset}, length ${length})`, true)
     })
-    // A refused piece is fetched from other peers for a while (a source spreading first refuses what they hold).
-    wire.on('reject', (index: number) => conn.refused.set(index, performance.now() + REFUSED_MS))
+    // A refused piece is fetched from other peers for a while (a source spreading first refuses what they hold);
+    // then this peer is asked again, even if nothing else happened meanwhile to prompt a request.
+    wire.on('reject', (index: number) => {
+      conn.refused.set(index, performance.now() + REFUSED_MS)
+      if (conn.retryAfterRefusal) return
+      conn.retryAfterRefusal = setTimeout(() => {
+        conn.retryAfterRefusal = null
+        this.fill(conn)
+      }, REFUSED_MS + 1)
+      conn.retryAfterRefusal.unref()
+    })
     wire.on('unchoke', () => this.fill(conn))
     wire.on('interested', () => this.scheduleRechoke())
     wire.on('uninterested', () => this.scheduleRechoke())
