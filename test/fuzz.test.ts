@@ -247,10 +247,18 @@ function mutateQuery(base: string, r: Rand): string {
   return s
 }
 
-function refusedClearly(err: unknown, input: string): void {
-  const where = `query: ${JSON.stringify(input)}`
-  if (!(err instanceof TrackerRequestError)) assert.fail(`${(err as Error)?.name}: ${(err as Error)?.message}\n${where}`)
-  assert.ok(err.message.length > 0 && err.message.length < 300 && !err.message.includes('\n'), `unclear message ${JSON.stringify(err.message)}\n${where}`)
+/** Runs one query through `check`; returns 'ok' or 'refused' (with a clear reason), throws otherwise. */
+function tryQuery(input: string, check: () => void): 'ok' | 'refused' {
+  try {
+    check()
+    return 'ok'
+  } catch (err) {
+    if (err instanceof assert.AssertionError) throw err
+    const where = `query: ${JSON.stringify(input)}`
+    if (!(err instanceof TrackerRequestError)) assert.fail(`${(err as Error)?.name}: ${(err as Error)?.message}\n${where}`)
+    assert.ok(err.message.length > 0 && err.message.length < 300 && !err.message.includes('\n'), `unclear message ${JSON.stringify(err.message)}\n${where}`)
+    return 'refused'
+  }
 }
 
 test('parseAnnounce: mutated announce queries are parsed into valid requests or refused with a reason', TIMEOUT, () => {
@@ -260,7 +268,7 @@ test('parseAnnounce: mutated announce queries are parsed into valid requests or 
   for (let i = 0; i < 10000; i++) {
     const q = mutateQuery(BASE_ANNOUNCE, r)
     const remote = r.pick(remotes)
-    try {
+    tally[tryQuery(q, () => {
       const req = parseAnnounce(q, remote, DEFAULT_MAX_NUMWANT)
       const where = JSON.stringify(q)
       assert.equal(req.infoHash.length, 20, where)
@@ -271,12 +279,7 @@ test('parseAnnounce: mutated announce queries are parsed into valid requests or 
       assert.equal(normalizeIp(req.ip), req.ip, `the ip is a canonical literal: ${where}`)
       assert.ok(req.event === undefined || ['started', 'completed', 'stopped'].includes(req.event), where)
       assert.ok(req.site === undefined || req.site.length <= 64, where)
-      tally.ok++
-    } catch (err) {
-      if (err instanceof assert.AssertionError) throw err
-      refusedClearly(err, q)
-      tally.refused++
-    }
+    })]++
   }
   assert.ok(tally.ok > 500 && tally.refused > 3000, JSON.stringify(tally))
 })
@@ -287,14 +290,9 @@ test('parseScrape: mutated scrape queries give 20-byte hashes or are refused wit
   const tally = { ok: 0, refused: 0 }
   for (let i = 0; i < 5000; i++) {
     const q = mutateQuery(base, r)
-    try {
+    tally[tryQuery(q, () => {
       for (const h of parseScrape(q)) assert.equal(h.length, 20, JSON.stringify(q))
-      tally.ok++
-    } catch (err) {
-      if (err instanceof assert.AssertionError) throw err
-      refusedClearly(err, q)
-      tally.refused++
-    }
+    })]++
   }
   assert.ok(tally.ok > 500 && tally.refused > 1000, JSON.stringify(tally))
 })
