@@ -5,7 +5,7 @@ import { spansOfPiece, spansOfRange, type Layout } from '../torrent/layout.js'
 import type { ReadSpan, WriteSpan } from './hashPool.js'
 import { mapLimit } from './mapLimit.js'
 import { join } from 'node:path'
-import { DirectoryListings, Folders, O_NOFOLLOW } from './safePath.js'
+import { DirectoryListings, Folders, O_NOFOLLOW, readError } from './safePath.js'
 
 export interface StoredFile {
   readonly path: readonly string[]
@@ -50,12 +50,7 @@ export class FileStorage {
   private async openFile(file: number): Promise<FileHandle> {
     const path = this.folders.resolve(this.files[file]!.path, false)
     if (path === null) throw new UserError(`${this.describe(file)}: a folder on its path is missing or not a folder`, ExitCode.mismatch)
-    try {
-      return await open(path, constants.O_RDONLY | O_NOFOLLOW)
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new UserError(`${path} is a symlink, not the file the torrent names`, ExitCode.mismatch)
-      throw fsError(err, path)
-    }
+    return open(path, constants.O_RDONLY | O_NOFOLLOW).catch((err) => { throw readError(err, path) })
   }
 
   /**

@@ -3,8 +3,8 @@ import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import { parentPort } from 'node:worker_threads'
 import type { HashJob, ReadSpan, WriteSpan } from './hashPool.js'
-import { ExitCode, UserError, fsError, fsSync } from '../cli/errors.js'
-import { Folders } from './safePath.js'
+import { ExitCode, UserError, fsSync } from '../cli/errors.js'
+import { Folders, readError } from './safePath.js'
 
 const MAX_OPEN_FILES = 64
 
@@ -49,8 +49,7 @@ function readPiece(spans: readonly ReadSpan[], size: number): Uint8Array {
           done += n
         }
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new UserError(`${s.path} is a symlink, not the file the torrent names`, ExitCode.mismatch)
-        throw fsError(err, s.path)
+        throw readError(err, s.path)
       }
     }
     at += s.length

@@ -1,13 +1,19 @@
 import { constants, lstatSync, mkdirSync, openSync, rmSync, type Dirent } from 'node:fs'
 import { readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { fsError, fsSync } from '../cli/errors.js'
+import { ExitCode, UserError, fsError, fsSync } from '../cli/errors.js'
 
 export const O_NOFOLLOW = constants.O_NOFOLLOW
 
 /** Removes a file, symlink or folder tree at `path`; symlinks are unlinked, never followed. */
 export async function removeEntry(path: string): Promise<void> {
   await rm(path, { recursive: true, force: true }).catch((err) => { throw fsError(err, path) })
+}
+
+/** Why a file the torrent names could not be read: a symlink in its place is a mismatch, never followed. */
+export function readError(err: unknown, path: string): UserError {
+  if ((err as NodeJS.ErrnoException).code === 'ELOOP') return new UserError(`${path} is a symlink, not the file the torrent names`, ExitCode.mismatch)
+  return fsError(err, path)
 }
 
 /** The same, synchronously: for a worker, and for folder checks that take microseconds each. */
