@@ -5,6 +5,7 @@ import { Bitfield } from '../swarm/bitfield.js'
 import type { FileStorage } from './fileStorage.js'
 import { hashPieces } from './hashPieces.js'
 import type { HashPool } from './hashPool.js'
+import type { DirectoryListings } from './safePath.js'
 
 export interface CheckResult {
   have: Bitfield
@@ -18,8 +19,8 @@ export interface CheckResult {
  * Hashes what is already on disk. Only pieces whose bytes are all present are read; the rest are
  * known missing without touching the disk. A piece counts only if its hash matches.
  */
-export async function checkExisting(meta: Metainfo, storage: FileStorage, pool: HashPool): Promise<CheckResult> {
-  const sizes = await storage.sizes()
+export async function checkExisting(meta: Metainfo, storage: FileStorage, pool: HashPool, listings?: DirectoryListings): Promise<CheckResult> {
+  const sizes = await storage.sizes(listings)
   const wrongSize = sizes.flatMap((size, i) => (size === storage.files[i]!.length ? [] : [i]))
   const present = (piece: number) =>
     spansOfPiece(storage.layout, piece).every((s) => (sizes[s.file] ?? -1) >= s.fileOffset + s.length)

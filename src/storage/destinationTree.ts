@@ -1,6 +1,7 @@
-import { lstat, readdir } from 'node:fs/promises'
+import type { Dirent } from 'node:fs'
+import { lstat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { fsError } from '../cli/errors.js'
+import { DirectoryListings } from './safePath.js'
 import { isPadding, type Metainfo } from '../torrent/metainfo.js'
 
 export interface Extraneous {
@@ -24,32 +25,30 @@ function expectedPaths(meta: Metainfo): { all: Set<string>; dirs: Set<string> } 
   return { all, dirs }
 }
 
-/** Walks the destination without following symlinks and reports what the torrent does not name. */
-export async function findExtraneous(root: string, meta: Metainfo): Promise<Extraneous> {
+/**
+ * Walks the destination without following symlinks and reports what the torrent does not name. `listings`
+ * may be the start-up check's, so that a folder it already read is not read again.
+ */
+export async function findExtraneous(root: string, meta: Metainfo, listings = new DirectoryListings(root)): Promise<Extraneous> {
   const { all, dirs } = expectedPaths(meta)
   const out: Extraneous = { entries: [], files: [] }
-  async function collectFiles(full: string): Promise<void> {
-    const st = await lstat(full).catch(() => null)
-    if (st?.isFile()) out.files.push({ path: full, size: st.size })
-    else if (st?.isDirectory()) for (const n of await readdir(full).catch(() => [])) await collectFiles(join(full, n))
+  async function collectFiles(full: string, entry: Dirent): Promise<void> {
+    if (entry.isFile()) {
+      const st = await lstat(full).catch(() => null)
+      if (st?.isFile()) out.files.push({ path: full, size: st.size })
+    } else if (entry.isDirectory()) {
+      for (const [n, e] of (await listings.list(full).catch(() => null)) ?? []) await collectFiles(join(full, n), e)
+    }
   }
   async function visit(dir: string, rel: string): Promise<void> {
-    let names: string[]
-    try {
-      names = await readdir(dir)
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
-      throw fsError(err, dir)
-    }
-    for (const name of names) {
+    for (const [name, entry] of (await listings.list(dir)) ?? []) {
       const key = rel ? `${rel}/${name}` : name
       const full = join(dir, name)
       if (!all.has(key)) {
         out.entries.push(full)
-        await collectFiles(full)
-      } else if (dirs.has(key)) {
-        const st = await lstat(full).catch(() => null)
-        if (st?.isDirectory()) await visit(full, key)
+        await collectFiles(full, entry)
+      } else if (dirs.has(key) && entry.isDirectory()) {
+        await visit(full, key)
       }
     }
   }

@@ -147,8 +147,7 @@ export class FileStorage {
    * Size of each file on disk, null when missing. Folders are listed rather than each file's path checked,
    * so an empty or partial destination costs one call per existing folder, not several per file.
    */
-  async sizes(): Promise<(number | null)[]> {
-    const tree = new DirectoryListings(this.root)
+  async sizes(tree = new DirectoryListings(this.root)): Promise<(number | null)[]> {
     return mapLimit(this.files, STAT_CONCURRENCY, async (f) => {
       if (f.kind !== 'file') return f.length
       // A symlink or folder where the file (or one of its folders) belongs holds none of its bytes: missing.

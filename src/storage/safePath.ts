@@ -94,7 +94,8 @@ export class DirectoryListings {
     return null
   }
 
-  private list(dir: string): Promise<Map<string, Dirent> | null> {
+  /** The entries of `dir` by name, or null when it is missing or not a folder. */
+  list(dir: string): Promise<Map<string, Dirent> | null> {
     let listing = this.listings.get(dir)
     if (!listing) {
       listing = readdir(dir, { withFileTypes: true }).then(

@@ -7,7 +7,7 @@ import { checkExisting } from '../../storage/checkExisting.js'
 import { findExtraneous } from '../../storage/destinationTree.js'
 import { flushFileSystem } from '../../storage/flush.js'
 import { reuseLocalCopies } from '../../storage/reuseLocal.js'
-import { removeEntry } from '../../storage/safePath.js'
+import { DirectoryListings, removeEntry } from '../../storage/safePath.js'
 import { HashPool } from '../../storage/hashPool.js'
 import { storageFor } from '../../torrent/build.js'
 import type { Metainfo } from '../../torrent/metainfo.js'
@@ -78,10 +78,12 @@ export async function peerCommand(torrent: string, destination: string, ip: stri
     await prepareDestination(meta, destination)
     const storage = storageFor(meta, destination)
     try {
-      const check = await checkExisting(meta, storage, pool)
       const fileRoot = storage.root
+      // One listing of the destination serves the check and the search for renamed content.
+      const listings = new DirectoryListings(fileRoot)
+      const check = await checkExisting(meta, storage, pool, listings)
       if (!meta.singleFile && !check.have.complete) {
-        const reused = await reuseLocalCopies(meta, storage, check.have, (await findExtraneous(fileRoot, meta)).files, pool)
+        const reused = await reuseLocalCopies(meta, storage, check.have, (await findExtraneous(fileRoot, meta, listings)).files, pool)
         if (reused.pieces > 0) logger.info(reused, 'copied renamed content locally')
       }
       await storage.allocate(check.sizes)
