@@ -1,5 +1,6 @@
 import net from 'node:net'
 import { UserError } from '../cli/errors.js'
+import { adoptAccepted } from './socketInput.js'
 
 /**
  * The peer's TCP listener. It is opened before the torrent is known (a magnet peer must announce a port
@@ -10,14 +11,15 @@ export class Listener {
   private readonly early: net.Socket[] = []
 
   private constructor(private readonly server: net.Server, readonly port: number) {
-    server.on('connection', (socket) => {
+    server.on('connection', (accepted) => {
+      const socket = adoptAccepted(accepted)
       if (this.handler) this.handler(socket)
       else this.early.push(socket)
     })
   }
 
   static async open(port: number, host?: string): Promise<Listener> {
-    const server = net.createServer()
+    const server = net.createServer({ pauseOnConnect: true })
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) =>
         reject(new UserError(`cannot listen on port ${port}: ${err.code === 'EADDRINUSE' ? 'address in use' : err.message}`)))

@@ -1,10 +1,11 @@
-import net from 'node:net'
+import type net from 'node:net'
 import utMetadata from 'ut_metadata'
 import { UserError, ExitCode } from '../cli/errors.js'
 import type { Logger } from '../log.js'
 import { infoHashOf, parseInfo, type Metainfo } from '../torrent/metainfo.js'
 import { announceWithRetry } from '../tracker/client.js'
 import { attachWire, HANDSHAKE_TIMEOUT_MS } from './wire.js'
+import { connectPeer } from './socketInput.js'
 
 export interface MetadataFetchOptions {
   infoHash: Uint8Array
@@ -60,7 +61,7 @@ function firstMetadata(peers: { ip: string; port: number }[], opts: MetadataFetc
       }
     }
     for (const p of peers) {
-      const socket = net.connect({ host: p.ip, port: p.port, timeout: HANDSHAKE_TIMEOUT_MS })
+      const socket = connectPeer(p.ip, p.port, HANDSHAKE_TIMEOUT_MS)
       sockets.add(socket)
       let settled = false
       const once = (bytes: Uint8Array | null) => {

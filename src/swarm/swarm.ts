@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events'
-import net from 'node:net'
+import type net from 'node:net'
 import { UserError, ExitCode } from '../cli/errors.js'
 import type { Logger } from '../log.js'
 import type { FileStorage } from '../storage/fileStorage.js'
@@ -19,6 +19,7 @@ import type { TokenBucket } from './rateLimiter.js'
 import { REFUSE_WINDOW_MS, SpreadFirst } from './spreadFirst.js'
 import { STARVING_MS, SuperSeeder } from './superSeed.js'
 import { attachWire, HANDSHAKE_TIMEOUT_MS } from './wire.js'
+import { connectPeer } from './socketInput.js'
 
 export interface SwarmOptions {
   meta: Metainfo
@@ -200,7 +201,7 @@ export class Swarm extends EventEmitter {
 
   private dial(ip: string, port: number, address: string): void {
     this.dialing.add(address)
-    const socket = net.connect({ host: ip, port, timeout: HANDSHAKE_TIMEOUT_MS })
+    const socket = connectPeer(ip, port, HANDSHAKE_TIMEOUT_MS)
     const done = () => this.dialing.delete(address)
     socket.once('connect', () => {
       done()

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net'
 import Wire from 'bittorrent-protocol'
+import { readInto } from './socketInput.js'
 
 /** Largest message accepted: a 16 KiB block plus header, a bitfield for 8 M pieces, or an extension message. */
 export const MAX_MESSAGE_LENGTH = 1024 * 1024 + 64
@@ -25,40 +26,52 @@ const noop = () => {}
 /** bittorrent-protocol logs through the `debug` package, which only ever prints when DEBUG is set. */
 const debugEnabled = (process.env['DEBUG'] ?? '') !== ''
 
+const PIECE = 7
+const EMPTY = new Uint8Array(0)
+
 /**
  * Replaces bittorrent-protocol's input buffering, which concatenates every socket chunk onto the leftover
- * bytes (a copy of the whole stream, and most of the peer's garbage). Messages that lie inside one chunk are
- * handed on as views; only a message that straddles chunks is copied, once.
+ * bytes (a copy of the whole stream, and most of the peer's garbage). Input chunks are transient (the shared
+ * read buffer is overwritten by the next read), and so is the connection's carry buffer, where a message
+ * that straddles reads is assembled: length prefixes and blocks, which are copied into their piece at once,
+ * are handed on as views; any other message, which bittorrent-protocol may keep, is copied. So a block costs
+ * no allocation, however the reads cut the stream.
  */
 function zeroCopyInput(internals: WireInternals): void {
-  const chunks: Uint8Array[] = []
-  let buffered = 0
-  const take = (n: number): Uint8Array => {
-    const first = chunks[0]!
-    if (first.length >= n) {
-      buffered -= n
-      if (first.length === n) chunks.shift()
-      else chunks[0] = first.subarray(n)
-      return first.subarray(0, n)
-    }
-    const out = new Uint8Array(n)
-    let filled = 0
-    while (filled < n) {
-      const c = chunks[0]!
-      const part = Math.min(c.length, n - filled)
-      out.set(c.subarray(0, part), filled)
-      filled += part
-      if (part === c.length) chunks.shift()
-      else chunks[0] = c.subarray(part)
-    }
-    buffered -= n
-    return out
+  let carry = new Uint8Array(16 * 1024 + 64)
+  let carried = 0
+  const deliver = (msg: Uint8Array) => {
+    const parser = internals._parser
+    const transient = parser !== internals._onMessageLength && !(parser === internals._onMessage && msg[0] === PIECE)
+    parser.call(internals, transient ? new Uint8Array(msg) : msg) // (a Buffer's `slice` is a view)
   }
   internals._write = function (data, cb) {
-    chunks.push(data)
-    buffered += data.length
-    while (buffered >= internals._parserSize) {
-      internals._parser.call(internals, internals._parserSize === 0 ? new Uint8Array(0) : take(internals._parserSize))
+    let off = 0
+    if (carried > 0) {
+      const size = internals._parserSize
+      if (size > MAX_MESSAGE_LENGTH + 4) return cb(null) // parsing stopped after a protocol error
+      if (size > carry.length) {
+        const bigger = new Uint8Array(size)
+        bigger.set(carry.subarray(0, carried))
+        carry = bigger
+      }
+      const part = Math.min(size - carried, data.length)
+      carry.set(data.subarray(0, part), carried)
+      carried += part
+      off = part
+      if (carried < size) return cb(null)
+      carried = 0
+      deliver(carry.subarray(0, size))
+    }
+    while (data.length - off >= internals._parserSize) {
+      const size = internals._parserSize
+      deliver(size === 0 ? EMPTY : data.subarray(off, off + size))
+      off += size
+    }
+    if (off < data.length && internals._parserSize <= MAX_MESSAGE_LENGTH + 4) {
+      if (data.length - off > carry.length) carry = new Uint8Array(data.length - off)
+      carry.set(data.subarray(off))
+      carried = data.length - off
     }
     cb(null)
   }
@@ -123,7 +136,7 @@ export function attachWire(socket: Socket, onProtocolError: (reason: string) => 
   socket.setNoDelay(true)
   // The socket feeds the parser and the wire writes to the socket directly: bittorrent-protocol's streamx
   // duplex in between cost a queue, a tick and an event per message both ways (a fifth of a peer's CPU).
-  socket.on('data', (chunk: Uint8Array) => internals._write(chunk, noop))
+  readInto(socket, (chunk) => internals._write(chunk, noop))
   // Messages pushed in one tick (a batch of requests, a block's header and data) leave in one writev.
   let corked = false
   internals._push = function (data: Uint8Array) {
