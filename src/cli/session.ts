@@ -28,7 +28,7 @@ export interface SwarmSettings {
 export const DEFAULT_SWARM_SETTINGS: SwarmSettings = {
   maxPeers: 80,
   maxUploads: 64,
-  memoryBudget: 32 * 1024 * 1024,
+  memoryBudget: 16 * 1024 * 1024,
   superSeed: false,
   spreadFirst: false,
   maxUploadRate: Infinity,

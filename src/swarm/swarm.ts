@@ -114,11 +114,14 @@ export class Swarm extends EventEmitter {
     super()
     const { meta, storage, have } = opts
     this.peerIdHex = Buffer.from(opts.peerId).toString('hex')
-    const piecesInBudget = Math.max(2, Math.floor(opts.memoryBudget / meta.pieceLength))
+    // The budget bounds the piece buffers: the upload cache, and pieces being downloaded or verified (up to
+    // the picker's hard limit, twice its soft one). Six at least, so that large pieces still stream.
+    const piecesInBudget = Math.max(6, Math.floor(opts.memoryBudget / meta.pieceLength))
+    const cached = Math.max(1, Math.floor(piecesInBudget / 4))
     this.picker = new PiecePicker({
       pieceCount: meta.pieceCount,
       blocksIn: (i) => Math.ceil(storage.dataPrefix(i) / BLOCK_LENGTH),
-      maxActive: piecesInBudget,
+      maxActive: Math.floor((piecesInBudget - cached) / 2),
       randomFirst: 4,
     })
     for (let i = 0; i < meta.pieceCount; i++) {
@@ -127,9 +130,9 @@ export class Swarm extends EventEmitter {
         this.bytesHeld += storage.dataBytes(i)
       }
     }
-    // A quarter of the budget: the page cache serves re-reads too, this only saves the read calls.
     this.buffers = new PieceBuffers(meta.pieceLength, piecesInBudget)
-    this.cache = new PieceCache(storage, Math.max(2, Math.floor(piecesInBudget / 4)), this.buffers)
+    // A quarter of the budget: the page cache serves re-reads too, this only saves the read calls.
+    this.cache = new PieceCache(storage, cached, this.buffers)
     this.uploader = new Uploader({
       layout: storage.layout,
       have,
