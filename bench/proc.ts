@@ -173,10 +173,11 @@ export function start(name: string, cmd: string, args: string[], opts: StartOpti
 }
 
 /** Extra node options for every murder process the bench starts, e.g. MURDER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'. */
-export const MURDER_NODE_ARGS = (process.env['MURDER_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '')
+export const MURDER_ENV: NodeJS.ProcessEnv = process.env['MURDER_NODE_ARGS'] ? { NODE_OPTIONS: process.env['MURDER_NODE_ARGS'] } : {}
 
+/** murder as users run it: the executable, whose #! line carries its node options. */
 export function murder(name: string, args: string[], opts: StartOptions = {}): Proc {
-  return start(name, process.execPath, [...MURDER_NODE_ARGS, MURDER, ...args], opts)
+  return start(name, MURDER, args, { ...opts, env: { ...MURDER_ENV, ...opts.env } })
 }
 
 /** Runs to completion; throws with the output if the exit code is not 0. */

@@ -14,7 +14,7 @@ const PEERS = 3
 const children: ChildProcess[] = []
 
 function run(args: string[], onStderrLine?: (line: string) => void): { child: ChildProcess; stdout: Promise<string>; code: Promise<number> } {
-  const child = spawn(process.execPath, [MURDER, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(MURDER, args, { stdio: ['ignore', 'pipe', 'pipe'] })
   children.push(child)
   let out = ''
   child.stdout!.on('data', (d: Buffer) => (out += d))

@@ -64,7 +64,7 @@ export function start(cmd: string, args: string[], opts: { cwd?: string; env?: N
 }
 
 export function murder(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Proc {
-  return start(process.execPath, [MURDER, ...args], opts)
+  return start(MURDER, args, opts)
 }
 
 /** Runs murder to completion, failing if it takes longer than `timeoutMs`. */
