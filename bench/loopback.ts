@@ -5,7 +5,7 @@ import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createLoopbackNs, deleteNamespace } from './netns.js'
 import { ensurePayload, treeDigestOrNull, walkFiles, type Payload } from './payload.js'
-import { MURDER, MURDER_ENV, murder, run, start, watchPeakMemory, watchStall, type Proc } from './proc.js'
+import { murder, murderCommand, run, start, watchPeakMemory, watchStall, type Proc } from './proc.js'
 import { table } from './report.js'
 import { aria2Options } from './scenarios/aria2c.js'
 
@@ -85,7 +85,7 @@ class Loop {
   }
 
   async makeTorrent(payload: Payload, out: string, extra: string[] = []): Promise<MadeTorrent> {
-    const r = await run('make-torrent', MURDER, ['make-torrent', payload.dir, `${IP}:${TRACKER_PORT}`, out, '--json', ...extra], { ns: this.ns, log: this.log_('make-torrent'), timeoutMs: TIMEOUT_MS })
+    const r = await run('make-torrent', ...murderCommand(['make-torrent', payload.dir, `${IP}:${TRACKER_PORT}`, out, '--json', ...extra]), { ns: this.ns, log: this.log_('make-torrent'), timeoutMs: TIMEOUT_MS })
     const j = JSON.parse(r.stdout.trim().split('\n').pop()!) as { seconds: number; pieces: number; pieceLength: number; paddingBytes?: number }
     return { path: out, args: extra, seconds: j.seconds, wall: r.ms / 1000, pieces: j.pieces, pieceLength: j.pieceLength, paddingBytes: j.paddingBytes ?? 0 }
   }
@@ -119,7 +119,7 @@ async function murderTransfer(L: Loop, payload: Payload, torrent: string, dest: 
   const seedMem = watchPeakMemory(seed.pid)
   const args = ['peer', torrent, dest, IP, '--linger', '0']
   const peer = opts.timeWrapper
-    ? start('loop/peer', '/usr/bin/time', ['-v', '-o', opts.timeWrapper, MURDER, ...args], { env: MURDER_ENV, ns: L.ns, log: L.log_('murder-peer-mem') })
+    ? start('loop/peer', '/usr/bin/time', ['-v', '-o', opts.timeWrapper, ...murderCommand(args).flat()], { ns: L.ns, log: L.log_('murder-peer-mem') })
     : murder('loop/peer', args, { ns: L.ns, log: L.log_('murder-peer') })
   L.procs.push(peer)
   // Under /usr/bin/time the node process is its child: poll that one.

@@ -5,7 +5,7 @@ import { createWriteStream, readFileSync, type WriteStream } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
 /** bin/murder.js of this checkout (this file compiles to dist/bench/proc.js). */
-export const MURDER = fileURLToPath(new URL('../../bin/murder.js', import.meta.url))
+const MURDER = fileURLToPath(new URL('../../bin/murder.js', import.meta.url))
 
 export interface Exit {
   code: number | null
@@ -172,12 +172,21 @@ export function start(name: string, cmd: string, args: string[], opts: StartOpti
   return proc
 }
 
+/** The node options on bin/murder.js's `#!/usr/bin/env -S node …` line. */
+const SHEBANG_NODE_ARGS = readFileSync(MURDER, 'utf8').split('\n', 1)[0]!.split(/\s+/).slice(3)
 /** Extra node options for every murder process the bench starts, e.g. MURDER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'. */
-export const MURDER_ENV: NodeJS.ProcessEnv = process.env['MURDER_NODE_ARGS'] ? { NODE_OPTIONS: process.env['MURDER_NODE_ARGS'] } : {}
+const EXTRA_NODE_ARGS = (process.env['MURDER_NODE_ARGS'] ?? '').split(/\s+/).filter(Boolean)
 
-/** murder as users run it: the executable, whose #! line carries its node options. */
+/**
+ * The command line of murder as users run it: the executable, whose #! line carries its node options. With
+ * MURDER_NODE_ARGS, node runs it with those options added: NODE_OPTIONS refuses most profiling options.
+ */
+export function murderCommand(args: string[]): [string, string[]] {
+  return EXTRA_NODE_ARGS.length ? [process.execPath, [...SHEBANG_NODE_ARGS, ...EXTRA_NODE_ARGS, MURDER, ...args]] : [MURDER, args]
+}
+
 export function murder(name: string, args: string[], opts: StartOptions = {}): Proc {
-  return start(name, MURDER, args, { ...opts, env: { ...MURDER_ENV, ...opts.env } })
+  return start(name, ...murderCommand(args), opts)
 }
 
 /** Runs to completion; throws with the output if the exit code is not 0. */

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-import { MURDER, MURDER_ENV } from './proc.js'
+import { murderCommand } from './proc.js'
 
 interface Options {
   seconds: number
@@ -141,7 +141,7 @@ function canConnect(port: number): Promise<boolean> {
 const murderTarget: Target = {
   name: 'murder',
   async start() {
-    const p = launch(MURDER, ['tracker', '--port', '0', '--host', '127.0.0.1', '--log-level', 'info', '--max-peers-per-torrent', '100000'], { env: MURDER_ENV })
+    const p = launch(...murderCommand(['tracker', '--port', '0', '--host', '127.0.0.1', '--log-level', 'info', '--max-peers-per-torrent', '100000']))
     const port = await waitFor('murder tracker', 10_000, () => {
       const m = /"port":(\d+)/.exec(p.output())
       if (p.child.exitCode !== null) throw new Error(`murder tracker exited: ${p.output()}`)

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { counters, qdiscDrops, type HostSpec, type Lab } from '../netns.js'
 import type { Payload } from '../payload.js'
 import { treeDigestOrNull } from '../payload.js'
-import { cpuSecondsOf, MURDER, murder, run, type Proc } from '../proc.js'
+import { cpuSecondsOf, murder, murderCommand, run, type Proc } from '../proc.js'
 
 export type ScenarioName = 'rsync' | 'murder' | 'aria2c'
 export const SCENARIOS: readonly ScenarioName[] = ['rsync', 'murder', 'aria2c']
@@ -228,7 +228,7 @@ export interface Torrent {
 /** make-torrent on the source (its time is a prep step of both BitTorrent scenarios). */
 export async function makeTorrent(ctx: LabContext, extraArgs: string[] = [], file = 'lab.torrent'): Promise<Torrent> {
   const path = join(ctx.runDir, file)
-  const r = await run('make-torrent', process.execPath, [MURDER, 'make-torrent', ctx.payload.dir, `${ctx.lab.source.ip}:${ctx.trackerPort}`, path, '--json', ...ctx.makeTorrentArgs, ...extraArgs], {
+  const r = await run('make-torrent', ...murderCommand(['make-torrent', ctx.payload.dir, `${ctx.lab.source.ip}:${ctx.trackerPort}`, path, '--json', ...ctx.makeTorrentArgs, ...extraArgs]), {
     ns: ctx.lab.source.ns,
     log: join(ctx.logDir, 'make-torrent.log'),
     timeoutMs: ctx.timeoutMs,
