@@ -215,6 +215,31 @@ describe('tracker client', () => {
     })
   })
 
+  it('refuses an oversized reply, announced or streamed, and one cut short', TEST_TIMEOUT, async () => {
+    const big = Buffer.alloc(4 * 1024 * 1024 + 1, 0x61)
+    const server = http.createServer((req, res) => {
+      if (req.url!.startsWith('/announced')) {
+        res.writeHead(200, { 'content-length': String(big.length) }).end(big)
+      } else if (req.url!.startsWith('/streamed')) {
+        res.writeHead(200) // chunked: the size is known only while reading
+        res.end(big)
+      } else {
+        // 15 of the 100 bytes announced, then the tracker's end of the connection closes.
+        res.writeHead(200, { 'content-length': '100' }).write('d8:intervali10e', () => res.socket!.end())
+      }
+    }).listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    try {
+      const base = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`
+      await assert.rejects(announce(`${base}/announced`, params(1), opts), /^Error: response larger than 4194304 bytes$/)
+      await assert.rejects(announce(`${base}/streamed`, params(1), opts), /^Error: response larger than 4194304 bytes$/)
+      await assert.rejects(announce(`${base}/cut`, params(1), opts), /^Error: connection closed before the reply was complete$/)
+    } finally {
+      server.closeAllConnections()
+      server.close()
+    }
+  })
+
   it('rejects non-HTTP tracker URLs', TEST_TIMEOUT, async () => {
     await assert.rejects(announce('udp://127.0.0.1:1/announce', params(1), opts), /unsupported tracker protocol udp:/)
   })
