@@ -212,6 +212,8 @@ test('hand-picked hostile torrents are refused with a reason', () => {
     // Two `info` keys: a reader that takes the other one would see other files under the same hash.
     ['duplicate info key', Buffer.concat([Buffer.from('d4:info'), bencode.encode(info({})), Buffer.from('4:info'), bencode.encode(info({ name: 'y' })), Buffer.from('e')]), /duplicate key/],
     ['duplicate key inside info', Buffer.from('d4:infod6:lengthi1e6:lengthi99999e4:name1:x12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaaee'), /duplicate key/],
+    // Not next to its twin: found once the keys are out of order, against all the keys before.
+    ['duplicate key after keys out of order', Buffer.from('d4:infod6:lengthi1e4:name1:x6:lengthi99999e12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaaee'), /duplicate key "length"/],
     ['path too long', bencode.encode({ info: { name: 'x', 'piece length': 16384, pieces: Buffer.alloc(20), files: [{ length: 1, path: Array(3000).fill('ab') }] } }), /longer than/],
     ['nesting bomb', Buffer.from(`d4:info${'l'.repeat(100_000)}${'e'.repeat(100_000)}e`), /not bencoded/],
     ['string length past the end', Buffer.from('d4:info99999999999:xe'), /not bencoded/],
