@@ -53,6 +53,7 @@ const bad: [string, () => Uint8Array, RegExp][] = [
   ['NUL', () => torrentWith([{ path: ['a\0b'], length: 1 }]), /NUL/],
   ['duplicate', () => torrentWith([{ path: ['a'], length: 1 }, { path: ['a'], length: 1 }]), /duplicate path/],
   ['file and folder', () => torrentWith([{ path: ['a'], length: 1 }, { path: ['a', 'b'], length: 1 }]), /both a file and a folder/],
+  ['name not UTF-8', () => rawTorrent({ name: Buffer.from([0x61, 0xff]), 'piece length': 16384, pieces: hashes(1), length: 1 }), /name is not valid UTF-8/],
   ['unsafe name', () => rawTorrent({ name: '..', 'piece length': 16384, pieces: hashes(1), length: 1 }), /unsafe name/],
   ['piece length not a power of two', () => rawTorrent({ name: 'x', 'piece length': 20000, pieces: hashes(1), length: 1 }), /power of two/],
   ['zero piece length', () => rawTorrent({ name: 'x', 'piece length': 0, pieces: hashes(1), length: 1 }), /power of two/],

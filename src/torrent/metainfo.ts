@@ -102,8 +102,18 @@ function isDict(v: BencodeValue | undefined): v is Dict {
   return typeof v === 'object' && v !== null && !(v instanceof Uint8Array) && !Array.isArray(v)
 }
 
+/** ASCII bytes as a string, or null when there is another byte: most names are ASCII, and a TextDecoder call costs more than this loop. */
+function ascii(v: Uint8Array): string | null {
+  for (let i = 0; i < v.length; i++) if (v[i]! > 0x7f) return null
+  return String.fromCharCode.apply(null, v as unknown as number[])
+}
+
 function str(v: BencodeValue | undefined, what: string): string {
   if (!(v instanceof Uint8Array)) throw top.fail(`${what} is not a string`)
+  if (v.length <= 256) {
+    const s = ascii(v)
+    if (s !== null) return s
+  }
   try {
     return text.decode(v)
   } catch {
