@@ -36,7 +36,7 @@ export async function announce(
 }
 
 /**
- * GETs a tracker URL with node:http rather than fetch: fetch loads undici on first use, ~40 ms of CPU at
+ * GETs a tracker URL with node:http rather than fetch: fetch loads undici on first use, ~50 ms of CPU at
  * every peer's start, when 8 peers starting at once on 2 cores are what delays the first bytes.
  * Refuses a reply over MAX_RESPONSE_BYTES before buffering it.
  */
