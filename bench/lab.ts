@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { runLoopback, formatLoopback, type LoopbackReport } from './loopback.js'
 import { createLab, createSitesLab, destroyNamespaces, requireRoot, type Shaper } from './netns.js'
+import { startProbes } from './timeline.js'
 import { ensurePayload, payloadProblem } from './payload.js'
 import { killAll, sh } from './proc.js'
 import { formatLab, formatSites, lowerBound, sitesLowerBound, type LabReport, type SitesReport } from './report.js'
@@ -56,7 +57,9 @@ common:
   --workdir <dir>       scratch and payload cache (default /tmp/murder-bench)
   --keep                keep the copies and torrents of this run
   --json                print JSON instead of tables on stdout (progress goes to stderr)
-  --out <file>          also write the JSON report to <file>`
+  --out <file>          also write the JSON report to <file>
+  --timeline            (lab, sites) every 0.5 s of each scenario: cores busy, the source's and the WAN's rate,
+                        MB received by each target`
 
 export function parseSize(s: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?$/i.exec(s.trim())
@@ -149,6 +152,7 @@ async function prepareRun(workdir: string, stamp: string, size: number, seed: nu
 /** Runs the scenarios in a lab that is already built, then always removes its namespaces and scratch. */
 async function runInLab(v: Values, ctx: LabContext, o: ReturnType<typeof scenarioOptions>, tMin: number): Promise<ScenarioResult[]> {
   try {
+    if (v['timeline']) ctx.probes = await startProbes(ctx.lab)
     return await runScenarios(ctx, o.scenarios, o.size, o.seed, tMin)
   } finally {
     destroyNamespaces(PREFIX)
@@ -247,7 +251,7 @@ async function main(): Promise<number> {
       n: { type: 'string' }, rate: { type: 'string' }, 'source-rate': { type: 'string' }, size: { type: 'string' },
       scenarios: { type: 'string' }, shaper: { type: 'string' }, delay: { type: 'string' }, interval: { type: 'string' },
       linger: { type: 'string' }, 'n-a': { type: 'string' }, 'n-b': { type: 'string' }, 'wan-rate': { type: 'string' }, 'wan-delay': { type: 'string' }, 'murder-sites': { type: 'string' }, 'super-seed': { type: 'boolean' }, 'seed-rate': { type: 'string' }, 'peer-rate': { type: 'string' }, align: { type: 'string' }, timeout: { type: 'string' }, 'loop-size': { type: 'string' }, 'mem-size': { type: 'string' },
-      seed: { type: 'string' }, workdir: { type: 'string' }, out: { type: 'string' }, keep: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      seed: { type: 'string' }, workdir: { type: 'string' }, out: { type: 'string' }, keep: { type: 'boolean' }, json: { type: 'boolean' }, timeline: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
   })
   const cmd = positionals[0] ?? 'lab'

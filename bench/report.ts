@@ -1,5 +1,6 @@
 // The lower bound of a distribution time, and the lab's results as a table or JSON.
 import type { ScenarioResult } from './scenarios/common.js'
+import type { TimelineReport, TimelineSample } from './timeline.js'
 
 export interface Bound {
   /** Seconds: max(F/u_s, F/d_min, N·F/(u_s + Σu_i)) (Kumar & Ross, the fluid bound for P2P file distribution). */
@@ -130,7 +131,29 @@ function formatDetails(scenarios: ScenarioResult[], F: number, payloadFiles: num
     for (const h of s.hosts) if (h.note) out.push(`  ${h.host}: ${h.note}`)
     for (const n of s.notes) out.push(`  note: ${n}`)
   }
+  for (const s of scenarios) if (s.timeline) out.push('', formatTimeline(s.scenario, s.timeline))
   return out.join('\n')
+}
+
+/**
+ * The timeline as a table: per interval, the cores busy and the rate of what the source sent (and of what
+ * crossed the WAN); per target, the MB received since the start, so a late start or a lagging host shows.
+ */
+function formatTimeline(scenario: string, tl: TimelineReport): string {
+  const rates: string[] = tl.columns.filter((c) => c === 'source tx' || c === 'WAN A→B')
+  const targets = tl.columns.filter((c) => !rates.includes(c))
+  let prev: TimelineSample = { t: 0, busy: 0, bytes: {} }
+  const rows = tl.samples.map((s) => {
+    const dt = Math.max(1e-3, s.t - prev.t)
+    const rate = (c: string) => (((s.bytes[c] ?? 0) - (prev.bytes[c] ?? 0)) / dt / 1e6).toFixed(1)
+    const row = [s.t.toFixed(1), `${Math.round(s.busy * 100)}%`, ...rates.map(rate), ...targets.map((c) => ((s.bytes[c] ?? 0) / 1e6).toFixed(1))]
+    prev = s
+    return row
+  })
+  return [
+    `${scenario} timeline (--timeline): cores busy and MB/s sent over each interval; MB received by each target since the start`,
+    table(rows, ['t s', 'busy', ...rates.map((c) => `${c} MB/s`), ...targets]),
+  ].join('\n')
 }
 
 /** The two-site lab's bound: the single-site bound over all targets, and the WAN carrying one copy to site B. */

@@ -63,7 +63,7 @@ export async function runAria2(ctx: LabContext, torrentIn?: Torrent): Promise<Sc
     // aria2c runs it when the download is complete and verified, before seeding (--on-bt-download-complete).
     await writeFile(hook, '#!/bin/sh\ndate +%s%N > "$MURDER_BENCH_DONE.tmp" && mv "$MURDER_BENCH_DONE.tmp" "$MURDER_BENCH_DONE"\n')
     await chmod(hook, 0o755)
-    const meter = new Meter(lab)
+    const meter = new Meter(lab, ctx.probes)
     const deadline = performance.now() + ctx.timeoutMs
     const clients = lab.targets.map((h) => {
       const doneFile = join(ctx.runDir, `aria2-${h.name}.done`)

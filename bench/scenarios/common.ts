@@ -1,11 +1,11 @@
 // What every lab scenario gets and returns, and the parts they share: the clock, counters, verification.
-import { readFileSync } from 'node:fs'
 import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { counters, qdiscDrops, type HostSpec, type Lab } from '../netns.js'
 import type { Payload } from '../payload.js'
 import { treeDigestOrNull } from '../payload.js'
 import { cpuSecondsOf, murder, murderCommand, run, type Proc } from '../proc.js'
+import { cpuTimes, Timeline, type Probes, type TimelineReport } from '../timeline.js'
 
 export type ScenarioName = 'rsync' | 'murder' | 'aria2c'
 export const SCENARIOS: readonly ScenarioName[] = ['rsync', 'murder', 'aria2c']
@@ -30,6 +30,8 @@ export interface LabContext {
   sitesFile?: string
   /** Two-site lab: run murder's seed and peers with `--site <their site>`. */
   siteFlags?: boolean
+  /** `--timeline`: the lab's probes, from which each scenario samples its counters every half second. */
+  probes?: Probes
   log: (s: string) => void
 }
 
@@ -69,19 +71,14 @@ export interface ScenarioResult {
   cpuBusy: number | null
   /** CPU seconds the delay relay used over the same span (labs with a delay only). */
   relayCpuSeconds?: number
+  /** `--timeline`: counters every half second from the start of the clock. */
+  timeline?: TimelineReport
   notes: string[]
   extra: Record<string, unknown>
 }
 
 export function targetDest(ctx: LabContext, scenario: ScenarioName, h: HostSpec): string {
   return join(ctx.runDir, 'hosts', h.name, scenario)
-}
-
-function cpuTimes(): { busy: number; total: number } {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number)
-  const total = line.reduce((a, b) => a + b, 0)
-  const idle = (line[3] ?? 0) + (line[4] ?? 0)
-  return { busy: total - idle, total }
 }
 
 /** Counters and CPU at the start of the clock; `finish` turns them into the scenario's totals. */
@@ -95,12 +92,15 @@ export class Meter {
   private readonly c0: Map<string, ReturnType<typeof counters>>
   private readonly drops0: number
   private readonly wan0: { aToB: number; bToA: number; drops: number } | null
+  private readonly timeline: Timeline | null
+  private timelineAtDone: TimelineReport | null = null
 
-  constructor(private readonly lab: Lab) {
+  constructor(private readonly lab: Lab, probes?: Probes) {
     this.c0 = new Map(lab.hosts.map((h) => [h.name, counters(h.ns, h.dev)]))
     this.drops0 = this.drops()
     this.wan0 = this.wanNow()
     this.relay0 = this.relayCpu()
+    this.timeline = probes ? new Timeline(lab, probes, this.t0) : null
   }
 
   private relayCpu(): number | null {
@@ -126,13 +126,15 @@ export class Meter {
 
   /** Call when the last copy is done: the CPU share covers the transfer only. */
   markDone(): void {
+    this.timelineAtDone = this.timeline?.stop() ?? null
     const c = cpuTimes()
     this.cpuAtDone = (c.busy - this.cpu0.busy) / Math.max(1, c.total - this.cpu0.total)
     const relay = this.relayCpu()
     this.relayAtDone = relay === null || this.relay0 === null ? null : relay - this.relay0
   }
 
-  finish(): { source: { tx: number; rx: number }; perHost: Map<string, { tx: number; rx: number }>; drops: number; cpuBusy: number | null; relayCpu: number | null; wan: { aToB: number; bToA: number; drops: number } | null } {
+  finish(): { source: { tx: number; rx: number }; perHost: Map<string, { tx: number; rx: number }>; drops: number; cpuBusy: number | null; relayCpu: number | null; wan: { aToB: number; bToA: number; drops: number } | null; timeline: TimelineReport | null } {
+    const timeline = this.timelineAtDone ?? this.timeline?.stop() ?? null
     const perHost = new Map<string, { tx: number; rx: number }>()
     for (const h of this.lab.hosts) {
       const c = counters(h.ns, h.dev)
@@ -141,7 +143,7 @@ export class Meter {
     }
     const w = this.wanNow()
     const wan = w && this.wan0 ? { aToB: w.aToB - this.wan0.aToB, bToA: w.bToA - this.wan0.bToA, drops: w.drops - this.wan0.drops } : null
-    return { source: perHost.get(this.lab.source.name)!, perHost, drops: this.drops() - this.drops0, cpuBusy: this.cpuAtDone, relayCpu: this.relayAtDone, wan }
+    return { source: perHost.get(this.lab.source.name)!, perHost, drops: this.drops() - this.drops0, cpuBusy: this.cpuAtDone, relayCpu: this.relayAtDone, wan, timeline }
   }
 }
 
@@ -168,7 +170,7 @@ export async function verifyCopies(ctx: LabContext, roots: Map<string, string>):
 export async function conclude(
   ctx: LabContext,
   meter: Meter,
-  r: Omit<ScenarioResult, 'hosts' | 'sourceTxBytes' | 'sourceRxBytes' | 'shaperDrops' | 'cpuBusy' | 'relayCpuSeconds' | 'seconds' | 'ok' | 'wan'>,
+  r: Omit<ScenarioResult, 'hosts' | 'sourceTxBytes' | 'sourceRxBytes' | 'shaperDrops' | 'cpuBusy' | 'relayCpuSeconds' | 'seconds' | 'ok' | 'wan' | 'timeline'>,
   finish: Map<string, { seconds: number | null; exitCode: number | null; note?: string; extra?: Record<string, unknown> }>,
   roots: Map<string, string>,
 ): Promise<ScenarioResult> {
@@ -204,6 +206,7 @@ export async function conclude(
     cpuBusy: totals.cpuBusy,
     ...(totals.relayCpu !== null ? { relayCpuSeconds: totals.relayCpu } : {}),
     ...(totals.wan ? { wan: totals.wan } : {}),
+    ...(totals.timeline ? { timeline: totals.timeline } : {}),
   }
 }
 

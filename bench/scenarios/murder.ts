@@ -30,7 +30,7 @@ export async function runMurder(ctx: LabContext, torrentIn?: Torrent): Promise<{
     const prep = { makeTorrent: torrent.seconds, tracker: trackerS, seedCheck: (performance.now() - t) / 1000 }
     ctx.log(`  seed ready after ${prep.seedCheck.toFixed(2)} s; ${lab.targets.length} × murder peer`)
 
-    const meter = new Meter(lab)
+    const meter = new Meter(lab, ctx.probes)
     const deadline = performance.now() + ctx.timeoutMs
     const peers = lab.targets.map((h) => {
       const p = murder(`murder/${h.name}`, ['peer', torrent.path, targetDest(ctx, 'murder', h), h.ip, '--linger', String(ctx.linger), ...siteArgs(ctx, h), ...ctx.peerArgs], {

@@ -38,7 +38,7 @@ export async function runRsync(ctx: LabContext): Promise<ScenarioResult> {
     }
     const prep = { daemon: (performance.now() - t) / 1000 }
     ctx.log(`  rsync daemon up; ${lab.targets.length} × rsync -a`)
-    const meter = new Meter(lab)
+    const meter = new Meter(lab, ctx.probes)
     const clients = lab.targets.map((h) => {
       const p = start(`rsync/${h.name}`, 'rsync', ['-a', `rsync://${lab.source.ip}:${RSYNC_PORT}/payload/`, `${targetDest(ctx, 'rsync', h)}/`], {
         ns: h.ns,
