@@ -558,12 +558,13 @@ export class Swarm extends EventEmitter {
   }
 
   /**
-   * Other peers still want pieces from us, so the uplink has better use than a piece the asker can get
-   * elsewhere. At the end, with one or two peers left, we serve them whatever they ask.
+   * The uplink has other work: requests of other peers wait in their queues or in their sockets, so it has
+   * better use than a piece the asker can get elsewhere. Interest alone is not enough: once the swarm holds a
+   * copy, every peer is interested in us and holds what the others ask, and refusing them all left the
+   * uplink idle for the last tenth of the lab's transfer.
    */
   private othersWaiting(conn: PeerConnection): boolean {
-    let interested = 0
-    for (const c of this.conns) if (c !== conn && c.wire.peerInterested && ++interested >= 2) return true
+    for (const c of this.conns) if (c !== conn && (c.uploads.length > 0 || c.socket.writableLength > 0)) return true
     return false
   }
 
