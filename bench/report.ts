@@ -121,7 +121,7 @@ function formatDetails(scenarios: ScenarioResult[], F: number, payloadFiles: num
       // A fresh destination needs exactly F bytes of file data; anything received beyond that is duplicate or rejected.
       const wasted = s.hosts.map((h) => Number(h.extra?.['received'] ?? 0) - F)
       const exits = s.hosts.map((h) => h.extra?.['exitSecondsAfterLastCopy']).filter((x): x is number => typeof x === 'number')
-      out.push(`  peers' exit after the last copy: max ${f2(exits.length ? Math.max(...exits) : null)} s; bytes received beyond N·F (duplicates, rejects): ${wasted.reduce((a, b) => a + b, 0)}; seed uploaded ${(Number(s.extra['seedUploaded'] ?? 0) / 1e6).toFixed(1)} MB`)
+      out.push(`  peers' exit after the last copy: max ${f2(exits.length ? Math.max(...exits) : null)} s; bytes received beyond N·F (duplicates, rejects): ${wasted.reduce((a, b) => a + b, 0)}; seed uploaded ${(Number(s.extra['seedUploaded'] ?? 0) / 1e6).toFixed(1)} MB, refused ${s.extra['seedRefused'] ?? '—'} requests (spreading first)`)
       out.push(`  torrent: ${s.extra['torrentFiles']} files, ${s.extra['torrentBytes']} bytes (payload: ${payloadFiles} files, ${F} bytes), ${s.extra['pieces']} pieces of ${s.extra['pieceLength']} B`)
       const up = s.hosts.map((h) => `${h.host} ${(Number(h.extra?.['uploaded'] ?? 0) / 1e6).toFixed(0)}`).join(', ')
       out.push(`  uploaded by peers (MB): ${up}`)

@@ -108,7 +108,7 @@ export async function runMurder(ctx: LabContext, torrentIn?: Torrent): Promise<{
       scenario: 'murder',
       prep,
       notes,
-      extra: { seedUploaded: stopping?.['uploaded'], sourceCpuSeconds: seedCpu, pieces: torrent.pieces, pieceLength: torrent.pieceLength, torrentBytes: torrent.bytes, torrentFiles: torrent.files },
+      extra: { seedUploaded: stopping?.['uploaded'], seedRefused: stopping?.['refused'], sourceCpuSeconds: seedCpu, pieces: torrent.pieces, pieceLength: torrent.pieceLength, torrentBytes: torrent.bytes, torrentFiles: torrent.files },
     }, finish, new Map(lab.targets.map((h) => [h.name, targetDest(ctx, 'murder', h)])))
     return { result, torrent }
   } finally {

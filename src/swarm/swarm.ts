@@ -66,6 +66,8 @@ export interface SwarmStats {
   /** Of those, bytes from peers outside our site (only counted when `--site` is set). */
   receivedCrossSite: number
   uploaded: number
+  /** Block requests refused (BEP 6 reject) by spreading first: a source's count of what it left to the peers. */
+  refused: number
   peers: number
   hashFailures: number
 }
@@ -97,7 +99,7 @@ export class Swarm extends EventEmitter {
   private optimistic: string | null = null
   private fillScheduled = false
   private rechokeScheduled = false
-  private readonly counters = { downloaded: 0, received: 0, receivedCrossSite: 0, uploaded: 0, hashFailures: 0 }
+  private readonly counters = { downloaded: 0, received: 0, receivedCrossSite: 0, uploaded: 0, refused: 0, hashFailures: 0 }
   private bytesHeld = 0
   private readonly superSeeder: SuperSeeder | null
   private readonly spread: SpreadFirst | null
@@ -146,8 +148,12 @@ export class Swarm extends EventEmitter {
       },
       // Across sites the tracker's policy decides who reaches whom: refusing there could only slow a bridge.
       // A peer near its end is served whatever it asks: a refusal there only makes it the last one done.
-      refuse: (conn, piece) => this.spread !== null && (!this.site || conn.local) && !this.nearlyDone(conn) &&
-        this.spread.refuse(conn.id, piece, this.picker.availabilityOf(piece) > 0, this.othersWaiting(conn), performance.now()),
+      refuse: (conn, piece) => {
+        const refused = this.spread !== null && (!this.site || conn.local) && !this.nearlyDone(conn) &&
+          this.spread.refuse(conn.id, piece, this.picker.availabilityOf(piece) > 0, this.othersWaiting(conn), performance.now())
+        if (refused) this.counters.refused++
+        return refused
+      },
       fatal: (err) => {
         this.opts.logger.error({ err: err.message }, 'upload failed')
         this.emit('fatal', err)

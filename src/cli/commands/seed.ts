@@ -32,7 +32,7 @@ export async function seedCommand(torrent: string, source: string, ip: string, o
       stopProgress()
       swarm.close()
     })
-    logger.info({ signal: sig, uploaded: swarm.stats.uploaded }, 'seed stopping')
+    logger.info({ signal: sig, uploaded: swarm.stats.uploaded, refused: swarm.stats.refused }, 'seed stopping')
     await Promise.all([announcer.stop(), listener.close()])
   } finally {
     await storage.close()
