@@ -3,7 +3,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { runLoopback, formatLoopback, type LoopbackReport } from './loopback.js'
-import { createLab, createSitesLab, destroyNamespaces, requireRoot, type Shaper } from './netns.js'
+import { createLab, createSitesLab, destroyNamespaces, requireRoot, type Lab, type Shaper } from './netns.js'
 import { startProbes } from './timeline.js'
 import { ensurePayload, payloadProblem } from './payload.js'
 import { killAll, sh } from './proc.js'
@@ -149,6 +149,17 @@ async function prepareRun(workdir: string, stamp: string, size: number, seed: nu
   return { payload, runDir, logDir }
 }
 
+/** What every scenario of a lab needs, from the options both `lab` and `sites` take. */
+function labContext(v: Values, lab: Lab, run: Awaited<ReturnType<typeof prepareRun>>, timeoutS: number, linger: number, interval: number | undefined): LabContext {
+  return {
+    lab, ...run, timeoutMs: timeoutS * 1000, trackerPort: 8998, linger, log,
+    makeTorrentArgs: v['align'] === undefined ? [] : ['--align', v['align'] as string],
+    seedArgs: [...(v['super-seed'] ? ['--super-seed'] : []), ...(v['seed-rate'] ? ['--max-upload-rate', v['seed-rate'] as string] : [])],
+    peerArgs: v['peer-rate'] ? ['--max-download-rate', v['peer-rate'] as string] : [],
+    ...(interval ? { trackerInterval: interval } : {}),
+  }
+}
+
 /** Runs the scenarios in a lab that is already built, then always removes its namespaces and scratch. */
 async function runInLab(v: Values, ctx: LabContext, o: ReturnType<typeof scenarioOptions>, tMin: number): Promise<ScenarioResult[]> {
   try {
@@ -174,8 +185,7 @@ async function labCommand(v: Values, stamp: string, workdir: string): Promise<La
   const { payload, runDir, logDir } = await prepareRun(workdir, stamp, size, o.seed)
   log(`creating namespaces ${PREFIX}-*: source + ${n} targets, ${rate} Mbit/s (source ${sourceRate}), ${delay} ms one way, ${shaper}`)
   const lab = createLab({ prefix: PREFIX, n, rateBps: rate * 1e6, sourceRateBps: sourceRate * 1e6, shaper, delayMs: delay })
-  const ctx: LabContext = { lab, payload, runDir, logDir, timeoutMs: timeoutS * 1000, trackerPort: 8998, linger, log,
-    makeTorrentArgs: v['align'] === undefined ? [] : ['--align', v['align'] as string], seedArgs: [...(v['super-seed'] ? ['--super-seed'] : []), ...(v['seed-rate'] ? ['--max-upload-rate', v['seed-rate'] as string] : [])], peerArgs: v['peer-rate'] ? ['--max-download-rate', v['peer-rate'] as string] : [], ...(interval ? { trackerInterval: interval } : {}) }
+  const ctx = labContext(v, lab, { payload, runDir, logDir }, timeoutS, linger, interval)
   const bound = lowerBound(payload.bytes, n, lab.source.upBps, lab.targets.map((t) => t.upBps), lab.targets.map((t) => t.downBps))
   const results = await runInLab(v, ctx, o, bound.tMin)
   return {
@@ -215,9 +225,7 @@ async function sitesCommand(v: Values, stamp: string, workdir: string): Promise<
   const lab = createSitesLab({ prefix: PREFIX, nA, nB, rateBps: rate * 1e6, sourceRateBps: sourceRate * 1e6, wanRateBps: wanRate * 1e6, shaper, delayMs: delay, wanDelayMs: wanDelay })
   const sitesFile = join(runDir, 'sites.txt')
   await writeFile(sitesFile, lab.sites!.map((s) => `${s.cidr} ${s.name}`).join('\n') + '\n')
-  const ctx: LabContext = { lab, payload, runDir, logDir, timeoutMs: timeoutS * 1000, trackerPort: 8998, linger, log,
-    makeTorrentArgs: v['align'] === undefined ? [] : ['--align', v['align'] as string], seedArgs: [...(v['super-seed'] ? ['--super-seed'] : []), ...(v['seed-rate'] ? ['--max-upload-rate', v['seed-rate'] as string] : [])], peerArgs: v['peer-rate'] ? ['--max-download-rate', v['peer-rate'] as string] : [], ...(interval ? { trackerInterval: interval } : {}),
-    sitesFile, siteFlags: murderSites === 'flags' }
+  const ctx: LabContext = { ...labContext(v, lab, { payload, runDir, logDir }, timeoutS, linger, interval), sitesFile, siteFlags: murderSites === 'flags' }
   const bound = sitesLowerBound(payload.bytes, n, lab.source.upBps, lab.targets.map((t) => t.upBps), lab.targets.map((t) => t.downBps), lab.wan!.rateBps)
   const results = await runInLab(v, ctx, o, bound.tMin)
   return {
