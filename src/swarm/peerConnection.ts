@@ -64,6 +64,11 @@ export class PeerConnection {
     return this.socket.writableLength > UPLOAD_BACKLOG_BYTES
   }
 
+  /** Requests of this peer wait to be sent, in our queue or in the socket. */
+  get backlogged(): boolean {
+    return this.uploads.length > 0 || this.socket.writableLength > 0
+  }
+
   close(): void {
     if (this.retryAfterRefusal) clearTimeout(this.retryAfterRefusal)
     this.wire.destroy()

@@ -570,7 +570,7 @@ export class Swarm extends EventEmitter {
    * uplink idle for the last tenth of the lab's transfer.
    */
   private othersWaiting(conn: PeerConnection): boolean {
-    for (const c of this.conns) if (c !== conn && (c.uploads.length > 0 || c.socket.writableLength > 0)) return true
+    for (const c of this.conns) if (c !== conn && c.backlogged) return true
     return false
   }
 

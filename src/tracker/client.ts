@@ -8,6 +8,7 @@ export type { AnnounceParams, AnnounceResponse }
 
 /** Tracker replies are tiny; the cap stops a broken or hostile tracker from exhausting memory. */
 const MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+const TOO_LARGE = `response larger than ${MAX_RESPONSE_BYTES} bytes`
 const INITIAL_BACKOFF_MS = 250
 const MAX_BACKOFF_MS = 5_000
 const DEFAULT_ATTEMPT_TIMEOUT_MS = 5_000
@@ -49,12 +50,12 @@ async function get(url: string, protocol: string, signal: AbortSignal): Promise<
         reject(new Error(message))
       }
       if (res.statusCode !== 200) return fail(`HTTP ${res.statusCode} ${res.statusMessage ?? ''}`.trimEnd())
-      if (Number(res.headers['content-length']) > MAX_RESPONSE_BYTES) return fail(`response larger than ${MAX_RESPONSE_BYTES} bytes`)
+      if (Number(res.headers['content-length']) > MAX_RESPONSE_BYTES) return fail(TOO_LARGE)
       const chunks: Buffer[] = []
       let total = 0
       res.on('data', (chunk: Buffer) => {
         total += chunk.length
-        if (total > MAX_RESPONSE_BYTES) return fail(`response larger than ${MAX_RESPONSE_BYTES} bytes`)
+        if (total > MAX_RESPONSE_BYTES) return fail(TOO_LARGE)
         chunks.push(chunk)
       })
       res.on('end', () => resolve(Buffer.concat(chunks, total)))
