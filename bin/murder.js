@@ -1,6 +1,9 @@
-#!/usr/bin/env -S node --max-semi-space-size=4
+#!/usr/bin/env -S node --max-semi-space-size=4 --interrupt-budget=1056000
 // Semi-spaces of 4 MB (Node's default grows them to 16 MB) keep a peer receiving 4 GiB ~25 MB smaller (114 vs
-// 138 MiB peak): what murder allocates per block dies young. The price is at start: with a heap flag of its own,
-// V8 refuses Node's built-in code cache, ~250 M more instructions for a process with a hash worker (callgrind;
-// no change measured in the lab's all-done time). `node bin/murder.js` runs without it.
+// 138 MiB peak): what murder allocates per block dies young.
+// An interrupt budget 16x V8's default: TurboFan optimizes only code that stays hot, not the start-up's loops
+// over thousands of torrent entries that are done before their optimized code is. A peer fetching the lab's
+// 128 MiB tree compiled 123-126 functions in 450-516 ms of TurboFan threads, now 22 in 50 ms.
+// Any V8 flag of our own makes V8 refuse Node's built-in code cache (~15-20 ms more per process start).
+// `node bin/murder.js` runs without them.
 import '../dist/murder.mjs'
