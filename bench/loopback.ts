@@ -206,8 +206,7 @@ export async function runLoopback(o: LoopbackOptions): Promise<LoopbackReport> {
     // one unreported transfer first, so that murder's variants are measured warm, as aria2c (run after them) is.
     o.log('throughput: a warm-up transfer, not reported')
     try {
-      const warm = await murderTransfer(L, payload, plain.path, mDest, {})
-      await warm.seed.stop(10_000)
+      await murderTransfer(L, payload, plain.path, mDest, {})
     } catch (err) {
       fail('warm-up transfer', err)
     }
