@@ -68,9 +68,10 @@ test('active pieces are bounded; a peer with none of them may still start one', 
   assert.ok(!p.wants((i) => i === 19))
 })
 
-test('choker: everyone interested is served up to the cap; past it the fastest plus a rotating slot', () => {
+test('choker: with a slot for everyone all are unchoked; else the interested up to the cap, past it the fastest plus a rotating slot', () => {
   const peers = ['a', 'b', 'c', 'd'].map((id, i) => ({ id, interested: id !== 'd', rate: 10 - i }))
-  assert.deepEqual([...chooseUnchoked(peers, 5, null).unchoke].sort(), ['a', 'b', 'c'])
+  assert.deepEqual([...chooseUnchoked(peers, 5, null).unchoke].sort(), ['a', 'b', 'c', 'd'], 'not yet interested, still unchoked')
+  assert.deepEqual([...chooseUnchoked(peers, 3, null).unchoke].sort(), ['a', 'b', 'c'], 'no slot goes to a peer that wants nothing')
   const many = Array.from({ length: 6 }, (_, i) => ({ id: `p${i}`, interested: true, rate: 100 - i }))
   let d = chooseUnchoked(many, 3, null)
   assert.ok(d.unchoke.has('p0') && d.unchoke.has('p1'))

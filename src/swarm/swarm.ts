@@ -281,6 +281,8 @@ export class Swarm extends EventEmitter {
     else if (wire.hasFast && have.count === 0) wire.haveNone()
     else if (have.count > 0) wire.bitfield(have.bytes)
     this.watch(conn)
+    // A free upload slot is given at once (see chooseUnchoked), not when the peer says it is interested.
+    this.scheduleRechoke()
     if (this.superSeeder) this.peerChanged(conn)
     this.opts.logger.debug({ peer: conn.address, id: peerId, fast: wire.hasFast }, 'peer connected')
     this.emit('peers')
