@@ -1,7 +1,7 @@
 import bencode, { type BencodeValue } from 'bencode'
 import { sync as sha1 } from 'simple-sha1'
 import { UserError, ExitCode } from '../cli/errors.js'
-import { assertWellFormed, dictValueSpan } from './bencodeSpan.js'
+import { decodeChecked } from './bencodeSpan.js'
 import { assertSafePath, comparePaths, displayPath } from './paths.js'
 
 export const SHA1_LENGTH = 20
@@ -121,8 +121,17 @@ function str(v: BencodeValue | undefined, what: string): string {
   }
 }
 
-function int(v: BencodeValue | undefined, what: string, max = Number.MAX_SAFE_INTEGER): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > max) throw top.fail(`${what} is not a valid size`)
+/** What a field is, for an error message: a thunk where the name costs work (it is wanted only on failure). */
+type What = string | (() => string)
+
+const named = (what: What) => (typeof what === 'string' ? what : what())
+
+function isSize(v: BencodeValue | undefined, max: number): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && v <= max
+}
+
+function int(v: BencodeValue | undefined, what: What, max = Number.MAX_SAFE_INTEGER): number {
+  if (!isSize(v, max)) throw top.fail(`${named(what)} is not a valid size`)
   return v
 }
 
@@ -139,21 +148,24 @@ function trackers(root: Dict): string[] {
   return [...new Set(urls)]
 }
 
-function optionalInt(d: Dict, key: string, what: string, max = Number.MAX_SAFE_INTEGER): number | undefined {
-  return d[key] === undefined ? undefined : int(d[key], `${key} of ${what}`, max)
+function optionalInt(d: Dict, key: string, what: What, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  const v = d[key]
+  if (v === undefined || isSize(v, max)) return v
+  throw top.fail(`${key} of ${named(what)} is not a valid size`)
 }
 
-function metaOf(d: Dict, what: string): EntryMeta {
-  const meta: { -readonly [K in keyof EntryMeta]: EntryMeta[K] } = {}
+type Mutable<T> = { -readonly [K in keyof T]: T[K] }
+
+/** Sets the entry's metadata fields that `d` gives (absent ones stay absent, not undefined). */
+function addMeta(entry: Mutable<EntryMeta>, d: Dict, what: What): void {
   const mode = optionalInt(d, 'mode', what, 0o7777)
   const mtime = optionalInt(d, 'mtime', what)
   const uid = optionalInt(d, 'uid', what, 2 ** 32 - 1)
   const gid = optionalInt(d, 'gid', what, 2 ** 32 - 1)
-  if (mode !== undefined) meta.mode = mode
-  if (mtime !== undefined) meta.mtime = mtime
-  if (uid !== undefined) meta.uid = uid
-  if (gid !== undefined) meta.gid = gid
-  return meta
+  if (mode !== undefined) entry.mode = mode
+  if (mtime !== undefined) entry.mtime = mtime
+  if (uid !== undefined) entry.uid = uid
+  if (gid !== undefined) entry.gid = gid
 }
 
 function pathOf(v: BencodeValue | undefined, what: string): string[] {
@@ -171,13 +183,16 @@ function parseDirectories(info: Dict): TorrentDir[] {
     if (!isDict(entry)) throw top.fail('directory entry is not a dictionary')
     // The root folder has an empty path; every other path obeys the usual rules.
     const path = Array.isArray(entry['path']) && entry['path'].length === 0 ? [] : pathOf(entry['path'], 'directory entry')
-    return { path, ...metaOf(entry, displayPath(path) || '.') }
+    const dir: Mutable<TorrentDir> = { path }
+    addMeta(dir, entry, () => displayPath(path) || '.')
+    return dir
   })
 }
 
 function parseFiles(info: Dict, name: string): { files: TorrentFile[]; singleFile: boolean } {
   if (info['files'] === undefined) {
-    const file = { path: [name], length: int(info['length'], 'length', MAX_TOTAL_LENGTH), offset: 0, attr: attrOf(info), ...metaOf(info, name) }
+    const file: Mutable<TorrentFile> = { path: [name], length: int(info['length'], 'length', MAX_TOTAL_LENGTH), offset: 0, attr: attrOf(info) }
+    addMeta(file, info, name)
     if (isSymlink(file) || isPadding(file)) throw top.fail('a single-file torrent must hold a regular file')
     return { singleFile: true, files: [file] }
   }
@@ -189,10 +204,14 @@ function parseFiles(info: Dict, name: string): { files: TorrentFile[]; singleFil
   for (const entry of list) {
     if (!isDict(entry)) throw top.fail('file entry is not a dictionary')
     const path = pathOf(entry['path'], 'file entry')
-    const what = displayPath(path)
-    const length = int(entry['length'], `length of ${what}`, MAX_TOTAL_LENGTH)
-    const file: TorrentFile = { path, length, offset, attr: attrOf(entry), ...metaOf(entry, what), ...symlinkOf(entry, what) }
-    if (isSymlink(file) && length !== 0) throw top.fail(`symlink ${what} has a length`)
+    const what = () => displayPath(path)
+    const length = int(entry['length'], () => `length of ${what()}`, MAX_TOTAL_LENGTH)
+    const file: Mutable<TorrentFile> = { path, length, offset, attr: attrOf(entry) }
+    addMeta(file, entry, what)
+    if (isSymlink(file)) {
+      file.symlink = symlinkTarget(entry, what)
+      if (length !== 0) throw top.fail(`symlink ${what()} has a length`)
+    }
     files.push(file)
     offset += length
     if (offset > MAX_TOTAL_LENGTH) throw top.fail('total length is absurd')
@@ -204,13 +223,12 @@ function attrOf(d: Dict): string {
   return d['attr'] instanceof Uint8Array ? str(d['attr'], 'attr') : ''
 }
 
-function symlinkOf(d: Dict, what: string): { symlink?: string } {
-  if (!attrOf(d).includes('l')) return {}
+function symlinkTarget(d: Dict, what: () => string): string {
   const target = d['symlink path']
-  if (!Array.isArray(target) || target.length === 0) throw top.fail(`symlink ${what} without a symlink path`)
+  if (!Array.isArray(target) || target.length === 0) throw top.fail(`symlink ${what()} without a symlink path`)
   const parts = target.map((c) => str(c, 'symlink path component'))
-  if (parts.some((c) => c.includes('\0') || c.includes('/'))) throw top.fail(`symlink ${what} has an invalid target`)
-  return { symlink: parts.join('/') }
+  if (parts.some((c) => c.includes('\0') || c.includes('/'))) throw top.fail(`symlink ${what()} has an invalid target`)
+  return parts.join('/')
 }
 
 /**
@@ -233,24 +251,22 @@ function assertNoCollisions(files: readonly TorrentFile[], dirs: readonly Torren
 
 /** Parses and validates a .torrent; every failure is a UserError with exit code badTorrent. */
 export function parseTorrent(data: Uint8Array): Metainfo {
-  let root: BencodeValue
+  let decoded: ReturnType<typeof decodeChecked>
   try {
-    assertWellFormed(data)
-    root = bencode.decode(data)
+    decoded = decodeChecked(data, 'info')
   } catch (err) {
     throw top.fail(`not bencoded data (${(err as Error).message})`)
   }
+  const root = decoded.value
   if (!isDict(root) || !isDict(root['info'])) throw top.fail('no info dictionary')
-  const span = dictValueSpan(data, 'info')!
-  return metainfoOf(data.subarray(span.start, span.end), root['info'], trackers(root))
+  return metainfoOf(data.subarray(decoded.start, decoded.end), root['info'], trackers(root))
 }
 
 /** Parses an info dictionary alone (as fetched with ut_metadata) plus the trackers known from elsewhere. */
 export function parseInfo(infoBytes: Uint8Array, announce: readonly string[]): Metainfo {
   let info: BencodeValue
   try {
-    assertWellFormed(infoBytes)
-    info = bencode.decode(infoBytes)
+    info = decodeChecked(infoBytes).value
   } catch (err) {
     throw top.fail(`info is not bencoded data (${(err as Error).message})`)
   }
@@ -258,7 +274,7 @@ export function parseInfo(infoBytes: Uint8Array, announce: readonly string[]): M
   return metainfoOf(infoBytes, info, announce)
 }
 
-/** The metainfo of an info dictionary already checked as bencode and decoded from `infoBytes`. */
+/** The metainfo of an info dictionary decoded from `infoBytes` (its strings are views of those bytes). */
 function metainfoOf(infoBytes: Uint8Array, info: Dict, announce: readonly string[]): Metainfo {
   const name = str(info['name'], 'name')
   assertSafePath([name], (reason) => top.fail(`unsafe name "${name}": ${reason}`))
@@ -279,7 +295,7 @@ function metainfoOf(infoBytes: Uint8Array, info: Dict, announce: readonly string
   }
   const infoHash = infoHashOf(infoBytes)
   return {
-    name, pieceLength, pieceCount, pieceHashes: pieces, length, files, directories, singleFile,
+    name, pieceLength, pieceCount, pieceHashes: pieces.slice(), length, files, directories, singleFile,
     announce: [...announce], infoBytes: Uint8Array.from(infoBytes), infoHash, infoHashHex: Buffer.from(infoHash).toString('hex'),
   }
 }
