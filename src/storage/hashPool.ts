@@ -83,7 +83,9 @@ export class HashPool {
    */
   async store(data: Uint8Array, expected: Uint8Array, root: string, spans: WriteSpan[]): Promise<{ stored: boolean; data: Uint8Array }> {
     if (data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength) throw new Error('store() needs a buffer that owns its memory')
-    const reply = await this.send({ kind: 'store', id: this.nextId++, data, expected, root, spans }, [data.buffer as ArrayBuffer])
+    // postMessage clones the whole ArrayBuffer behind a view: `expected` is usually a view of all the torrent's
+    // digests (or of the whole .torrent), so only its 20 bytes go.
+    const reply = await this.send({ kind: 'store', id: this.nextId++, data, expected: new Uint8Array(expected), root, spans }, [data.buffer as ArrayBuffer])
     if (reply.error) throw new UserError(reply.error.message, reply.error.exitCode)
     return { stored: reply.stored!, data: reply.data! }
   }

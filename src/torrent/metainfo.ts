@@ -295,7 +295,7 @@ function metainfoOf(infoBytes: Uint8Array, info: Dict, announce: readonly string
   }
   const infoHash = infoHashOf(infoBytes)
   return {
-    name, pieceLength, pieceCount, pieceHashes: pieces.slice(), length, files, directories, singleFile,
+    name, pieceLength, pieceCount, pieceHashes: new Uint8Array(pieces), length, files, directories, singleFile,
     announce: [...announce], infoBytes: Uint8Array.from(infoBytes), infoHash, infoHashHex: Buffer.from(infoHash).toString('hex'),
   }
 }
