@@ -60,7 +60,6 @@ async function main(): Promise<void> {
         const storage = storageFor(next.meta, target)
         const check = await checkExisting(next.meta, storage, pool)
         await reuseLocalCopies(next.meta, storage, check.have, (await findExtraneous(target, next.meta)).files, pool)
-        await storage.close()
         let fetch = 0
         for (let i = 0; i < next.meta.pieceCount; i++) if (!check.have.get(i)) fetch += storage.dataPrefix(i)
         row[`${name}KB`] = +(fetch / 1024).toFixed(1)

@@ -2,7 +2,6 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { PieceBuffers } from '../src/swarm/pieceBuffers.js'
 import { PieceCache } from '../src/swarm/pieceCache.js'
-import type { FileStorage } from '../src/storage/fileStorage.js'
 
 test('piece buffers are reused, only whole ones, up to the limit', () => {
   const b = new PieceBuffers(1024, 1)
@@ -22,7 +21,7 @@ test('piece buffers are reused, only whole ones, up to the limit', () => {
 test('the upload cache hands a piece back on eviction once no upload holds it', async () => {
   const released: number[] = []
   const buffers = { give: (buf: Uint8Array) => released.push(buf[0]!), take: (n: number) => Buffer.alloc(n) } as unknown as PieceBuffers
-  const cache = new PieceCache({} as FileStorage, 2, buffers)
+  const cache = new PieceCache({ size: () => 1, read: () => Promise.reject(new Error('not cached')) }, 2, buffers)
   const piece = (i: number) => new Uint8Array([i])
   cache.put(1, piece(1))
   cache.put(2, piece(2))

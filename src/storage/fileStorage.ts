@@ -1,11 +1,11 @@
-import { open, lstat, type FileHandle } from 'node:fs/promises'
+import { lstat } from 'node:fs/promises'
 import { closeSync, constants, ftruncateSync } from 'node:fs'
-import { UserError, ExitCode, fsError } from '../cli/errors.js'
-import { spansOfPiece, spansOfRange, type Layout } from '../torrent/layout.js'
+import { fsError } from '../cli/errors.js'
+import { spansOfPiece, type Layout } from '../torrent/layout.js'
 import type { ReadSpan, WriteSpan } from './hashPool.js'
 import { mapLimit } from './mapLimit.js'
 import { join } from 'node:path'
-import { DirectoryListings, Folders, O_NOFOLLOW, readError } from './safePath.js'
+import { DirectoryListings, Folders } from './safePath.js'
 
 export interface StoredFile {
   readonly path: readonly string[]
@@ -18,20 +18,16 @@ export interface StoredFile {
   readonly kind: 'file' | 'padding' | 'symlink'
 }
 
-const MAX_OPEN_FILES = 128
 /** lstat calls in flight at once when checking thousands of small files. */
 const STAT_CONCURRENCY = 32
-/** Files of one piece read at once: enough to overlap small reads, few enough to stay under MAX_OPEN_FILES. */
-const READ_CONCURRENCY = 16
-
 
 /**
- * The torrent's byte stream mapped onto files under `root`, for reading: opens lazily and keeps a bounded set
- * of descriptors, because deploy trees hold thousands of small files. Never follows a symlink inside root.
- * Verified pieces are written by the hash workers (`HashPool.store`), to the places `writeSpans` gives.
+ * The torrent's byte stream mapped onto files under `root`. The hash workers do the file work: they read the
+ * places `readSpans` gives (to check or upload a piece) and write verified pieces to those `writeSpans` gives
+ * (`HashPool.store`), keeping descriptors open there, because deploy trees hold thousands of small files.
+ * Never follows a symlink inside root.
  */
 export class FileStorage {
-  private readonly openFiles = new Map<number, { fh: Promise<FileHandle>; users: number }>()
   private readonly folders: Folders
   private prefixes: Float64Array | null = null
   readonly layout: Layout
@@ -44,65 +40,6 @@ export class FileStorage {
     this.layout = { pieceLength, length, pieceCount: Math.ceil(length / pieceLength), files }
     this.dataLength = files.reduce((sum, f) => sum + (f.kind === 'padding' ? 0 : f.length), 0)
     this.folders = new Folders(root)
-  }
-
-  /** The file's path for reading; its folders must be real folders (a symlink on the way is never followed). */
-  private async openFile(file: number): Promise<FileHandle> {
-    const path = this.folders.resolve(this.files[file]!.path, false)
-    if (path === null) throw new UserError(`${this.describe(file)}: a folder on its path is missing or not a folder`, ExitCode.mismatch)
-    return open(path, constants.O_RDONLY | O_NOFOLLOW).catch((err) => { throw readError(err, path) })
-  }
-
-  /**
-   * Runs `fn` with the file's descriptor. One open per file however many callers ask at once; least recently
-   * used descriptors are closed beyond the limit, but never one still in use.
-   */
-  private async use<T>(file: number, fn: (fh: FileHandle) => Promise<T>): Promise<T> {
-    let entry = this.openFiles.get(file)
-    if (entry) this.openFiles.delete(file) // re-inserted below: Map order is the LRU order
-    else {
-      entry = { fh: this.openFile(file), users: 0 }
-      entry.fh.catch(() => this.openFiles.delete(file))
-    }
-    this.openFiles.set(file, entry)
-    entry.users++
-    this.evict()
-    try {
-      return await fn(await entry.fh)
-    } finally {
-      entry.users--
-      this.evict()
-    }
-  }
-
-  private evict(): void {
-    for (const [file, entry] of this.openFiles) {
-      if (this.openFiles.size <= MAX_OPEN_FILES) return
-      if (entry.users > 0) continue
-      this.openFiles.delete(file)
-      entry.fh.then((h) => h.close(), () => undefined).catch(() => undefined)
-    }
-  }
-
-  /** Fills `buf` with the stream bytes starting at `start`; the files of a range are read a few at a time. */
-  async read(start: number, buf: Uint8Array): Promise<void> {
-    await mapLimit(spansOfRange(this.files, start, buf.length), READ_CONCURRENCY, async (span) => {
-      const target = buf.subarray(span.rangeOffset, span.rangeOffset + span.length)
-      if (this.files[span.file]!.kind === 'padding') {
-        target.fill(0)
-        return
-      }
-      await this.use(span.file, async (fh) => {
-        let done = 0
-        while (done < span.length) {
-          const { bytesRead } = await fh.read(target, done, span.length - done, span.fileOffset + done).catch((err) => {
-            throw fsError(err, this.describe(span.file))
-          })
-          if (bytesRead === 0) throw new UserError(`${this.describe(span.file)} is shorter than the torrent says`, ExitCode.mismatch)
-          done += bytesRead
-        }
-      })
-    })
   }
 
   /**
@@ -177,12 +114,6 @@ export class FileStorage {
         closeSync(fd)
       }
     }
-  }
-
-  async close(): Promise<void> {
-    const entries = [...this.openFiles.values()]
-    this.openFiles.clear()
-    await Promise.all(entries.map((e) => e.fh.then((h) => h.close(), () => undefined).catch(() => undefined)))
   }
 
   describe(file: number): string {

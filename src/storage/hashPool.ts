@@ -19,6 +19,7 @@ export interface WriteSpan {
 
 export type HashJob =
   | { kind: 'files'; id: number; spans: ReadSpan[]; size: number }
+  | { kind: 'read'; id: number; spans: ReadSpan[]; data: Uint8Array }
   | { kind: 'store'; id: number; data: Uint8Array; expected: Uint8Array; root: string; spans: WriteSpan[] }
 
 interface Reply {
@@ -82,12 +83,24 @@ export class HashPool {
    * loop. Resolves with whether it matched and was stored; a failed write rejects with a UserError.
    */
   async store(data: Uint8Array, expected: Uint8Array, root: string, spans: WriteSpan[]): Promise<{ stored: boolean; data: Uint8Array }> {
-    if (data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength) throw new Error('store() needs a buffer that owns its memory')
+    assertOwned(data)
     // postMessage clones the whole ArrayBuffer behind a view: `expected` is usually a view of all the torrent's
     // digests (or of the whole .torrent), so only its 20 bytes go.
     const reply = await this.send({ kind: 'store', id: this.nextId++, data, expected: new Uint8Array(expected), root, spans }, [data.buffer as ArrayBuffer])
     if (reply.error) throw new UserError(reply.error.message, reply.error.exitCode)
     return { stored: reply.stored!, data: reply.data! }
+  }
+
+  /**
+   * Fills `data` (owning its memory, transferred meanwhile) from `spans` on a worker, for an upload: there a
+   * piece is synchronous reads through descriptors kept open, where the event loop paid an async open, read
+   * and close per file (dozens for a piece of small files). Resolves with the same memory, back.
+   */
+  async read(spans: ReadSpan[], data: Uint8Array): Promise<Uint8Array> {
+    assertOwned(data)
+    const reply = await this.send({ kind: 'read', id: this.nextId++, spans, data }, [data.buffer as ArrayBuffer])
+    if (reply.error) throw new UserError(reply.error.message, reply.error.exitCode)
+    return reply.data!
   }
 
   private send(job: HashJob, transfer: ArrayBuffer[] = []): Promise<Reply> {
@@ -110,7 +123,11 @@ export class HashPool {
   }
 }
 
-/** A buffer that owns its memory, as `HashPool.store` needs (it is transferred to the worker and back). */
+function assertOwned(data: Uint8Array): void {
+  if (data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength) throw new Error('a buffer transferred to a worker must own its memory')
+}
+
+/** A buffer that owns its memory, as `HashPool.store` and `read` need (it is transferred to the worker and back). */
 export function ownedBuffer(length: number): Buffer {
   return Buffer.allocUnsafeSlow(length)
 }

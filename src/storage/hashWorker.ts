@@ -32,10 +32,14 @@ const writers = new Descriptors()
 const folders = new Map<string, Folders>()
 let scratch = new Uint8Array(0)
 
-/** Reads a piece from its files into the scratch buffer: synchronous calls here cost no thread hops. */
-function readPiece(spans: readonly ReadSpan[], size: number): Uint8Array {
+/** Reads a piece of `size` bytes into the scratch buffer, to hash it. */
+function scratchPiece(spans: readonly ReadSpan[], size: number): Uint8Array {
   if (scratch.length < size) scratch = new Uint8Array(size)
-  const piece = scratch.subarray(0, size)
+  return readPiece(spans, scratch.subarray(0, size))
+}
+
+/** Reads a piece from its files into `piece`: synchronous calls here cost no thread hops. */
+function readPiece(spans: readonly ReadSpan[], piece: Uint8Array): Uint8Array {
   let at = 0
   for (const s of spans) {
     const target = piece.subarray(at, at + s.length)
@@ -75,7 +79,11 @@ const sha1 = (data: Uint8Array) => createHash('sha1').update(data).digest()
 parentPort!.on('message', (job: HashJob) => {
   try {
     if (job.kind === 'files') {
-      parentPort!.postMessage({ id: job.id, digest: sha1(readPiece(job.spans, job.size)) })
+      parentPort!.postMessage({ id: job.id, digest: sha1(scratchPiece(job.spans, job.size)) })
+      return
+    }
+    if (job.kind === 'read') {
+      parentPort!.postMessage({ id: job.id, data: readPiece(job.spans, job.data) }, [job.data.buffer as ArrayBuffer])
       return
     }
     const digest = sha1(job.data)

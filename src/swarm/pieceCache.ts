@@ -1,6 +1,11 @@
-import { pieceSize } from '../torrent/layout.js'
-import type { FileStorage } from '../storage/fileStorage.js'
 import type { PieceBuffers } from './pieceBuffers.js'
+
+/** Where pieces not in the cache come from. */
+export interface PieceSource {
+  size(index: number): number
+  /** Fills `buf` with the piece; resolves with the buffer holding it (the same memory, maybe another view). */
+  read(index: number, buf: Uint8Array): Promise<Uint8Array>
+}
 
 interface Entry {
   data: Promise<Uint8Array>
@@ -25,7 +30,7 @@ export interface Lent {
 export class PieceCache {
   private readonly entries = new Map<number, Entry>()
 
-  constructor(private readonly storage: FileStorage, private readonly capacity: number, private readonly buffers: PieceBuffers) {}
+  constructor(private readonly source: PieceSource, private readonly capacity: number, private readonly buffers: PieceBuffers) {}
 
   /** The piece for an upload. */
   async get(index: number): Promise<Lent> {
@@ -33,9 +38,7 @@ export class PieceCache {
     if (entry) {
       this.entries.delete(index)
     } else {
-      const { layout } = this.storage
-      const buf = this.buffers.take(pieceSize(layout, index))
-      const data = this.storage.read(index * layout.pieceLength, buf).then(() => buf)
+      const data = this.source.read(index, this.buffers.take(this.source.size(index)))
       data.catch(() => this.entries.delete(index))
       entry = { data, buf: null, pins: 0, evicted: false }
       void data.then((b) => { entry!.buf = b }, () => undefined)

@@ -134,7 +134,7 @@ export class Swarm extends EventEmitter {
     }
     this.buffers = new PieceBuffers(meta.pieceLength, piecesInBudget)
     // A quarter of the budget: the page cache serves re-reads too, this only saves the read calls.
-    this.cache = new PieceCache(storage, cached, this.buffers)
+    this.cache = new PieceCache({ size: (i) => pieceSize(storage.layout, i), read: (i, buf) => opts.pool.read(storage.readSpans(i), buf) }, cached, this.buffers)
     this.uploader = new Uploader({
       layout: storage.layout,
       have,

@@ -57,11 +57,7 @@ export async function buildTorrent(opts: BuildOptions): Promise<{ torrent: Uint8
   const pieceCount = Math.ceil(length / pieceLength)
   const pieceHashes = new Uint8Array(pieceCount * SHA1_LENGTH)
   const storage = storageFor({ files, singleFile, pieceLength }, source)
-  try {
-    await hashPieces(storage, opts.pool, Array.from({ length: pieceCount }, (_, i) => i), (i, digest) => pieceHashes.set(digest, i * SHA1_LENGTH))
-  } finally {
-    await storage.close()
-  }
+  await hashPieces(storage, opts.pool, Array.from({ length: pieceCount }, (_, i) => i), (i, digest) => pieceHashes.set(digest, i * SHA1_LENGTH))
   const directories = listed.filter((e) => e.kind === 'dir').map(({ path, mode, mtime, uid, gid }) => ({ path, mode, mtime, uid, gid }))
   const torrent = encodeTorrent({ name: basename(source), pieceLength, pieceHashes, files, directories, singleFile }, opts.trackers)
   return { torrent, meta: parseTorrent(torrent) }

@@ -109,7 +109,6 @@ export async function peerCommand(torrent: string, destination: string, ip: stri
       if (opts.linger > 0) await Promise.race([linger(session, opts.linger, logger), fatal, interrupted.catch(() => undefined)])
     } finally {
       session?.swarm.close()
-      await storage.close()
     }
   } finally {
     await session?.announcer.stop()

@@ -35,7 +35,6 @@ export async function seedCommand(torrent: string, source: string, ip: string, o
     logger.info({ signal: sig, uploaded: swarm.stats.uploaded, refused: swarm.stats.refused }, 'seed stopping')
     await Promise.all([announcer.stop(), listener.close()])
   } finally {
-    await storage.close()
     await pool.close()
   }
 }
