@@ -43,12 +43,11 @@ export class HashPool {
   private nextId = 0
 
   /**
-   * Starts with one worker: starting one costs about as much CPU as hashing 100 MB, and a peer's downloads
-   * arrive far slower than one core hashes. `grow` adds more for bulk hashing of what is on disk.
+   * One worker, started at the first job: starting one costs about as much CPU as hashing 100 MB (90-100 ms
+   * here), which a peer with an empty destination then spends once its first piece is in, not while it starts
+   * up beside many others; a peer's downloads arrive far slower than one core hashes. `grow` adds more for
+   * bulk hashing of what is on disk.
    */
-  constructor(workers = 1) {
-    this.grow(workers)
-  }
 
   get size(): number {
     return this.workers.length
@@ -104,6 +103,7 @@ export class HashPool {
   }
 
   private send(job: HashJob, transfer: ArrayBuffer[] = []): Promise<Reply> {
+    if (this.workers.length === 0) this.grow(1)
     let best = 0
     for (let i = 1; i < this.workers.length; i++) if (this.load[i]! < this.load[best]!) best = i
     this.load[best]!++
