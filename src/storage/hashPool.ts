@@ -42,13 +42,7 @@ export class HashPool {
   private readonly load: number[] = []
   private nextId = 0
 
-  /**
-   * One worker, started at the first job: starting one costs about as much CPU as hashing 100 MB (90-100 ms
-   * here), which a peer with an empty destination then spends once its first piece is in, not while it starts
-   * up beside many others; a peer's downloads arrive far slower than one core hashes. `grow` adds more for
-   * bulk hashing of what is on disk.
-   */
-
+  /** Workers started so far (none before the first job). */
   get size(): number {
     return this.workers.length
   }
@@ -103,6 +97,10 @@ export class HashPool {
   }
 
   private send(job: HashJob, transfer: ArrayBuffer[] = []): Promise<Reply> {
+    // One worker, started at the first job: starting one costs about as much CPU as hashing 100 MB (90-100 ms
+    // here), which a peer with an empty destination then spends once its first piece is in, not while it
+    // starts up beside many others; a peer's downloads arrive far slower than one core hashes. `grow` adds
+    // more for bulk hashing of what is on disk.
     if (this.workers.length === 0) this.grow(1)
     let best = 0
     for (let i = 1; i < this.workers.length; i++) if (this.load[i]! < this.load[best]!) best = i
