@@ -1,12 +1,13 @@
 /**
  * Faults during a deploy: a peer killed halfway, the seed gone once the swarm holds everything, the tracker
- * restarted with its state lost, a disk that fills up, a host frozen for 10 s. Nothing may be lost, nothing
+ * restarted with its state lost, a disk that fills up, a host frozen for 10 s, a source file cut short under
+ * the seed. Nothing may be lost, nothing
  * fetched twice beyond what was in flight, and what is left on disk must never be trusted unverified.
  */
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { mkdir, rm, writeFile } from 'node:fs/promises'
+import { mkdir, rm, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { pieceSize, type Layout } from '../src/torrent/layout.js'
@@ -219,4 +220,22 @@ test('the seed frozen for 10 s mid-transfer (SIGSTOP): the peers wait and comple
     assert.deepEqual(await snapshot(join(w, ['a', 'b'][i]!)), expected)
     assert.doesNotMatch(p.stderr(), /dropping and banning/)
   }
+})
+
+test('a source file cut short under a running seed: the seed stops with one line and exit 7, nothing unverified is kept', TIMEOUT, async () => {
+  const w = await work('shrunk')
+  const { src, made } = await treeWithTracker(w, tree(2), ['--piece-length', String(PIECE)])
+  const seed = await startSeed(made.torrent, src)
+  // After the seed's own check: the bytes go missing while it serves (uploads read pieces on its hash worker).
+  await truncate(join(src, 'three.bin'), 1000)
+  const peer = track(murder(['peer', made.torrent, join(w, 'a'), '127.0.0.1', '--linger', '0', '--log-level', 'debug']))
+  const exit = await exitWithin(seed, 30_000)
+  assert.equal(exit.code, 7, seed.stderr())
+  const errors = seed.stderr().split('\n').filter((l) => l.startsWith('murder: '))
+  assert.deepEqual(errors, [`murder: ${join(src, 'three.bin')} is shorter than the torrent says`])
+  assert.doesNotMatch(seed.stderr(), /^\s+at /m, 'no stack trace')
+  peer.kill('SIGKILL')
+  await peer.exited
+  assert.doesNotMatch(peer.stdout(), /Done and done/)
+  assert.equal(logLines(peer.stderr(), 'piece failed its hash check').length, 0, 'the seed sent nothing it could not read')
 })
