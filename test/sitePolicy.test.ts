@@ -55,6 +55,23 @@ test('numwant bounds the answer, cross-site peers included', () => {
   assert.equal(selectBySite(s, s.find((p) => p.key === 't0')!, 0, policy, rnd).length, 0)
 })
 
+/** The source and `perSite` peers in site s0, `perSite` peers in each other site. */
+function sites(count: number, perSite: number): SitePeer[] {
+  const peers: SitePeer[] = [{ key: 'seed', site: 's0', left: 0, firstSeen: 0 }]
+  for (let s = 0; s < count; s++) for (let i = 0; i < perSite; i++) peers.push({ key: `s${s}p${i}`, site: `s${s}`, left: 100, firstSeen: 10 + i })
+  return peers
+}
+
+test('three sites: each bridge gets the source and the other sites\' bridges, the rest stay at home', () => {
+  const s = sites(3, 3)
+  const one = { bridgesPerSite: 1, crossSitePeers: 4 }
+  const crossOf = (key: string) => selectBySite(s, s.find((p) => p.key === key)!, 50, one, rnd).filter((p) => p.site !== key.slice(0, 2)).map((p) => p.key).sort()
+  assert.deepEqual(crossOf('s1p0'), ['s0p0', 's2p0', 'seed'])
+  assert.deepEqual(crossOf('s2p0'), ['s0p0', 's1p0', 'seed'])
+  assert.deepEqual(crossOf('s0p0'), ['s1p0', 's2p0'])
+  assert.deepEqual(crossOf('s1p1'), [], 'not a bridge')
+})
+
 test('peers without a site are one group of their own', () => {
   const s: SitePeer[] = [{ key: 'a', site: undefined, left: 0, firstSeen: 1 }, { key: 'b', site: undefined, left: 5, firstSeen: 2 }, { key: 'c', site: 'x', left: 5, firstSeen: 3 }]
   const got = selectBySite(s, s[1]!, 50, policy, rnd).map((p) => p.key).sort()

@@ -40,7 +40,9 @@ export class PeerConnection {
   handshaken = false
   /** Requests to keep in flight, following the measured rate. */
   pipeline = new PipelineDepth(DEFAULT_PIPELINE, performance.now())
-  /** The peer said (extended handshake) it is in our site. */
+  /** The site the peer named in its extended handshake, if any. */
+  remoteSite: string | undefined
+  /** The peer is in our site (both sites known and equal). */
   local = false
   /**
    * What the peer holds, from validated bitfield/have-all/have messages only: availability counts are

@@ -18,7 +18,7 @@ import { DEFAULT_PIPELINE, PipelineDepth } from './pipeline.js'
 import type { TokenBucket } from './rateLimiter.js'
 import { REFUSE_WINDOW_MS, SpreadFirst } from './spreadFirst.js'
 import { STARVING_MS, SuperSeeder } from './superSeed.js'
-import { attachWire, HANDSHAKE_TIMEOUT_MS } from './wire.js'
+import { attachWire, HANDSHAKE_TIMEOUT_MS, resendExtendedHandshake } from './wire.js'
 import { connectPeer } from './socketInput.js'
 
 export interface SwarmOptions {
@@ -184,9 +184,26 @@ export class Swarm extends EventEmitter {
     }
   }
 
-  /** The tracker's word on our site, used when no --site was given; connections made from now on carry it. */
+  /**
+   * The tracker's word on our site, used when no --site was given. Peers may have connected before it came
+   * (they learn of us from the tracker as we do of them): those hear it in a second extended handshake, and
+   * those that named our site become local, so two peers of one site never treat each other as across a WAN.
+   */
   learnSite(site: string): void {
-    this.site ??= site
+    if (this.site !== undefined) return
+    this.site = site
+    for (const c of this.conns) {
+      c.wire.extendedHandshake['murder_site'] = site
+      resendExtendedHandshake(c.wire)
+      this.updateLocal(c)
+    }
+  }
+
+  /** Marks a peer local once both sites are known and equal, counting its pieces as held in our site. */
+  private updateLocal(conn: PeerConnection): void {
+    if (conn.local || this.site === undefined || conn.remoteSite !== this.site) return
+    conn.local = true
+    for (let i = 0; i < this.opts.meta.pieceCount; i++) if (conn.has(i)) this.localAvailability[i]!++
   }
 
   /** Starts the choke rounds; connections come from `addPeers` and from `accept`. */
@@ -300,12 +317,11 @@ export class Swarm extends EventEmitter {
       this.peerChanged(conn)
     }
     wire.on('extended', (ext: string, info: Record<string, unknown>) => {
-      if (ext === 'handshake' && typeof info?.['reqq'] === 'number') conn.pipeline = new PipelineDepth(DEFAULT_PIPELINE, performance.now(), Math.max(1, info['reqq']))
+      if (ext !== 'handshake') return
+      if (typeof info?.['reqq'] === 'number') conn.pipeline = new PipelineDepth(DEFAULT_PIPELINE, performance.now(), Math.max(1, info['reqq']))
       const site = info?.['murder_site']
-      if (ext !== 'handshake' || !(site instanceof Uint8Array) || conn.local) return
-      if (!this.site || Buffer.from(site).toString() !== this.site) return
-      conn.local = true
-      for (let i = 0; i < pieceCount; i++) if (conn.has(i)) this.localAvailability[i]!++
+      if (site instanceof Uint8Array) conn.remoteSite = Buffer.from(site).toString()
+      this.updateLocal(conn)
     })
     wire.on('bitfield', (bits: { buffer: Uint8Array }) => {
       if (!validWireBitfield(bits.buffer, pieceCount)) return this.drop(conn, 'bitfield of the wrong length', true)

@@ -77,6 +77,15 @@ function zeroCopyInput(internals: WireInternals): void {
   }
 }
 
+/**
+ * Sends our extended handshake again if it already went out (BEP 10 allows a later one): for a field we
+ * learned since, such as our site from the tracker's first answer.
+ */
+export function resendExtendedHandshake(wire: Wire): void {
+  const internals = wire as unknown as { _extendedHandshakeSent: boolean; _sendExtendedHandshake(): void }
+  if (internals._extendedHandshakeSent) internals._sendExtendedHandshake()
+}
+
 /** Messages of a fixed size (id byte included); bittorrent-protocol would read a short one past its end as zeros. */
 const FIXED_SIZES = new Map<number, [string, number]>([
   [0, ['choke', 1]], [1, ['unchoke', 1]], [2, ['interested', 1]], [3, ['not interested', 1]], [4, ['have', 5]],

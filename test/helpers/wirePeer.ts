@@ -35,6 +35,8 @@ export interface RawPeerOptions {
   peerId: Uint8Array
   /** Set the BEP 6 fast-extension bit in our handshake. */
   fast?: boolean
+  /** Set the BEP 10 extension-protocol bit in our handshake. */
+  extended?: boolean
 }
 
 /** Largest message a test peer buffers; murder never sends more than a block plus header. */
@@ -92,6 +94,7 @@ export class RawPeer extends EventEmitter {
     this.handshakeSent = true
     const reserved = Buffer.alloc(8)
     if (this.opts.fast) reserved[7]! |= 0x04
+    if (this.opts.extended) reserved[5]! |= 0x10
     this.write(Buffer.concat([Buffer.from([19]), Buffer.from('BitTorrent protocol'), reserved, Buffer.from(this.opts.infoHash), Buffer.from(this.opts.peerId)]))
   }
 
