@@ -506,7 +506,12 @@ export class Swarm extends EventEmitter {
       this.announcePiece(piece, contributors)
       logger.debug({ piece, have: have.count }, 'piece verified')
       this.emit('piece', piece)
-      if (have.complete) this.finished = true
+      if (have.complete) {
+        this.finished = true
+        // Our site must now see everything we hold: a peer of ours that becomes a bridge (the tracker makes one
+        // when a bridge completes) would otherwise pull the pieces we kept quiet about across the WAN again.
+        for (const flush of [...this.deferred.values()]) flush()
+      }
       // Only a peer holding this piece can have stopped being interesting (a full rescan per peer per piece
       // would be quadratic on trees of many small, aligned files); at the end everyone is told.
       for (const c of [...this.conns]) if (c.handshaken && (this.finished || c.has(piece))) this.updateInterest(c)
