@@ -26,7 +26,7 @@ export class PipelineDepth {
   private windowBytes = 0
   private current: number
 
-  constructor(private readonly opts: PipelineOptions, now: number, private readonly peerLimit = Infinity) {
+  constructor(private readonly opts: PipelineOptions, now: number, readonly peerLimit = Infinity) {
     this.windowStart = now
     this.current = Math.min(opts.initial, peerLimit)
   }

@@ -203,7 +203,7 @@ export class Swarm extends EventEmitter {
   private updateLocal(conn: PeerConnection): void {
     if (conn.local || this.site === undefined || conn.remoteSite !== this.site) return
     conn.local = true
-    for (let i = 0; i < this.opts.meta.pieceCount; i++) if (conn.has(i)) this.localAvailability[i]!++
+    this.countLocal(conn, 1)
   }
 
   /** Starts the choke rounds; connections come from `addPeers` and from `accept`. */
@@ -318,7 +318,9 @@ export class Swarm extends EventEmitter {
     }
     wire.on('extended', (ext: string, info: Record<string, unknown>) => {
       if (ext !== 'handshake') return
-      if (typeof info?.['reqq'] === 'number') conn.pipeline = new PipelineDepth(DEFAULT_PIPELINE, performance.now(), Math.max(1, info['reqq']))
+      // A later extended handshake (a peer that learned its site) keeps the depth measured so far.
+      const reqq = typeof info?.['reqq'] === 'number' ? Math.max(1, info['reqq']) : undefined
+      if (reqq !== undefined && reqq !== conn.pipeline.peerLimit) conn.pipeline = new PipelineDepth(DEFAULT_PIPELINE, performance.now(), reqq)
       const site = info?.['murder_site']
       if (site instanceof Uint8Array) conn.remoteSite = Buffer.from(site).toString()
       this.updateLocal(conn)
@@ -363,7 +365,12 @@ export class Swarm extends EventEmitter {
   /** Adds (or removes) a peer's pieces to the availability counts. */
   private count(conn: PeerConnection, delta: 1 | -1): void {
     this.picker.peerHasAll((i) => conn.has(i), delta)
-    if (conn.local) for (let i = 0; i < this.opts.meta.pieceCount; i++) if (conn.has(i)) this.localAvailability[i]! += delta
+    if (conn.local) this.countLocal(conn, delta)
+  }
+
+  /** Adds (or removes) a peer of our site's pieces to the per-piece counts of what our site holds. */
+  private countLocal(conn: PeerConnection, delta: 1 | -1): void {
+    for (let i = 0; i < this.opts.meta.pieceCount; i++) if (conn.has(i)) this.localAvailability[i]! += delta
   }
 
   /** A peer's pieces changed: maybe we are now interested, maybe we can ask for more, or reveal more. */
