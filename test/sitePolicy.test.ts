@@ -6,18 +6,28 @@ const policy = { bridgesPerSite: 2, crossSitePeers: 4 }
 const rnd = () => 0.3
 
 function swarm(): SitePeer[] {
-  const peers: SitePeer[] = [{ key: 'seed', site: 'paris', left: 0, firstSeen: 0 }]
-  for (let i = 0; i < 6; i++) peers.push({ key: `p${i}`, site: 'paris', left: 100, firstSeen: 10 + i })
-  for (let i = 0; i < 6; i++) peers.push({ key: `t${i}`, site: 'tokyo', left: 100, firstSeen: 10 + i })
+  const peers: SitePeer[] = [{ key: 'seed', site: 'paris', left: 0, firstSeen: 0, arrivedComplete: true }]
+  for (let i = 0; i < 6; i++) peers.push({ key: `p${i}`, site: 'paris', left: 100, firstSeen: 10 + i, arrivedComplete: false })
+  for (let i = 0; i < 6; i++) peers.push({ key: `t${i}`, site: 'tokyo', left: 100, firstSeen: 10 + i, arrivedComplete: false })
   return peers
 }
 
-test('bridges: every seed, then the earliest arrivals, per site', () => {
+test('bridges: the seeds a site started with, then the earliest arrivals, per site', () => {
   const b = bridgesBySite(swarm(), 2)
   assert.deepEqual(b.get('paris')!.map((p) => p.key), ['seed', 'p0', 'p1'], 'a seed only exports: it does not take a bridge\'s place')
   assert.deepEqual(b.get('tokyo')!.map((p) => p.key), ['t0', 't1'])
   const late = swarm().map((p) => (p.key === 't0' ? { ...p, firstSeen: 99 } : p))
   assert.deepEqual(bridgesBySite(late, 2).get('tokyo')!.map((p) => p.key), ['t1', 't2'], 'arrival order, not key order')
+})
+
+test('peers that complete change no bridge: a completed bridge stays one, and no peer is added', () => {
+  const done = swarm().map((p) => (p.key === 'seed' ? p : { ...p, left: 0 }))
+  const b = bridgesBySite(done, 1)
+  assert.deepEqual(b.get('paris')!.map((p) => p.key), ['seed', 'p0'])
+  assert.deepEqual(b.get('tokyo')!.map((p) => p.key), ['t0'])
+  let crossLinks = 0
+  for (const r of done) crossLinks += selectBySite(done, r, 50, { bridgesPerSite: 1, crossSitePeers: 4 }, rnd).filter((p) => p.site !== r.site).length
+  assert.equal(crossLinks, 4, 'the same 2 x 1 bridge pairs as before anyone completed, counted from both sides')
 })
 
 test('a non-bridge gets only peers of its own site', () => {
@@ -57,8 +67,8 @@ test('numwant bounds the answer, cross-site peers included', () => {
 
 /** The source and `perSite` peers in site s0, `perSite` peers in each other site. */
 function sites(count: number, perSite: number): SitePeer[] {
-  const peers: SitePeer[] = [{ key: 'seed', site: 's0', left: 0, firstSeen: 0 }]
-  for (let s = 0; s < count; s++) for (let i = 0; i < perSite; i++) peers.push({ key: `s${s}p${i}`, site: `s${s}`, left: 100, firstSeen: 10 + i })
+  const peers: SitePeer[] = [{ key: 'seed', site: 's0', left: 0, firstSeen: 0, arrivedComplete: true }]
+  for (let s = 0; s < count; s++) for (let i = 0; i < perSite; i++) peers.push({ key: `s${s}p${i}`, site: `s${s}`, left: 100, firstSeen: 10 + i, arrivedComplete: false })
   return peers
 }
 
@@ -72,8 +82,21 @@ test('three sites: each bridge gets the source and the other sites\' bridges, th
   assert.deepEqual(crossOf('s1p1'), [], 'not a bridge')
 })
 
+test('with more sites than --cross-site-peers, every bridge still gets the source', () => {
+  const s = sites(8, 2)
+  const one = { bridgesPerSite: 1, crossSitePeers: 4 }
+  for (const r of [0.01, 0.3, 0.6, 0.99]) {
+    for (let site = 1; site < 8; site++) {
+      const got = selectBySite(s, s.find((p) => p.key === `s${site}p0`)!, 50, one, () => r)
+      const cross = got.filter((p) => p.site !== `s${site}`)
+      assert.equal(cross.length, 4)
+      assert.ok(cross.some((p) => p.key === 'seed'), `s${site}'s bridge got ${cross.map((p) => p.key).join(', ')}`)
+    }
+  }
+})
+
 test('peers without a site are one group of their own', () => {
-  const s: SitePeer[] = [{ key: 'a', site: undefined, left: 0, firstSeen: 1 }, { key: 'b', site: undefined, left: 5, firstSeen: 2 }, { key: 'c', site: 'x', left: 5, firstSeen: 3 }]
+  const s: SitePeer[] = [{ key: 'a', site: undefined, left: 0, firstSeen: 1, arrivedComplete: true }, { key: 'b', site: undefined, left: 5, firstSeen: 2, arrivedComplete: false }, { key: 'c', site: 'x', left: 5, firstSeen: 3, arrivedComplete: false }]
   const got = selectBySite(s, s[1]!, 50, policy, rnd).map((p) => p.key).sort()
   assert.deepEqual(got, ['a', 'c'], 'b is a bridge of the no-site group; c bridges site x')
 })

@@ -9,6 +9,8 @@ export interface Peer {
   readonly lastSeen: number
   /** When this peer first announced: the earliest peers of a site stay its bridges. */
   readonly firstSeen: number
+  /** Whether its first announce said it held everything (a seed from the start, such as the source). */
+  readonly arrivedComplete: boolean
   readonly site: string | undefined
   /** Set once this peer's `completed` event has been counted, so a repeated event is not. */
   readonly countedCompleted: boolean
@@ -65,6 +67,7 @@ export class Swarm {
       left: req.left,
       lastSeen: now,
       firstSeen: previous?.firstSeen ?? now,
+      arrivedComplete: previous?.arrivedComplete ?? req.left === 0,
       site: req.site,
       countedCompleted: countNow || previous?.countedCompleted === true,
     }
