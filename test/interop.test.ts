@@ -4,10 +4,7 @@ import { join } from 'node:path'
 import { runMurder, start } from './helpers/proc.js'
 import { killAll, startSeed, track, treeWithTracker } from './helpers/swarm.js'
 import { cleanup, snapshot, tempDir } from './helpers/tree.js'
-
-// aria2c is a Debian package that .ci/run installs: without it these tests fail rather than skip.
-const ARIA2 = ['--enable-dht=false', '--enable-dht6=false', '--bt-enable-lpd=false', '--enable-peer-exchange=false',
-  '--file-allocation=none', '--summary-interval=0', '--console-log-level=warn', '--listen-port=47100-47199']
+import { ARIA2 } from './helpers/aria2.js'
 
 const dirs: string[] = []
 after(async () => {

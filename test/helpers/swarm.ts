@@ -76,9 +76,9 @@ export async function streamOf(meta: Metainfo, root: string): Promise<Buffer> {
   return data
 }
 
-/** Starts `murder seed` and waits until it has announced itself. */
-export async function startSeed(torrent: string, src: string, extra: string[] = []): Promise<Proc> {
-  const seed = track(murder(['seed', torrent, src, '127.0.0.1', ...extra]))
+/** Starts `murder seed` (announcing `ip`) and waits until it has announced itself. */
+export async function startSeed(torrent: string, src: string, extra: string[] = [], ip = '127.0.0.1'): Promise<Proc> {
+  const seed = track(murder(['seed', torrent, src, ip, ...extra]))
   await seed.logLine((l) => l['msg'] === 'seeding')
   return seed
 }

@@ -108,6 +108,8 @@ export async function peerCommand(torrent: string, destination: string, ip: stri
       await announcer.announceNow('completed')
       if (opts.linger > 0) await Promise.race([linger(session, opts.linger, logger), fatal, interrupted.catch(() => undefined)])
     } finally {
+      // The totals of the whole run, uploads while lingering included (the `complete` line has them up to then).
+      if (session) logger.info({ ...session.swarm.stats }, 'peer stopping')
       session?.swarm.close()
     }
   } finally {
