@@ -85,6 +85,21 @@ test('three sites: each remote site pulls about one copy across', { timeout: 120
   assertAboutOneCopy(await crossSiteBytes(work, src, NYC, nyc), 'nyc')
 })
 
+test('a remote site whose bridge dies mid-transfer completes: once the tracker forgets it, the next peer bridges', { timeout: 120_000 }, async () => {
+  const { work, src, torrent } = await sitesSwarm('sites-bridge-dies', false)
+  await startSeed(torrent, src, ['--max-upload-rate', '2M'], SOURCE)
+  // tokyo's first arrival is its bridge: the others start once it has a piece, and learn of it from the tracker.
+  const [bridgeIp, ...others] = TOKYO as [string, ...string[]]
+  const bridge = track(murder(['peer', torrent, join(work, bridgeIp), bridgeIp, '--log-level', 'debug']))
+  await bridge.logLine((l) => l['msg'] === 'piece verified')
+  const rest = murderPeers(work, torrent, others)
+  // Killed without a word to the tracker (a crash), with about an eighth of the payload in tokyo.
+  await bridge.logLine((l) => l['msg'] === 'piece verified' && (l['have'] as number) >= 16)
+  bridge.kill('SIGKILL')
+  await bridge.exited
+  await crossSiteBytes(work, src, others, rest)
+})
+
 test('a remote site of standard clients only (aria2c) completes, and about one copy crosses into it', { timeout: 120_000 }, async () => {
   // No padding, so aria2c's tree is the source's, file for file.
   const { work, src, torrent, name } = await sitesSwarm('sites-aria2c', false, ['--align', 'none'])
