@@ -63,10 +63,13 @@ export async function runAria2(ctx: LabContext, torrentIn?: Torrent): Promise<Sc
     // aria2c runs it when the download is complete and verified, before seeding (--on-bt-download-complete).
     await writeFile(hook, '#!/bin/sh\ndate +%s%N > "$MURDER_BENCH_DONE.tmp" && mv "$MURDER_BENCH_DONE.tmp" "$MURDER_BENCH_DONE"\n')
     await chmod(hook, 0o755)
+    const doneFiles = new Map(lab.targets.map((h) => [h.name, join(ctx.runDir, `aria2-${h.name}.done`)]))
+    // A scenario named twice runs twice in one lab: the first run's marks must not end the second at once.
+    await Promise.all([...doneFiles.values()].map((f) => rm(f, { force: true })))
     const meter = new Meter(lab, ctx.probes)
     const deadline = performance.now() + ctx.timeoutMs
     const clients = lab.targets.map((h) => {
-      const doneFile = join(ctx.runDir, `aria2-${h.name}.done`)
+      const doneFile = doneFiles.get(h.name)!
       const p = start(`aria2c/${h.name}`, 'aria2c', [...aria2Options(seedMinutes), `--bt-external-ip=${h.ip}`, `--on-bt-download-complete=${hook}`,
         `--dir=${targetDest(ctx, 'aria2c', h)}`, torrent.path], {
         ns: h.ns,
