@@ -2,11 +2,10 @@ import {
   chmodSync, chownSync, closeSync, constants, fchmodSync, fchownSync, fstatSync, futimesSync, lchownSync, lstatSync, lutimesSync,
   openSync, readlinkSync, statSync, symlinkSync, utimesSync, type Stats,
 } from 'node:fs'
-import { join } from 'node:path'
 import { ExitCode, UserError, fsError, fsSync } from '../cli/errors.js'
 import { isPadding, isSymlink, type EntryMeta, type Metainfo } from '../torrent/metainfo.js'
 import { comparePaths } from '../torrent/paths.js'
-import { Folders, O_NOFOLLOW, removeEntrySync } from './safePath.js'
+import { Folders, O_NOFOLLOW, removeEntrySync, under } from './safePath.js'
 
 export interface ApplyOptions {
   /** Apply numeric uid/gid (needs root). */
@@ -93,7 +92,7 @@ export function applyMetadata(meta: Metainfo, fileRoot: string, singleFilePath: 
     }
     // Making the parents of a child entry makes the folder itself a real folder (replacing a link or file).
     folders.resolve([...d.path, 'child'], true)
-    applyToFolder(join(fileRoot, ...d.path), d, opts)
+    applyToFolder(under(fileRoot, ...d.path), d, opts)
   }
 }
 

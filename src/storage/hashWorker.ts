@@ -1,10 +1,9 @@
 import { closeSync, constants, openSync, readSync, writeSync } from 'node:fs'
 import { createHash } from 'node:crypto'
-import { join } from 'node:path'
 import { parentPort } from 'node:worker_threads'
 import type { HashJob, ReadSpan, WriteSpan } from './hashPool.js'
 import { ExitCode, UserError, fsSync } from '../cli/errors.js'
-import { Folders, readError } from './safePath.js'
+import { Folders, readError, under } from './safePath.js'
 
 const MAX_OPEN_FILES = 64
 
@@ -66,7 +65,7 @@ function writePiece(data: Uint8Array, root: string, spans: readonly WriteSpan[])
   if (!f) folders.set(root, (f = new Folders(root)))
   const rootFolders = f
   for (const s of spans) {
-    const path = join(root, ...s.components)
+    const path = under(root, ...s.components)
     const fd = writers.get(path, () => rootFolders.openWritable(s.components))
     fsSync(path, () => {
       for (let done = 0; done < s.length;) done += writeSync(fd, data, s.at + done, s.length - done, s.fileOffset + done)

@@ -1,6 +1,5 @@
 import { constants, lstatSync, mkdirSync, openSync, rmSync, type Dirent } from 'node:fs'
 import { readdir, rm } from 'node:fs/promises'
-import { join } from 'node:path'
 import { ExitCode, UserError, fsError, fsSync } from '../cli/errors.js'
 
 export const O_NOFOLLOW = constants.O_NOFOLLOW
@@ -31,7 +30,7 @@ export function removeEntrySync(path: string): void {
 export function ensureParents(root: string, components: readonly string[], create: boolean, known?: Set<string>): string | null {
   let dir = root
   for (let i = 0; i < components.length - 1; i++) {
-    dir = join(dir, components[i]!)
+    dir = under(dir, components[i]!)
     if (known?.has(dir)) continue
     const st = fsSync(dir, () => lstatSync(dir, { throwIfNoEntry: false }))
     if (!st?.isDirectory()) {
@@ -45,7 +44,18 @@ export function ensureParents(root: string, components: readonly string[], creat
     }
     known?.add(dir)
   }
-  return join(root, ...components)
+  return under(dir, ...components.slice(-1))
+}
+
+/**
+ * `path.join(root, ...components)` for a resolved root (absolute, normalized, as FileStorage holds it) and
+ * components that passed the torrent's path checks (none empty, none a dot segment, none holding a "/"), by
+ * concatenation: path.join normalizes the whole string on every call, and a finished download giving the lab's
+ * 3292 files their modes and mtimes spent a fifth of its time there (130 -> 103 ms, five alternating runs).
+ */
+export function under(root: string, ...components: readonly string[]): string {
+  if (components.length === 0) return root
+  return `${root === '/' ? '' : root}/${components.join('/')}`
 }
 
 /** Folder checks for one root, cached: a tree of many files costs one lstat per folder. */
@@ -89,7 +99,7 @@ export class DirectoryListings {
       const found = (await this.list(dir))?.get(components[i]!)
       if (i === components.length - 1) return found ?? null
       if (!found?.isDirectory()) return null
-      dir = join(dir, components[i]!)
+      dir = under(dir, components[i]!)
     }
     return null
   }
