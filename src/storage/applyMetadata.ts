@@ -3,9 +3,13 @@ import {
   openSync, readlinkSync, statSync, symlinkSync, utimesSync, type Stats,
 } from 'node:fs'
 import { ExitCode, UserError, fsError, fsSync } from '../cli/errors.js'
-import { isPadding, isSymlink, type EntryMeta, type Metainfo } from '../torrent/metainfo.js'
+import { isPadding, isSymlink } from '../torrent/attributes.js'
+import type { EntryMeta, Metainfo } from '../torrent/metainfo.js'
 import { comparePaths } from '../torrent/paths.js'
 import { Folders, O_NOFOLLOW, removeEntrySync, under } from './safePath.js'
+
+/** The entries of a torrent that carry metadata: all applyMetadata reads. */
+export type MetadataTree = Pick<Metainfo, 'files' | 'directories'>
 
 export interface ApplyOptions {
   /** Apply numeric uid/gid (needs root). */
@@ -64,10 +68,11 @@ function makeSymlink(path: string, target: string): void {
 /**
  * Gives the destination what `rsync -a` would: symlinks as links, empty folders, modes, mtimes and (with
  * `owner`) numeric owners. Runs once every piece is verified and written; folders go last, deepest first,
- * because creating entries changes a folder's mtime. Synchronous: a few microseconds per entry, where the
- * thread pool cost tens of them per call and the peer is only serving others meanwhile.
+ * because creating entries changes a folder's mtime. Synchronous calls, a few tens of microseconds per entry
+ * (libuv's thread pool cost tens per call more); the peer runs it on its hash worker (HashPool.applyMetadata),
+ * so that its event loop keeps serving the peers still downloading.
  */
-export function applyMetadata(meta: Metainfo, fileRoot: string, singleFilePath: string | null, opts: ApplyOptions): void {
+export function applyMetadata(meta: MetadataTree, fileRoot: string, singleFilePath: string | null, opts: ApplyOptions): void {
   if (singleFilePath !== null) {
     applyToFile(singleFilePath, withExecutable(meta.files[0]!), opts)
     return

@@ -2,7 +2,8 @@ import type { Dirent } from 'node:fs'
 import { lstat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DirectoryListings } from './safePath.js'
-import { isPadding, type Metainfo } from '../torrent/metainfo.js'
+import { isPadding } from '../torrent/attributes.js'
+import type { Metainfo } from '../torrent/metainfo.js'
 
 export interface Extraneous {
   /** Top-most entries under the destination that the torrent does not name (what `--delete` removes). */

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 import { UserError, type ExitCodeValue } from '../cli/errors.js'
+import type { ApplyOptions, MetadataTree } from './applyMetadata.js'
 
 /** Part of a piece to read for hashing: `path` null is padding (zeros). */
 export interface ReadSpan {
@@ -21,6 +22,7 @@ export type HashJob =
   | { kind: 'files'; id: number; spans: ReadSpan[]; size: number }
   | { kind: 'read'; id: number; spans: ReadSpan[]; data: Uint8Array }
   | { kind: 'store'; id: number; data: Uint8Array; expected: Uint8Array; root: string; spans: WriteSpan[] }
+  | { kind: 'meta'; id: number; tree: MetadataTree; fileRoot: string; singleFilePath: string | null; opts: ApplyOptions }
 
 interface Reply {
   id: number
@@ -94,6 +96,18 @@ export class HashPool {
     const reply = await this.send({ kind: 'read', id: this.nextId++, spans, data }, [data.buffer as ArrayBuffer])
     if (reply.error) throw new UserError(reply.error.message, reply.error.exitCode)
     return reply.data!
+  }
+
+  /**
+   * Gives a completed destination its modes, mtimes, symlinks and folders (applyMetadata) on a worker: tens of
+   * microseconds per entry, seconds on a tree of 100 000 files, which the event loop spends serving the peers
+   * still downloading instead. Rejects with a UserError as applyMetadata throws it.
+   */
+  async applyMetadata(tree: MetadataTree, fileRoot: string, singleFilePath: string | null, opts: ApplyOptions): Promise<void> {
+    // Only the entries travel (a structured clone): not the rest of the metainfo, which holds the .torrent's bytes.
+    const entries = { files: tree.files, directories: tree.directories }
+    const reply = await this.send({ kind: 'meta', id: this.nextId++, tree: entries, fileRoot, singleFilePath, opts })
+    if (reply.error) throw new UserError(reply.error.message, reply.error.exitCode)
   }
 
   private send(job: HashJob, transfer: ArrayBuffer[] = []): Promise<Reply> {

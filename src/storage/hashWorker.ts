@@ -4,6 +4,7 @@ import { parentPort } from 'node:worker_threads'
 import type { HashJob, ReadSpan, WriteSpan } from './hashPool.js'
 import { ExitCode, UserError, fsSync } from '../cli/errors.js'
 import { Folders, readError, under } from './safePath.js'
+import { applyMetadata } from './applyMetadata.js'
 
 const MAX_OPEN_FILES = 64
 
@@ -79,6 +80,11 @@ parentPort!.on('message', (job: HashJob) => {
   try {
     if (job.kind === 'files') {
       parentPort!.postMessage({ id: job.id, digest: sha1(scratchPiece(job.spans, job.size)) })
+      return
+    }
+    if (job.kind === 'meta') {
+      applyMetadata(job.tree, job.fileRoot, job.singleFilePath, job.opts)
+      parentPort!.postMessage({ id: job.id })
       return
     }
     if (job.kind === 'read') {

@@ -3,6 +3,7 @@ import { sync as sha1 } from 'simple-sha1'
 import { UserError, ExitCode } from '../cli/errors.js'
 import { decodeChecked } from './bencodeSpan.js'
 import { assertSafePath, comparePaths, displayPath } from './paths.js'
+import { isPadding, isSymlink } from './attributes.js'
 
 export const SHA1_LENGTH = 20
 /** Beyond this a torrent is refused before anything is allocated for it (1 PiB). */
@@ -55,13 +56,6 @@ export interface Metainfo {
   readonly infoHashHex: string
 }
 
-export function isPadding(file: Pick<TorrentFile, 'attr'>): boolean {
-  return file.attr.includes('p')
-}
-
-export function isSymlink(file: Pick<TorrentFile, 'attr'>): boolean {
-  return file.attr.includes('l')
-}
 
 export function pieceHash(meta: Metainfo, index: number): Uint8Array {
   return meta.pieceHashes.subarray(index * SHA1_LENGTH, (index + 1) * SHA1_LENGTH)

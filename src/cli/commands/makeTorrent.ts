@@ -3,7 +3,7 @@ import { fsError } from '../errors.js'
 import { HashPool } from '../../storage/hashPool.js'
 import { buildTorrent } from '../../torrent/build.js'
 import type { AlignPolicy } from '../../torrent/padding.js'
-import { isPadding } from '../../torrent/metainfo.js'
+import { isPadding } from '../../torrent/attributes.js'
 import { trackerUrl } from '../../torrent/trackerUrl.js'
 
 export interface MakeTorrentOptions {

@@ -2,7 +2,6 @@ import { access, constants, mkdir } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { UserError, ExitCode, fsError } from '../errors.js'
 import type { Logger } from '../../log.js'
-import { applyMetadata } from '../../storage/applyMetadata.js'
 import { checkExisting } from '../../storage/checkExisting.js'
 import { findExtraneous } from '../../storage/destinationTree.js'
 import { flushFileSystem } from '../../storage/flush.js'
@@ -101,7 +100,7 @@ export async function peerCommand(torrent: string, destination: string, ip: stri
         for (const e of entries) await removeEntry(e)
         if (entries.length > 0) logger.info({ removed: entries.length }, 'deleted entries the torrent does not name')
       }
-      applyMetadata(meta, fileRoot, meta.singleFile ? resolve(destination) : null, { owner: opts.owner })
+      await pool.applyMetadata(meta, fileRoot, meta.singleFile ? resolve(destination) : null, { owner: opts.owner })
       if (opts.fsync) await flushFileSystem(fileRoot)
       logger.info({ ...swarm.stats }, 'complete')
       await new Promise<void>((r) => process.stdout.write('Done and done\n', () => r()))
