@@ -4,8 +4,7 @@ import { fsError } from '../cli/errors.js'
 import { spansOfPiece, type Layout } from '../torrent/layout.js'
 import type { ReadSpan, WriteSpan } from './hashPool.js'
 import { mapLimit } from './mapLimit.js'
-import { join } from 'node:path'
-import { DirectoryListings, Folders } from './safePath.js'
+import { DirectoryListings, Folders, under } from './safePath.js'
 
 export interface StoredFile {
   readonly path: readonly string[]
@@ -49,7 +48,7 @@ export class FileStorage {
   readSpans(piece: number): ReadSpan[] {
     return spansOfPiece(this.layout, piece).map((s) => {
       const f = this.files[s.file]!
-      return { path: f.kind === 'padding' ? null : join(this.root, ...f.path), fileOffset: s.fileOffset, length: s.length }
+      return { path: f.kind === 'padding' ? null : under(this.root, ...f.path), fileOffset: s.fileOffset, length: s.length }
     })
   }
 
@@ -89,7 +88,7 @@ export class FileStorage {
       if (f.kind !== 'file') return f.length
       // A symlink or folder where the file (or one of its folders) belongs holds none of its bytes: missing.
       if (!(await tree.entry(f.path))?.isFile()) return null
-      const path = join(this.root, ...f.path)
+      const path = under(this.root, ...f.path)
       const st = await lstat(path).catch((err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return null
         throw fsError(err, path)
@@ -117,6 +116,6 @@ export class FileStorage {
   }
 
   describe(file: number): string {
-    return `${this.root}/${this.files[file]!.path.join('/')}`
+    return under(this.root, ...this.files[file]!.path)
   }
 }
