@@ -515,8 +515,8 @@ export class Swarm extends EventEmitter {
       this.emit('piece', piece)
       if (have.complete) {
         this.finished = true
-        // Our site must now see everything we hold: a peer of ours that becomes a bridge (the tracker makes one
-        // when a bridge completes) would otherwise pull the pieces we kept quiet about across the WAN again.
+        // Our site must now see everything we hold: the peer of ours that becomes the bridge once we leave would
+        // otherwise pull the pieces we kept quiet about across the WAN again.
         for (const flush of [...this.deferred.values()]) flush()
       }
       // Only a peer holding this piece can have stopped being interesting (a full rescan per peer per piece
