@@ -177,11 +177,16 @@ const SHEBANG_NODE_ARGS = readFileSync(MURDER, 'utf8').split('\n', 1)[0]!.split(
 /** Extra node options for every murder process the bench starts, e.g. MURDER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'. */
 const EXTRA_NODE_ARGS = (process.env['MURDER_NODE_ARGS'] ?? '').split(/\s+/).filter(Boolean)
 
+/** The single executable to run instead of bin/murder.js, e.g. MURDER_BINARY=dist/murder (`npm run binary`). */
+const BINARY = process.env['MURDER_BINARY']
+
 /**
- * The command line of murder as users run it: the executable, whose #! line carries its node options. With
- * MURDER_NODE_ARGS, node runs it with those options added: NODE_OPTIONS refuses most profiling options.
+ * The command line of murder as users run it: the executable, whose #! line carries its node options, or the
+ * single executable named by MURDER_BINARY. With MURDER_NODE_ARGS, node runs bin/murder.js with those options
+ * added: NODE_OPTIONS refuses most profiling options.
  */
 export function murderCommand(args: string[]): [string, string[]] {
+  if (BINARY) return [BINARY, args]
   return EXTRA_NODE_ARGS.length ? [process.execPath, [...SHEBANG_NODE_ARGS, ...EXTRA_NODE_ARGS, MURDER, ...args]] : [MURDER, args]
 }
 

@@ -6,4 +6,12 @@
 // 128 MiB tree compiled 123-126 functions in 450-516 ms of TurboFan threads, now 22 in 50 ms.
 // Any V8 flag of our own makes V8 refuse Node's built-in code cache (~15-20 ms more per process start).
 // `node bin/murder.js` runs without them.
-import '../dist/murder.mjs'
+import { existsSync } from 'node:fs'
+
+// A fresh clone has no bundle until it is built: say so in one line rather than with Node's stack trace.
+const bundle = new URL('../dist/murder.mjs', import.meta.url)
+if (!existsSync(bundle)) {
+  process.stderr.write('murder: not built: run npm run build first (npm ci && npm run build in a fresh clone)\n')
+  process.exit(1)
+}
+await import(bundle.href)

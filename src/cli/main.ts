@@ -131,10 +131,10 @@ swarmOptions(withCommon(program.command('peer')))
   .action(async (torrent: string, destination: string, ip: string, o) =>
     peerCommand(torrent, destination, ip, { port: o.port, timeout: o.timeout, linger: o.linger, fsync: o.fsync, delete: o.delete, owner: o.owner, tracker: o.tracker, settings: settingsOf(o) }, createLogger(o.logLevel, 'peer')))
 
-try {
-  await program.parseAsync()
-  process.exit(ExitCode.ok)
-} catch (err) {
+// No top-level await: the single executable runs this module as CommonJS (Node 20's SEA has no ESM entry).
+program.parseAsync().then(() => process.exit(ExitCode.ok), exitOnError)
+
+function exitOnError(err: unknown): never {
   if (err instanceof CommanderError) {
     // commander has printed the message (or the help) already.
     const ok = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help'

@@ -3,6 +3,12 @@ import { Worker } from 'node:worker_threads'
 import { UserError, type ExitCodeValue } from '../cli/errors.js'
 import type { ApplyOptions, MetadataTree } from './applyMetadata.js'
 
+/**
+ * The hash worker's code (CommonJS), built into the bundles by scripts/bundle.mjs: the single executable then
+ * starts its workers from its own code, with no file beside it. The modules tsc compiles start hashWorker.js.
+ */
+const EMBEDDED_WORKER = process.env['MURDER_HASH_WORKER']
+
 /** Part of a piece to read for hashing: `path` null is padding (zeros). */
 export interface ReadSpan {
   path: string | null
@@ -52,7 +58,7 @@ export class HashPool {
   /** Up to `workers` workers, at most one per core. */
   grow(workers = availableParallelism()): void {
     for (let i = this.workers.length; i < Math.min(workers, Math.max(1, availableParallelism())); i++) {
-      const w = new Worker(new URL('./hashWorker.js', import.meta.url))
+      const w = EMBEDDED_WORKER === undefined ? new Worker(new URL('./hashWorker.js', import.meta.url)) : new Worker(EMBEDDED_WORKER, { eval: true })
       w.on('message', (reply: Reply) => {
         this.load[i]!--
         const p = this.pending.get(reply.id)
