@@ -2,7 +2,7 @@
 // single executable applications): the CLI bundled as CommonJS (the only entry Node 20's SEA runs), its blob
 // injected into a copy of this node binary with postject.
 import { execFileSync } from 'node:child_process'
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync, chmodSync, renameSync } from 'node:fs'
+import { copyFileSync, mkdirSync, writeFileSync, chmodSync, renameSync } from 'node:fs'
 import { build } from 'esbuild'
 import { cliOptions } from './bundleOptions.mjs'
 
@@ -12,15 +12,11 @@ const output = process.argv.slice(2).find((a) => !a.startsWith('--')) ?? 'dist/m
 const work = 'dist/sea'
 mkdirSync(work, { recursive: true })
 
-// bin/murder.js's `#!/usr/bin/env -S node <flags>`: the binary applies the same V8 flags (see src/cli/v8Flags.ts).
-const flags = readFileSync('bin/murder.js', 'utf8').split('\n', 1)[0].split(/\s+/).slice(3)
-
 const options = await cliOptions('cjs')
 await build({
   ...options,
   entryPoints: ['dist/src/cli/binaryMain.js'],
   outfile: `${work}/murder.cjs`,
-  define: { ...options.define, 'process.env.MURDER_V8_FLAGS': JSON.stringify(flags.join(' ')) },
   // import.meta.url is only read on paths the built-in version and worker code make unreachable.
   supported: { 'import-meta': false },
   logOverride: { 'empty-import-meta': 'silent' },

@@ -4,6 +4,8 @@ import { readFileSync } from 'node:fs'
 import { build } from 'esbuild'
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
+// bin/murder.js's `#!/usr/bin/env -S node <flags>` (see src/v8Flags.ts).
+const v8Flags = readFileSync(new URL('../bin/murder.js', import.meta.url), 'utf8').split('\n', 1)[0].split(/\s+/).slice(3)
 
 // `debug` (under bittorrent-protocol) tries require('supports-color') for colours and does without: the single
 // executable's require would warn at every start that it loads built-ins only, so the bundles hold an empty one.
@@ -26,6 +28,7 @@ export async function cliOptions(format) {
     format,
     define: {
       'process.env.MURDER_VERSION': JSON.stringify(version),
+      'process.env.MURDER_V8_FLAGS': JSON.stringify(v8Flags.join(' ')),
       'process.env.MURDER_HASH_WORKER': JSON.stringify(worker.outputFiles[0].text),
     },
   }

@@ -1,3 +1,3 @@
 // The single executable's entry (scripts/binary.mjs): its V8 flags first, then the CLI.
-import './v8Flags.js'
+import './applyV8Flags.js'
 import './main.js'

@@ -8,6 +8,7 @@ export const ExitCode = {
   tracker: 5,
   diskFull: 6,
   mismatch: 7,
+  hostsNotDone: 10,
 } as const
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode]
 

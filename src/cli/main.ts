@@ -6,10 +6,12 @@ import { isValidPieceLength } from '../torrent/pieceLength.js'
 import { ALIGN_POLICIES } from '../torrent/padding.js'
 import { DEFAULT_SITE_POLICY } from '../tracker/sitePolicy.js'
 import { parseRate } from '../swarm/rateLimiter.js'
+import { normalizeIp } from '../tracker/ip.js'
 import { makeTorrentCommand } from './commands/makeTorrent.js'
 import { trackerCommand } from './commands/tracker.js'
 import { seedCommand } from './commands/seed.js'
 import { peerCommand } from './commands/peer.js'
+import { deployCommand } from './commands/deploy.js'
 import { DEFAULT_SWARM_SETTINGS, type SwarmSettings } from './session.js'
 
 // The bundle (scripts/bundle.mjs) has the version built in; the compiled modules read it from package.json.
@@ -38,6 +40,22 @@ function withCommon(cmd: Command): Command {
   return cmd.addOption(new Option('--log-level <level>', 'log level of the JSON lines on stderr').choices(LOG_LEVELS).default('info'))
 }
 
+/** How a tree becomes a torrent: make-torrent's, and deploy's (which makes its torrent in memory). */
+function torrentOptions(cmd: Command): Command {
+  return cmd
+    .option('--piece-length <bytes>', 'piece length, a power of two (default: chosen from the size)', byteSize)
+    .option('--exclude <glob>', 'leave out matching names or paths (e.g. ".git*"); may repeat', collect, [])
+    .addOption(new Option('--align <policy>', 'put files on piece boundaries (BEP 47 padding) so updates move only what changed: large files, all, or none').choices(ALIGN_POLICIES).default('large'))
+}
+
+/** The tracker's sites: tracker's, and deploy's (which runs its tracker). */
+function sitePolicyOptions(cmd: Command): Command {
+  return cmd
+    .option('--sites <file>', 'site of each address range, for site-aware peer lists ("10.1.0.0/16 paris" a line)')
+    .option('--bridges-per-site <n>', 'peers per site, besides its seeds, that are given peers of other sites', integer(1, 100), DEFAULT_SITE_POLICY.bridgesPerSite)
+    .option('--cross-site-peers <n>', 'peers of other sites handed to a bridge', integer(1, 100), DEFAULT_SITE_POLICY.crossSitePeers)
+}
+
 function swarmOptions(cmd: Command): Command {
   const d = DEFAULT_SWARM_SETTINGS
   return cmd
@@ -61,6 +79,17 @@ function rate(value: string): number {
   return r
 }
 
+/** A rate checked here but passed on as written, to the peers' command lines. */
+function rateText(value: string): string {
+  rate(value)
+  return value
+}
+
+function ipAddress(value: string): string {
+  if (normalizeIp(value) === undefined) throw new InvalidArgumentError('expected an IPv4 or IPv6 address')
+  return value
+}
+
 function settingsOf(o: { maxPeers: number; maxUploads: number; maxUploadRate?: number; maxDownloadRate?: number; site?: string }): SwarmSettings {
   return {
     ...DEFAULT_SWARM_SETTINGS,
@@ -78,20 +107,17 @@ const program = new Command('murder')
   .showHelpAfterError()
   .exitOverride()
 
-withCommon(program.command('make-torrent'))
+torrentOptions(withCommon(program.command('make-torrent')))
   .description('make a .torrent of a folder or a file')
   .argument('<source>', 'folder or file to share')
   .argument('<tracker>', 'host:port of the tracker, or its announce URL')
   .argument('<torrent-file>', 'where to write the .torrent')
   .option('--tracker <url>', 'another tracker (announce-list); may repeat', collect, [])
-  .option('--piece-length <bytes>', 'piece length, a power of two (default: chosen from the size)', byteSize)
-  .option('--exclude <glob>', 'leave out matching names or paths (e.g. ".git*"); may repeat', collect, [])
-  .addOption(new Option('--align <policy>', 'put files on piece boundaries (BEP 47 padding) so updates move only what changed: large files, all, or none').choices(ALIGN_POLICIES).default('large'))
   .option('--json', 'print the summary as JSON', false)
   .addHelpText('after', '\nExample:\n  murder make-torrent ./build tracker-host:8998 /tmp/build.torrent')
   .action(async (source: string, tracker: string, out: string, o) => makeTorrentCommand(source, tracker, out, o))
 
-withCommon(program.command('tracker'))
+sitePolicyOptions(withCommon(program.command('tracker')))
   .description('run the HTTP tracker')
   .option('--port <port>', 'port to listen on (0: any free port)', integer(0, 65535), 8998)
   .option('--host <addr>', 'address to bind (default: all)')
@@ -99,9 +125,6 @@ withCommon(program.command('tracker'))
   .option('--allow <file>', 'serve only the info hashes listed in this file (40 hex digits a line, # comments); re-read on SIGHUP')
   .option('--max-torrents <n>', 'torrents tracked at most; the least recently announced is forgotten first', integer(1), 10_000)
   .option('--max-peers-per-torrent <n>', 'peers kept per torrent at most; the least recently seen is forgotten first', integer(1), 5_000)
-  .option('--sites <file>', 'site of each address range, for site-aware peer lists ("10.1.0.0/16 paris" a line)')
-  .option('--bridges-per-site <n>', 'peers per site, besides its seeds, that are given peers of other sites', integer(1, 100), DEFAULT_SITE_POLICY.bridgesPerSite)
-  .option('--cross-site-peers <n>', 'peers of other sites handed to a bridge', integer(1, 100), DEFAULT_SITE_POLICY.crossSitePeers)
   .option('--request-timeout <s>', 'cut off a client that has not sent its whole request by then', integer(1, 3600), 10)
   .addHelpText('after', '\nExample:\n  murder tracker --port 8998 --allow /etc/murder/allowed &')
   .action(async (o) => trackerCommand(o, createLogger(o.logLevel, 'tracker')))
@@ -130,6 +153,32 @@ swarmOptions(withCommon(program.command('peer')))
   .addHelpText('after', '\nExample:\n  murder peer /tmp/build.torrent /srv/app 10.0.0.7')
   .action(async (torrent: string, destination: string, ip: string, o) =>
     peerCommand(torrent, destination, ip, { port: o.port, timeout: o.timeout, linger: o.linger, fsync: o.fsync, delete: o.delete, owner: o.owner, tracker: o.tracker, settings: settingsOf(o) }, createLogger(o.logLevel, 'peer')))
+
+sitePolicyOptions(torrentOptions(withCommon(program.command('deploy'))))
+  .description('replicate a tree to every host of a hosts file over ssh: tracker and seed here, a peer on each host')
+  .argument('<source>', 'folder (or file) to replicate')
+  .argument('<hosts-file>', 'one target a line: [user@]host[:port] [site]; # comments')
+  .argument('<destination>', 'folder to fill on every target')
+  .option('--port <port>', 'tracker port, the seed on the next one (0: any free ports)', integer(0, 65534), 0)
+  .option('--interval <s>', 'announce interval given to the peers', integer(1, 3600), 10)
+  .option('--site <name>', "this (the source) host's site", siteName)
+  .option('--delete', 'remove what the torrent does not name from the destinations', false)
+  .option('--owner', 'apply the numeric owner and group of every entry (as root)', false)
+  .option('--linger <s>', 'peers keep serving the others at most this long after they are done', integer(0), 30)
+  .option('--max-upload-rate <rate>', "each peer's upload limit: 500k, 12.5M, 100mbit", rateText)
+  .option('--max-download-rate <rate>', "each peer's download limit, same units", rateText)
+  .option('--identity <file>', 'ssh identity (private key) file')
+  .option('--ssh-option <option>', 'an ssh -o option, e.g. StrictHostKeyChecking=yes; may repeat', collect, [])
+  .option('--ssh <command>', 'the ssh program, with options of its own', 'ssh')
+  .option('--parallel <n>', 'ssh sessions being set up at once', integer(1, 10_000), 64)
+  .option('--source-ip <ip>', 'address the targets reach this host at (default: the one each sees ssh come from)', ipAddress)
+  .option('--deadline <s>', 'stop hosts not done after this long', integer(1))
+  .option('--retries <n>', 'further attempts for a host whose ssh or peer failed', integer(0, 100), 1)
+  .option('--binary <file>', 'the single executable to push (default: this one, or dist/murder)')
+  .option('--log-dir <dir>', "where each host's log goes (default: a new temporary folder)")
+  .option('--json', 'print the summary as JSON', false)
+  .addHelpText('after', '\nExample:\n  murder deploy ./build hosts.txt /srv/app --identity ~/.ssh/deploy --delete')
+  .action(async (source: string, hosts: string, destination: string, o) => deployCommand(source, hosts, destination, o, createLogger(o.logLevel, 'deploy')))
 
 // No top-level await: the single executable runs this module as CommonJS (Node 20's SEA has no ESM entry).
 program.parseAsync().then(() => process.exit(ExitCode.ok), exitOnError)

@@ -1,18 +1,9 @@
+import { human } from '../format.js'
 import type { Logger } from '../log.js'
 import type { SwarmStats } from '../swarm/swarm.js'
 
 const INTERVAL_MS = 1000
 const LOG_EVERY_MS = 5000
-
-function human(bytes: number): string {
-  const units = ['B', 'KB', 'MB', 'GB', 'TB']
-  let i = 0
-  while (bytes >= 1000 && i < units.length - 1) {
-    bytes /= 1000
-    i++
-  }
-  return `${bytes.toFixed(i === 0 ? 0 : 1)} ${units[i]}`
-}
 
 function duration(s: number): string {
   if (!Number.isFinite(s)) return '--'

@@ -1,9 +1,13 @@
 import type { Logger } from '../../log.js'
 import { assertMatches, checkExisting } from '../../storage/checkExisting.js'
+import type { FileStorage } from '../../storage/fileStorage.js'
 import { HashPool } from '../../storage/hashPool.js'
 import { storageFor } from '../../torrent/build.js'
+import type { Metainfo } from '../../torrent/metainfo.js'
 import { readTorrentFile } from '../../torrent/source.js'
+import type { Bitfield } from '../../swarm/bitfield.js'
 import { Listener } from '../../swarm/listener.js'
+import type { SwarmStats } from '../../swarm/swarm.js'
 import { startProgress } from '../progress.js'
 import { newPeerId, openSession, untilSignal, type SwarmSettings } from '../session.js'
 
@@ -11,6 +15,35 @@ export interface SeedOptions {
   port: number
   timeout: number
   settings: SwarmSettings
+}
+
+export interface Seeding {
+  stats: () => SwarmStats
+  /** Rejects with the swarm's fatal error (e.g. the source became unreadable). */
+  fatal: Promise<never>
+  /** Stops serving and tells the tracker; `why` goes into the 'seed stopping' line. */
+  stop: (why?: Record<string, unknown>) => Promise<void>
+}
+
+/** Serves `have` of a source tree (already checked against the torrent) to the swarm, until `stop`. */
+export async function startSeeding(args: { meta: Metainfo; storage: FileStorage; have: Bitfield; pool: HashPool; ip: string; opts: SeedOptions; logger: Logger }): Promise<Seeding> {
+  const { meta, ip, opts, logger } = args
+  const listener = await Listener.open(opts.port)
+  const { swarm, announcer } = await openSession({ ...args, listener, peerId: newPeerId(), timeoutMs: opts.timeout * 1000, settings: opts.settings })
+  logger.info({ infoHash: meta.infoHashHex, port: listener.port, ip }, 'seeding')
+  const stopProgress = startProgress(() => swarm.stats, logger)
+  const fatal = new Promise<never>((_, reject) => swarm.once('fatal', reject))
+  fatal.catch(() => undefined) // a caller that never awaits it must not see an unhandled rejection
+  return {
+    stats: () => swarm.stats,
+    fatal,
+    async stop(why = {}) {
+      stopProgress()
+      swarm.close()
+      logger.info({ ...why, uploaded: swarm.stats.uploaded, refused: swarm.stats.refused }, 'seed stopping')
+      await Promise.all([announcer.stop(), listener.close()])
+    },
+  }
 }
 
 /** Serves a source tree that matches the torrent until SIGINT/SIGTERM, then tells the tracker it left. */
@@ -21,19 +54,9 @@ export async function seedCommand(torrent: string, source: string, ip: string, o
   try {
     const check = await checkExisting(meta, storage, pool)
     assertMatches(meta, storage, check)
-    const listener = await Listener.open(opts.port)
-    const { swarm, announcer } = await openSession({
-      meta, storage, have: check.have, pool, listener, peerId: newPeerId(), ip, timeoutMs: opts.timeout * 1000, settings: opts.settings, logger,
-    })
-    logger.info({ infoHash: meta.infoHashHex, port: listener.port, ip }, 'seeding')
-    const stopProgress = startProgress(() => swarm.stats, logger)
-    const fatal = new Promise<never>((_, reject) => swarm.once('fatal', reject))
-    const sig = await Promise.race([untilSignal(), fatal]).finally(() => {
-      stopProgress()
-      swarm.close()
-    })
-    logger.info({ signal: sig, uploaded: swarm.stats.uploaded, refused: swarm.stats.refused }, 'seed stopping')
-    await Promise.all([announcer.stop(), listener.close()])
+    const seeding = await startSeeding({ meta, storage, have: check.have, pool, ip, opts, logger })
+    let signal: NodeJS.Signals | undefined
+    await Promise.race([untilSignal().then((sig) => { signal = sig }), seeding.fatal]).finally(() => seeding.stop({ signal }))
   } finally {
     await pool.close()
   }

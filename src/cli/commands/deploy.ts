@@ -1,0 +1,206 @@
+import { createHash } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { mkdir, mkdtemp, readFile } from 'node:fs/promises'
+import { hostname, tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { isSea } from 'node:sea'
+import { promisify } from 'node:util'
+import { gzip } from 'node:zlib'
+import { ExitCode, UserError, fsError } from '../errors.js'
+import type { Logger } from '../../log.js'
+import { Fleet, type StopReason } from '../../deploy/fleet.js'
+import { parseHostsFile } from '../../deploy/hostsFile.js'
+import { HostSession } from '../../deploy/hostSession.js'
+import { remoteCommand } from '../../deploy/remoteScript.js'
+import { fleetTotals, liveView, summaryRows, summaryTable } from '../../deploy/view.js'
+import { HashPool } from '../../storage/hashPool.js'
+import { Bitfield } from '../../swarm/bitfield.js'
+import { buildTorrent, storageFor } from '../../torrent/build.js'
+import type { AlignPolicy } from '../../torrent/padding.js'
+import { loadSiteMap } from '../../tracker/siteMap.js'
+import { startTracker } from '../../tracker/server.js'
+import { HEAP_FLAGS } from '../../v8Flags.js'
+import { DEFAULT_SWARM_SETTINGS } from '../session.js'
+import { startSeeding, type Seeding } from './seed.js'
+
+export interface DeployOptions {
+  exclude: string[]
+  align: AlignPolicy
+  pieceLength?: number
+  port: number
+  interval: number
+  sites?: string
+  bridgesPerSite: number
+  crossSitePeers: number
+  site?: string
+  delete: boolean
+  owner: boolean
+  linger: number
+  maxUploadRate?: string
+  maxDownloadRate?: string
+  identity?: string
+  sshOption: string[]
+  ssh: string
+  parallel: number
+  sourceIp?: string
+  deadline?: number
+  retries: number
+  binary?: string
+  json: boolean
+  logDir?: string
+}
+
+const REDRAW_MS = 1000
+const LOG_EVERY_MS = 5000
+
+/** The executable to push: this one when it is the single executable, else the one `npm run binary` built. */
+function defaultBinary(): string {
+  if (isSea()) return process.execPath
+  const built = resolve(dirname(process.argv[1] ?? '.'), '../dist/murder')
+  if (!existsSync(built)) throw new UserError('no single executable to push to the targets: run npm run binary, or give --binary <file>', ExitCode.usage)
+  return built
+}
+
+/** ssh with the user's program and options first (ssh keeps the first value it is given for an option). */
+function sshCommand(o: DeployOptions): string[] {
+  const [program, ...args] = o.ssh.trim().split(/\s+/)
+  if (!program) throw new UserError('--ssh is empty', ExitCode.usage)
+  return [program, ...args, ...o.sshOption.flatMap((opt) => ['-o', opt]), ...(o.identity ? ['-i', o.identity] : []),
+    '-T', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10', '-o', 'ServerAliveInterval=5', '-o', 'ServerAliveCountMax=3']
+}
+
+function peerOptions(o: DeployOptions, site: string | undefined): string[] {
+  return [
+    '--linger', String(o.linger),
+    ...(site ? ['--site', site] : []),
+    ...(o.delete ? ['--delete'] : []),
+    ...(o.owner ? ['--owner'] : []),
+    ...(o.maxUploadRate ? ['--max-upload-rate', o.maxUploadRate] : []),
+    ...(o.maxDownloadRate ? ['--max-download-rate', o.maxDownloadRate] : []),
+  ]
+}
+
+/** Redraws the live view in place on a terminal, or logs a JSON progress line every few seconds. */
+function startView(render: (rate: number) => { lines: string[]; fields: Record<string, unknown> }, have: () => number, logger: Logger): () => void {
+  const tty = process.stderr.isTTY === true
+  let shown = 0
+  let last = { at: Date.now(), have: have() }
+  let lastLog = 0
+  const timer = setInterval(() => {
+    const now = Date.now()
+    const h = have()
+    const rate = Math.max(0, ((h - last.have) * 1000) / Math.max(1, now - last.at))
+    last = { at: now, have: h }
+    const { lines, fields } = render(rate)
+    if (tty) {
+      process.stderr.write(`${shown ? `\x1b[${shown}F` : ''}\x1b[J${lines.join('\n')}\n`)
+      shown = lines.length
+    } else if (now - lastLog >= LOG_EVERY_MS) {
+      lastLog = now
+      logger.info({ ...fields, rate: Math.round(rate) }, 'deploy progress')
+    }
+  }, REDRAW_MS)
+  return () => clearInterval(timer)
+}
+
+/**
+ * Replicates `source` to every host of the hosts file over ssh: makes the torrent in memory, runs the tracker
+ * and the seed here, and on each target (through the system's ssh) makes sure murder's single executable is
+ * there, then runs `murder peer` with the magnet's info hash. Prints a summary; exit 0 only if every host is done.
+ */
+export async function deployCommand(source: string, hostsFile: string, destination: string, o: DeployOptions, logger: Logger): Promise<void> {
+  const targets = parseHostsFile(await readFile(hostsFile, 'utf8').catch((err) => { throw fsError(err, hostsFile) }))
+  const ssh = sshCommand(o)
+  const binaryPath = o.binary ?? defaultBinary()
+  const binary = await readFile(binaryPath).catch((err) => { throw fsError(err, binaryPath) })
+  const sha256 = createHash('sha256').update(binary).digest('hex')
+  const logDir = o.logDir ?? await mkdtemp(join(tmpdir(), 'murder-deploy-'))
+  await mkdir(logDir, { recursive: true }).catch((err) => { throw fsError(err, logDir) })
+  const pool = new HashPool()
+  const sites = o.sites === undefined ? undefined : await loadSiteMap(o.sites)
+  const tracker = await startTracker({ port: o.port, interval: o.interval, sites, sitePolicy: { bridgesPerSite: o.bridgesPerSite, crossSitePeers: o.crossSitePeers }, logger: logger.child({ part: 'tracker' }) })
+  let seeding: Seeding | null = null
+  try {
+    const [{ meta }, packed] = await Promise.all([
+      buildTorrent({ source, trackers: [`http://127.0.0.1:${tracker.port}/announce`], pieceLength: o.pieceLength, exclude: o.exclude, align: o.align, pool }),
+      promisify(gzip)(binary),
+    ])
+    const torrentBytes = meta.length
+    process.stderr.write(`murder deploy: ${meta.infoHashHex} (${meta.pieceCount} pieces, ${torrentBytes} bytes) to ${targets.length} hosts; tracker page http://${o.sourceIp ?? hostname()}:${tracker.port}/ ; host logs in ${logDir}\n`)
+
+    // The seed announces the address the targets reach this host at: --source-ip, or what the first target
+    // to answer saw ssh come from. Every peer waits for it, so none asks the tracker before the seed is there.
+    let seedStarted: Promise<void> | null = null
+    const seenAddresses = new Set<string>()
+    const ensureSeed = (seen: string): Promise<void> => {
+      if (seen) seenAddresses.add(seen)
+      seedStarted ??= (async () => {
+        const have = new Bitfield(meta.pieceCount)
+        for (let i = 0; i < meta.pieceCount; i++) have.set(i)
+        // The torrent was hashed from this tree a moment ago: no second check.
+        seeding = await startSeeding({
+          meta, storage: storageFor(meta, source), have, pool, ip: o.sourceIp ?? seen,
+          opts: { port: o.port === 0 ? 0 : o.port + 1, timeout: 60, settings: { ...DEFAULT_SWARM_SETTINGS, site: o.site, spreadFirst: true } },
+          logger: logger.child({ part: 'seed' }),
+        })
+        void seeding.fatal.catch((err: Error) => stop('interrupted', err))
+      })()
+      return seedStarted
+    }
+
+    const failure: { err?: Error } = {}
+    const fleet: Fleet = new Fleet({
+      targets,
+      parallel: o.parallel,
+      retries: o.retries,
+      now: Date.now,
+      onChange: () => undefined,
+      open: (r, hooks) => new HostSession({
+        ssh,
+        target: r.target,
+        remoteCommand: remoteCommand({ sha256, peerArgs: [meta.infoHashHex, destination, ...peerOptions(o, r.target.site)], trackerPort: tracker.port, sourceIp: o.sourceIp, nodeOptions: HEAP_FLAGS.join(' ') }),
+        logFile: join(logDir, `${r.target.name.replace(/[^\w.@-]/g, '_')}.log`),
+        onHello: async (seen, cached) => {
+          r.pushed = !cached
+          await ensureSeed(seen)
+          return cached ? null : packed
+        },
+        onProgress: hooks.onProgress,
+        onStarted: hooks.onStarted,
+      }),
+    })
+    const stop = (reason: StopReason, err?: Error) => {
+      failure.err ??= err
+      fleet.stop(reason)
+    }
+    const onSignal = () => stop('interrupted')
+    process.once('SIGINT', onSignal)
+    process.once('SIGTERM', onSignal)
+    const deadline = o.deadline === undefined ? undefined : setTimeout(() => stop('deadline'), o.deadline * 1000)
+    const stopView = startView((rate) => {
+      const t = fleetTotals(fleet.reports, torrentBytes, Date.now())
+      return { lines: liveView(t, rate), fields: { done: t.done, running: t.running, failed: t.failed, waiting: t.waiting, have: t.have, left: t.left, sites: t.sites, slowest: t.slowest } }
+    }, () => fleetTotals(fleet.reports, torrentBytes, Date.now()).have, logger)
+
+    fleet.start()
+    const reports = await fleet.finished
+    stopView()
+    clearTimeout(deadline)
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+    if (seenAddresses.size > 1 && !o.sourceIp) logger.warn({ addresses: [...seenAddresses] }, 'targets reach this host at several addresses; the seed announced the first (give --source-ip)')
+
+    const rows = summaryRows(reports, Date.now())
+    process.stdout.write(o.json ? `${JSON.stringify({ infoHash: meta.infoHashHex, bytes: torrentBytes, logDir, hosts: rows })}\n` : summaryTable(rows))
+    if (failure.err) throw failure.err
+    const notDone = rows.filter((r) => r.status !== 'done')
+    if (notDone.length > 0) {
+      const named = notDone.slice(0, 10).map((r) => `${r.host} (${r.status}${r.reason ? `: ${r.reason}` : ''})`).join(', ')
+      throw new UserError(`${notDone.length} of ${rows.length} hosts not done: ${named}${notDone.length > 10 ? ', ...' : ''}`, ExitCode.hostsNotDone)
+    }
+  } finally {
+    await (seeding as Seeding | null)?.stop()
+    await tracker.close()
+    await pool.close()
+  }
+}

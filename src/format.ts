@@ -1,0 +1,10 @@
+/** Bytes for people: 1.5 MB (powers of 1000, as rates on links are counted). */
+export function human(bytes: number): string {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB']
+  let i = 0
+  while (bytes >= 1000 && i < units.length - 1) {
+    bytes /= 1000
+    i++
+  }
+  return `${bytes.toFixed(i === 0 ? 0 : 1)} ${units[i]}`
+}

@@ -1,0 +1,129 @@
+// `murder deploy` against real OpenSSH servers in network namespaces (two sites, bench/netns.ts), each target
+// with its own destination (its own mount namespace and tmpfs): exact copies, nothing left running, failures
+// named, Ctrl-C and --deadline, and a second deploy that moves only what changed. Needs root, iproute2 and
+// openssh-server (as CI has).
+import { test, before } from 'node:test'
+import assert from 'node:assert/strict'
+import { open, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { createSitesLab, type HostSpec, type Lab } from '../bench/netns.js'
+import { murder as benchMurder, sh, type Proc } from '../bench/proc.js'
+import { netnsScope } from './helpers/netnsScope.js'
+import { deployLeftovers, inTarget, sshKeys, startSshd, type SshKeys, type SshTarget } from './helpers/sshLab.js'
+import { tempDir, writeTree } from './helpers/tree.js'
+
+const { prefix: PREFIX, dirs } = netnsScope('mdtest')
+const PIECE = 64 * 1024
+
+let work = ''
+let src = ''
+let lab: Lab
+let keys: SshKeys
+/** a1, a2 (site paris), b1, b2 (site tokyo) serve; a3 runs no sshd; b3's destination holds 256 KiB. */
+const up = new Map<string, SshTarget>()
+let a3: HostSpec
+
+interface Row { host: string; site: string | null; status: string; received: number; pushed: boolean; reason: string | null }
+
+before(async () => {
+  work = await tempDir('deploy')
+  dirs.push(work)
+  src = join(work, 'src')
+  await writeTree(src, { 'bin/app': 3 * PIECE + 11, 'conf/app.conf': 700, 'data/blob.bin': 40 * PIECE, 'empty': 0, 'a/b/c/deep.txt': 5000 })
+  sh('chmod', ['755', join(src, 'bin/app')])
+  lab = createSitesLab({ prefix: PREFIX, nA: 3, nB: 3, rateBps: 0, sourceRateBps: 0, wanRateBps: 200e6, shaper: 'tbf' })
+  keys = sshKeys(work, lab.targets)
+  for (const h of lab.targets) {
+    if (h.name === 'a3') a3 = h
+    else up.set(h.name, await startSshd(h, keys, h.name === 'b3' ? '256k' : '64m'))
+  }
+})
+
+const dest = () => join(keys.mountPoint, 'app')
+const target = (name: string) => up.get(name)!
+
+async function hostsFile(name: string, hosts: HostSpec[]): Promise<string> {
+  const file = join(work, name)
+  await writeFile(file, `# ${name}\n${hosts.map((h) => `root@${h.ip} ${h.site === 'a' ? 'paris' : 'tokyo'}`).join('\n')}\n\n`)
+  return file
+}
+
+function deploy(hosts: string, extra: string[] = []): Proc {
+  return benchMurder('deploy', ['deploy', src, hosts, dest(), '--identity', keys.identity,
+    '--ssh-option', `UserKnownHostsFile=${keys.knownHosts}`, '--ssh-option', 'StrictHostKeyChecking=yes',
+    '--log-dir', join(work, 'logs'), '--json', '--piece-length', String(PIECE), '--interval', '2', ...extra], { ns: lab.source.ns })
+}
+
+async function finished(p: Proc): Promise<{ code: number | null; rows: Row[]; stderr: string }> {
+  const e = await p.waitExit(90_000)
+  const out = p.lines.filter((l) => l.stream === 'stdout').map((l) => l.text).join('\n')
+  const stderr = p.lines.filter((l) => l.stream === 'stderr').map((l) => l.text).join('\n')
+  assert.ok(out.startsWith('{'), `no JSON summary (exit ${e.code}):\n${p.tail(30)}`)
+  return { code: e.code, rows: (JSON.parse(out) as { hosts: Row[] }).hosts, stderr }
+}
+
+/** `rsync -ani --delete` from the source to the target's destination lists nothing. */
+function assertExact(t: SshTarget): void {
+  const diff = inTarget(t, 'rsync', ['-ani', '--delete', `${src}/`, `${dest()}/`])
+  assert.equal(diff, '', `${t.host.name} differs:\n${diff}`)
+}
+
+function assertNothingLeft(): void {
+  for (const h of [lab.source, ...lab.targets]) assert.deepEqual(deployLeftovers(h.ns), [], `left running in ${h.name}`)
+}
+
+test('deploy to 4 hosts in two sites: exact copies, executable pushed once per host, nothing left running', { timeout: 120_000 }, async () => {
+  const hosts = ['a1', 'a2', 'b1', 'b2'].map((n) => target(n).host)
+  const r = await finished(deploy(await hostsFile('four', hosts)))
+  assert.equal(r.code, 0, r.stderr)
+  assert.deepEqual(r.rows.map((x) => [x.host, x.site, x.status]), hosts.map((h) => [`root@${h.ip}`, h.site === 'a' ? 'paris' : 'tokyo', 'done']))
+  assert.ok(r.rows.every((x) => x.pushed), 'a fresh cache gets the executable')
+  for (const n of ['a1', 'a2', 'b1', 'b2']) assertExact(target(n))
+  assertNothingLeft()
+})
+
+test('a second deploy of a changed tree moves only the changed piece, with the cached executable', { timeout: 120_000 }, async () => {
+  const fh = await open(join(src, 'data/blob.bin'), 'r+')
+  await fh.write(Buffer.from('a change'), 0, 8, 17 * PIECE + 5)
+  await fh.close()
+  const r = await finished(deploy(await hostsFile('four', ['a1', 'a2', 'b1', 'b2'].map((n) => target(n).host))))
+  assert.equal(r.code, 0, r.stderr)
+  for (const x of r.rows) {
+    assert.equal(x.status, 'done')
+    assert.equal(x.pushed, false, `${x.host}: the executable was in its cache`)
+    assert.ok(x.received >= PIECE && x.received <= 2 * PIECE, `${x.host} received ${x.received} bytes for one changed piece of ${PIECE}`)
+  }
+  for (const n of ['a1', 'a2', 'b1', 'b2']) assertExact(target(n))
+  assertNothingLeft()
+})
+
+test('one host without sshd, one whose disk fills: exit 10 naming both, the others exact', { timeout: 120_000 }, async () => {
+  const b3 = target('b3').host
+  const r = await finished(deploy(await hostsFile('faulty', [target('a1').host, a3, target('b1').host, b3])))
+  assert.equal(r.code, 10, r.stderr)
+  const row = (h: HostSpec) => r.rows.find((x) => x.host === `root@${h.ip}`)!
+  assert.equal(row(a3).status, 'unreachable')
+  assert.match(row(a3).reason ?? '', /refused/)
+  assert.equal(row(b3).status, 'failed')
+  assert.match(row(b3).reason ?? '', /disk full/)
+  const last = r.stderr.trimEnd().split('\n').pop()!
+  assert.match(last, new RegExp(`^murder: 2 of 4 hosts not done: .*root@${a3.ip} \\(unreachable.*root@${b3.ip} \\(failed: .*disk full`))
+  assertExact(target('a1'))
+  assertExact(target('b1'))
+  assertNothingLeft()
+})
+
+for (const how of ['SIGINT', '--deadline'] as const) {
+  test(`${how} mid-deploy stops every peer: no process left on any host`, { timeout: 120_000 }, async () => {
+    await writeTree(join(src, 'more'), { [`${how}.bin`]: 4 * 1024 * 1024 })
+    const limit = ['--max-download-rate', '256k', ...(how === '--deadline' ? ['--deadline', '8'] : [])]
+    const p = deploy(await hostsFile('slow', ['a1', 'b1'].map((n) => target(n).host)), limit)
+    // Both peers are running and have reported progress: the deploy is mid-transfer.
+    await p.waitLine((l) => l.json?.['msg'] === 'deploy progress' && l.json['running'] === 2 && (l.json['have'] as number) > 0, 60_000)
+    if (how === 'SIGINT') p.kill('SIGINT')
+    const r = await finished(p)
+    assert.equal(r.code, 10, r.stderr)
+    assert.deepEqual(r.rows.map((x) => x.status), how === 'SIGINT' ? ['interrupted', 'interrupted'] : ['deadline', 'deadline'])
+    assertNothingLeft()
+  })
+}
