@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
 import { UserError, ExitCode } from './errors.js'
 import { createLogger, LOG_LEVELS } from '../log.js'
@@ -52,6 +53,12 @@ function swarmOptions(cmd: Command): Command {
 
 function siteName(value: string): string {
   if (!/^[\w.-]{1,64}$/.test(value)) throw new InvalidArgumentError('expected 1 to 64 letters, digits, ".", "_" or "-"')
+  return value
+}
+
+/** Other peers dial this address as given: a host name would cost the whole --timeout before the tracker refuses it. */
+function address(value: string): string {
+  if (isIP(value) === 0) throw new InvalidArgumentError('expected an IPv4 or IPv6 address such as 10.0.0.7 (not a host name)')
   return value
 }
 
@@ -110,7 +117,7 @@ swarmOptions(withCommon(program.command('seed')))
   .description('serve a source tree that matches the torrent, until SIGINT/SIGTERM')
   .argument('<torrent>', '.torrent file')
   .argument('<source>', 'the folder (or file) the torrent was made from')
-  .argument('<ip>', 'address the peers should connect to')
+  .argument('<ip>', 'address the peers should connect to', address)
   .option('--super-seed', 'reveal pieces a few at a time (BEP 16) so the source uploads about one copy', false)
   .option('--no-spread-first', 'serve every request, even for pieces other peers hold or are being sent')
   .addHelpText('after', '\nExample:\n  murder seed /tmp/build.torrent ./build 10.0.0.1')
@@ -121,7 +128,7 @@ swarmOptions(withCommon(program.command('peer')))
   .description('download the torrent into a destination, helping the other peers, then print "Done and done"')
   .argument('<torrent>', '.torrent file, magnet link, or info hash (with --tracker)')
   .argument('<destination>', 'folder to fill (created if missing; existing content is checked and reused)')
-  .argument('<ip>', 'address the other peers should connect to')
+  .argument('<ip>', 'address the other peers should connect to', address)
   .option('--linger <s>', 'after completing, keep serving while peers are incomplete, at most this long', integer(0), 30)
   .option('--tracker <url>', 'tracker for a magnet link or info hash; may repeat', collect, [])
   .option('--fsync', 'flush the files to disk before printing "Done and done"', false)

@@ -1,3 +1,5 @@
+import { stat } from 'node:fs/promises'
+import { ExitCode, UserError, fsError } from '../errors.js'
 import type { Logger } from '../../log.js'
 import { assertMatches, checkExisting } from '../../storage/checkExisting.js'
 import { HashPool } from '../../storage/hashPool.js'
@@ -13,14 +15,28 @@ export interface SeedOptions {
   settings: SwarmSettings
 }
 
+/**
+ * A mistyped source is named as such, not reported as a tree whose every file is missing. The source itself
+ * may be a symlink (a release folder's `current` link), as it always could.
+ */
+async function assertSourceExists(singleFile: boolean, source: string): Promise<void> {
+  const st = await stat(source).catch((err: NodeJS.ErrnoException) => {
+    throw err.code === 'ENOENT' ? new UserError(`no such ${singleFile ? 'file' : 'folder'}: ${source}`) : fsError(err, source)
+  })
+  if (singleFile ? !st.isFile() : !st.isDirectory()) {
+    throw new UserError(`source does not match the torrent: ${source} is not a ${singleFile ? 'regular file' : 'folder'}, the torrent holds ${singleFile ? 'one file' : 'a folder'}`, ExitCode.mismatch)
+  }
+}
+
 /** Serves a source tree that matches the torrent until SIGINT/SIGTERM, then tells the tracker it left. */
 export async function seedCommand(torrent: string, source: string, ip: string, opts: SeedOptions, logger: Logger): Promise<void> {
   const meta = await readTorrentFile(torrent)
   const pool = new HashPool()
   const storage = storageFor(meta, source)
   try {
+    await assertSourceExists(meta.singleFile, source)
     const check = await checkExisting(meta, storage, pool)
-    assertMatches(meta, storage, check)
+    await assertMatches(meta, storage, check)
     const listener = await Listener.open(opts.port)
     const { swarm, announcer } = await openSession({
       meta, storage, have: check.have, pool, listener, peerId: newPeerId(), ip, timeoutMs: opts.timeout * 1000, settings: opts.settings, logger,

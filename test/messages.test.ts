@@ -1,0 +1,14 @@
+/** The operator-facing policies of issue 22, without processes: error lines, stalls, progress, logs, --delete. */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { readable, UserError } from '../src/cli/errors.js'
+
+test('an error stays one readable line: long paths are cut in the middle, the line is bounded', () => {
+  const deep = '/srv/' + Array.from({ length: 40 }, (_, i) => `folder-${i}-${'x'.repeat(180)}`).join('/') + '/end.txt'
+  const e = new UserError(`destination not writable: path too long for the file system: ${deep}: ENAMETOOLONG '${deep}'`)
+  assert.ok(e.message.length <= 400, `${e.message.length} characters`)
+  assert.doesNotMatch(e.message, /\n/)
+  assert.match(e.message, /^destination not writable: path too long for the file system: \/srv\/folder-0-x+…x+\/end\.txt/)
+  assert.equal(readable('short /srv/app/file\nsecond line'), 'short /srv/app/file second line')
+  assert.equal(readable('x'.repeat(80)), 'x'.repeat(80), 'a word of 80 characters is kept whole')
+})
