@@ -227,3 +227,16 @@ test('a seed names the source file that really differs, and how: missing, size, 
   assert.equal(missing.code, 7, missing.stderr)
   assertOneLineError(missing.stderr, /bash\/tail\.txt is missing$/)
 })
+
+test('make-torrent prints a magnet link (and in --json) that the tracker-less command line can use', async () => {
+  const d = await work()
+  await writeTree(join(d, 'src'), { 'f': 100 })
+  const human = await runMurder(['make-torrent', join(d, 'src'), '127.0.0.1:8998', join(d, 't.torrent'), '--tracker', 'http://10.0.0.2:80/announce'])
+  assert.equal(human.code, 0, human.stderr)
+  const [summary, magnet, ...rest] = human.stdout.split('\n')
+  assert.match(summary!, /^[0-9a-f]{40}  1 files/)
+  assert.equal(magnet, `magnet:?xt=urn:btih:${summary!.slice(0, 40)}&dn=src&tr=${encodeURIComponent('http://127.0.0.1:8998/announce')}&tr=${encodeURIComponent('http://10.0.0.2:80/announce')}`)
+  assert.deepEqual(rest, [''])
+  const json = await runMurder(['make-torrent', join(d, 'src'), '127.0.0.1:8998', join(d, 't.torrent'), '--json'])
+  assert.match((JSON.parse(json.stdout) as { magnet: string }).magnet, /^magnet:\?xt=urn:btih:[0-9a-f]{40}&dn=src&tr=/)
+})
