@@ -2,6 +2,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readable, UserError } from '../src/cli/errors.js'
+import { deleteRefusal } from '../src/storage/deletion.js'
 import { magnetLink, parseTorrentSource } from '../src/torrent/source.js'
 
 test('an error stays one readable line: long paths are cut in the middle, the line is bounded', () => {
@@ -23,4 +24,11 @@ test('make-torrent\'s magnet link is one peer reads back: hash, name and every t
   assert.ok(back.kind === 'hash')
   assert.equal(Buffer.from(back.infoHash).toString('hex'), hash)
   assert.deepEqual(back.trackers, trackers)
+})
+
+test('--delete refuses / and the system folders, and the home folder, however reached', () => {
+  for (const p of ['/', '/srv', '/usr', '/usr/local', '/var', '/home', '/etc', '/root', '/tmp']) assert.match(deleteRefusal([p, p], '/home/ops') ?? '', /system folder/, p)
+  assert.match(deleteRefusal(['/srv/app', '/'], '/home/ops') ?? '', /^\/ is a system folder/, 'a link to / is refused by its real path')
+  assert.match(deleteRefusal(['/home/ops', '/home/ops'], '/home/ops') ?? '', /home folder/)
+  for (const p of ['/srv/app', '/opt/app', '/var/www/html', '/home/ops/app', '/data']) assert.equal(deleteRefusal([p, p], '/home/ops'), null, p)
 })

@@ -9,6 +9,7 @@ export const ExitCode = {
   diskFull: 6,
   mismatch: 7,
   listen: 9,
+  maxDelete: 10,
 } as const
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode]
 

@@ -7,6 +7,7 @@ import { findExtraneous } from '../../storage/destinationTree.js'
 import { flushFileSystem } from '../../storage/flush.js'
 import { reuseLocalCopies } from '../../storage/reuseLocal.js'
 import { DirectoryListings, removeEntry } from '../../storage/safePath.js'
+import { assertDeletable, assertMaxDelete, firstPaths } from '../../storage/deletion.js'
 import { HashPool } from '../../storage/hashPool.js'
 import { storageFor } from '../../torrent/build.js'
 import type { Metainfo } from '../../torrent/metainfo.js'
@@ -24,6 +25,8 @@ export interface PeerOptions {
   fsync: boolean
   /** Remove what the torrent does not name, like `rsync --delete`. */
   delete: boolean
+  /** With `delete`: stop, removing nothing, when there is more than this to remove. */
+  maxDelete: number
   /** Apply numeric owners (as root). */
   owner: boolean
   tracker: string[]
@@ -59,6 +62,7 @@ async function linger({ announcer }: Session, lingerS: number, logger: Logger): 
  */
 export async function peerCommand(torrent: string, destination: string, ip: string, opts: PeerOptions, logger: Logger): Promise<void> {
   const source = parseTorrentSource(torrent, opts.tracker)
+  if (opts.delete) assertDeletable(destination)
   const peerId = newPeerId()
   const listener = await Listener.open(opts.port)
   const pool = new HashPool()
@@ -81,8 +85,11 @@ export async function peerCommand(torrent: string, destination: string, ip: stri
       // One listing of the destination serves the check and the search for renamed content.
       const listings = new DirectoryListings(fileRoot)
       const check = await checkExisting(meta, storage, pool, listings)
-      if (!meta.singleFile && !check.have.complete) {
-        const reused = await reuseLocalCopies(meta, storage, check.have, (await findExtraneous(fileRoot, meta, listings)).files, pool)
+      const extra = meta.singleFile ? null : await findExtraneous(fileRoot, meta, listings)
+      // Before any download: a destination typo is found in a second, not after the transfer.
+      if (extra && opts.delete) assertMaxDelete(fileRoot, extra, opts.maxDelete)
+      if (extra && !check.have.complete) {
+        const reused = await reuseLocalCopies(meta, storage, check.have, extra.files, pool)
         if (reused.pieces > 0) logger.info(reused, 'copied renamed content locally')
       }
       await storage.allocate(check.sizes)
@@ -95,10 +102,14 @@ export async function peerCommand(torrent: string, destination: string, ip: stri
       const fatal = new Promise<never>((_, reject) => swarm.once('fatal', reject))
       if (!swarm.complete) await Promise.race([new Promise((r) => swarm.once('complete', r)), fatal, interrupted]).finally(stopProgress)
       else stopProgress()
-      if (opts.delete && !meta.singleFile) {
-        const { entries } = await findExtraneous(fileRoot, meta)
-        for (const e of entries) await removeEntry(e)
-        if (entries.length > 0) logger.info({ removed: entries.length }, 'deleted entries the torrent does not name')
+      if (opts.delete && extra) {
+        const now = await findExtraneous(fileRoot, meta)
+        assertMaxDelete(fileRoot, now, opts.maxDelete)
+        for (const e of now.entries) await removeEntry(e)
+        if (now.count > 0) logger.info({ removed: now.count, paths: firstPaths(fileRoot, now.entries) }, 'deleted entries the torrent does not name')
+      } else if (extra && extra.count > 0) {
+        // rsync's default too, but a deploy that leaves stale files behind should say so.
+        logger.warn({ entries: extra.count, paths: firstPaths(fileRoot, extra.entries) }, 'kept entries the torrent does not name (--delete removes them)')
       }
       await pool.applyMetadata(meta, fileRoot, meta.singleFile ? resolve(destination) : null, { owner: opts.owner })
       if (opts.fsync) await flushFileSystem(fileRoot)
