@@ -3,6 +3,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readable, UserError } from '../src/cli/errors.js'
 import { deleteRefusal } from '../src/storage/deletion.js'
+import { pieceRanges, stallMessage, StallWatch } from '../src/swarm/stall.js'
 import { magnetLink, parseTorrentSource } from '../src/torrent/source.js'
 
 test('an error stays one readable line: long paths are cut in the middle, the line is bounded', () => {
@@ -24,6 +25,30 @@ test('make-torrent\'s magnet link is one peer reads back: hash, name and every t
   assert.ok(back.kind === 'hash')
   assert.equal(Buffer.from(back.infoHash).toString('hex'), hash)
   assert.deepEqual(back.trackers, trackers)
+})
+
+test('a stall is no verified piece and no peer holding a missing one for the whole timeout; 0 never stalls', () => {
+  const w = new StallWatch(300_000, 0, 5)
+  assert.equal(w.stalled(299_999, 5, false), false)
+  assert.equal(w.stalled(300_000, 5, false), true, 'nothing came, nobody had anything')
+  const held = new StallWatch(300_000, 0, 5)
+  assert.equal(held.stalled(200_000, 5, true), false, 'a peer holds a missing piece: the clock restarts')
+  assert.equal(held.stalled(499_999, 5, false), false)
+  assert.equal(held.stalled(500_000, 5, false), true)
+  const moving = new StallWatch(300_000, 0, 5)
+  assert.equal(moving.stalled(250_000, 6, false), false, 'a piece came in')
+  assert.equal(moving.stalled(549_999, 6, false), false)
+  assert.equal(moving.stalled(550_000, 6, false), true)
+  const never = new StallWatch(0, 0, 0)
+  assert.equal(never.stalled(1e12, 0, false), false)
+})
+
+test('the stall line names the missing pieces as ranges and who was there', () => {
+  assert.equal(pieceRanges([0, 1, 2, 3]), '0-3')
+  assert.equal(pieceRanges([1, 3, 4, 5, 9]), '1, 3-5, 9')
+  assert.equal(pieceRanges([0, 2, 4, 6, 8, 10]), '0, 2, 4, 6, …')
+  assert.equal(stallMessage(300, 0, [0, 1, 2], 3), 'stalled for 300 s (--stall-timeout): 3 of 3 pieces missing (0-2), no peer connected; is a seed running?')
+  assert.equal(stallMessage(2, 1, [4, 5, 6, 7], 8), 'stalled for 2 s (--stall-timeout): 4 of 8 pieces missing (4-7), none of the 1 connected peer has any of them')
 })
 
 test('--delete refuses / and the system folders, and the home folder, however reached', () => {

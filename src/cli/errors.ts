@@ -8,6 +8,7 @@ export const ExitCode = {
   tracker: 5,
   diskFull: 6,
   mismatch: 7,
+  stalled: 8,
   listen: 9,
   maxDelete: 10,
 } as const

@@ -131,13 +131,14 @@ swarmOptions(withCommon(program.command('peer')))
   .argument('<ip>', 'address the other peers should connect to', address)
   .option('--linger <s>', 'after completing, keep serving while peers are incomplete, at most this long', integer(0), 30)
   .option('--tracker <url>', 'tracker for a magnet link or info hash; may repeat', collect, [])
+  .option('--stall-timeout <s>', 'give up (exit 8) when no piece came and no peer held a missing one for this long; 0: never', integer(0), 300)
   .option('--fsync', 'flush the files to disk before printing "Done and done"', false)
   .option('--delete', 'remove files and folders in the destination that the torrent does not name (refused for / and system folders)', false)
   .option('--max-delete <n>', 'with --delete: remove nothing and exit 10 when more than n entries would go', integer(0))
   .option('--owner', 'apply the numeric owner and group of every entry (as root)', false)
   .addHelpText('after', '\nExample:\n  murder peer /tmp/build.torrent /srv/app 10.0.0.7')
   .action(async (torrent: string, destination: string, ip: string, o) =>
-    peerCommand(torrent, destination, ip, { port: o.port, timeout: o.timeout, linger: o.linger, fsync: o.fsync, delete: o.delete, maxDelete: o.maxDelete ?? Infinity, owner: o.owner, tracker: o.tracker, settings: settingsOf(o) }, createLogger(o.logLevel, 'peer')))
+    peerCommand(torrent, destination, ip, { port: o.port, timeout: o.timeout, linger: o.linger, fsync: o.fsync, delete: o.delete, maxDelete: o.maxDelete ?? Infinity, owner: o.owner, tracker: o.tracker, stallTimeout: o.stallTimeout, settings: settingsOf(o) }, createLogger(o.logLevel, 'peer')))
 
 // No top-level await: the single executable runs this module as CommonJS (Node 20's SEA has no ESM entry).
 program.parseAsync().then(() => process.exit(ExitCode.ok), exitOnError)

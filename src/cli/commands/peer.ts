@@ -14,6 +14,8 @@ import type { Metainfo } from '../../torrent/metainfo.js'
 import { parseTorrentSource, readTorrentFile } from '../../torrent/source.js'
 import { Listener } from '../../swarm/listener.js'
 import { fetchMetadata } from '../../swarm/metadataFetch.js'
+import { StallWatch, stallMessage } from '../../swarm/stall.js'
+import type { Swarm } from '../../swarm/swarm.js'
 import type { Session } from '../session.js'
 import { startProgress } from '../progress.js'
 import { newPeerId, openSession, untilSignal, type SwarmSettings } from '../session.js'
@@ -30,10 +32,29 @@ export interface PeerOptions {
   /** Apply numeric owners (as root). */
   owner: boolean
   tracker: string[]
+  /** Seconds without a verified piece or a peer holding a missing one before giving up; 0: never. */
+  stallTimeout: number
   settings: SwarmSettings
 }
 
 const LINGER_POLL_MS = 1000
+const STALL_CHECK_MS = 1000
+
+/** Rejects once the download has stalled for `timeoutS` (see StallWatch); `stop` ends the watch. */
+function watchStall(swarm: Swarm, timeoutS: number): { stalled: Promise<never>; stop: () => void } {
+  let timer: NodeJS.Timeout | undefined
+  const stalled = new Promise<never>((_, reject) => {
+    if (timeoutS === 0) return
+    const watch = new StallWatch(timeoutS * 1000, Date.now(), swarm.stats.pieces)
+    timer = setInterval(() => {
+      const s = swarm.stats
+      if (!watch.stalled(Date.now(), s.pieces, swarm.missingHeld())) return
+      clearInterval(timer)
+      reject(new UserError(stallMessage(timeoutS, s.peers, swarm.missingPieces(), s.pieceCount), ExitCode.stalled))
+    }, STALL_CHECK_MS)
+  })
+  return { stalled, stop: () => clearInterval(timer) }
+}
 
 async function prepareDestination(meta: Metainfo, destination: string): Promise<void> {
   const dir = meta.singleFile ? dirname(resolve(destination)) : resolve(destination)
@@ -100,8 +121,13 @@ export async function peerCommand(torrent: string, destination: string, ip: stri
       const { swarm, announcer } = session
       const stopProgress = startProgress(() => swarm.stats, logger)
       const fatal = new Promise<never>((_, reject) => swarm.once('fatal', reject))
-      if (!swarm.complete) await Promise.race([new Promise((r) => swarm.once('complete', r)), fatal, interrupted]).finally(stopProgress)
-      else stopProgress()
+      if (!swarm.complete) {
+        const stall = watchStall(swarm, opts.stallTimeout)
+        await Promise.race([new Promise((r) => swarm.once('complete', r)), fatal, interrupted, stall.stalled]).finally(() => {
+          stall.stop()
+          stopProgress()
+        })
+      } else stopProgress()
       if (opts.delete && extra) {
         const now = await findExtraneous(fileRoot, meta)
         assertMaxDelete(fileRoot, now, opts.maxDelete)
