@@ -2,8 +2,11 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readable, UserError } from '../src/cli/errors.js'
+import { ProgressLog } from '../src/cli/progress.js'
+import { humanLine } from '../src/log.js'
 import { deleteRefusal } from '../src/storage/deletion.js'
 import { pieceRanges, stallMessage, StallWatch } from '../src/swarm/stall.js'
+import type { SwarmStats } from '../src/swarm/swarm.js'
 import { magnetLink, parseTorrentSource } from '../src/torrent/source.js'
 
 test('an error stays one readable line: long paths are cut in the middle, the line is bounded', () => {
@@ -49,6 +52,28 @@ test('the stall line names the missing pieces as ranges and who was there', () =
   assert.equal(pieceRanges([0, 2, 4, 6, 8, 10]), '0, 2, 4, 6, …')
   assert.equal(stallMessage(300, 0, [0, 1, 2], 3), 'stalled for 300 s (--stall-timeout): 3 of 3 pieces missing (0-2), no peer connected; is a seed running?')
   assert.equal(stallMessage(2, 1, [4, 5, 6, 7], 8), 'stalled for 2 s (--stall-timeout): 4 of 8 pieces missing (4-7), none of the 1 connected peer has any of them')
+})
+
+function stats(over: Partial<SwarmStats> = {}): SwarmStats {
+  return { pieces: 0, pieceCount: 10, left: 100, downloaded: 0, received: 0, receivedCrossSite: 0, uploaded: 0, refused: 0, peers: 0, hashFailures: 0, ...over }
+}
+
+test('progress is logged only when something changed, every 5 s at most: an idle seed logs nothing', () => {
+  const idle = new ProgressLog(stats({ pieces: 10, left: 0 }))
+  for (let t = 0; t < 3_600_000; t += 1000) assert.equal(idle.due(t, stats({ pieces: 10, left: 0 })), false, `t=${t}`)
+  const log = new ProgressLog(stats())
+  assert.equal(log.due(1000, stats({ peers: 1 })), true, 'a peer came')
+  assert.equal(log.due(2000, stats({ peers: 1, uploaded: 5 })), false, 'within 5 s of the last line')
+  assert.equal(log.due(6000, stats({ peers: 1, uploaded: 5 })), true)
+  assert.equal(log.due(11_000, stats({ peers: 1, uploaded: 5 })), false, 'nothing new since')
+})
+
+test('a log line on a terminal: local time, level, message, fields; errors by their message', () => {
+  const time = new Date(2026, 11, 6, 9, 8, 7, 6).getTime()
+  const json = JSON.stringify({ level: 40, time, pid: 1, name: 'peer', msg: 'announce failed', tracker: 'http://t:1/announce', n: 3, err: { type: 'Error', message: 'connect ECONNREFUSED', stack: 'Error: at x' }, paths: ['a b', 'c'] })
+  assert.equal(humanLine(json, false), '09:08:07.006 WARN  announce failed  tracker=http://t:1/announce n=3 err="connect ECONNREFUSED" paths=["a b","c"]\n')
+  assert.equal(humanLine(JSON.stringify({ level: 30, time, msg: 'seeding' }), false), '09:08:07.006 INFO  seeding\n')
+  assert.match(humanLine(json, true), /\x1b\[33mWARN \x1b\[0m/)
 })
 
 test('--delete refuses / and the system folders, and the home folder, however reached', () => {
