@@ -1,7 +1,7 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { lstat, mkdir, readdir, symlink, writeFile } from 'node:fs/promises'
+import { lstat, mkdir, open, readdir, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import bencode from 'bencode'
@@ -127,4 +127,116 @@ test('usage errors exit 2; --help and --version exit 0', async () => {
   assert.match(v.stdout, /^\d+\.\d+\.\d+/)
   const pl = await runMurder(['make-torrent', '.', 'h:1', '/tmp/x.torrent', '--piece-length', '1000'])
   assert.equal(pl.code, 2)
+})
+
+test('<ip> must be an address: a host name is a usage error at once, not a minute of tracker retries', async () => {
+  const d = await work()
+  await writeTree(join(d, 'src'), { 'f': 100 })
+  assert.equal((await runMurder(['make-torrent', join(d, 'src'), '127.0.0.1:1', join(d, 't.torrent')])).code, 0)
+  for (const args of [['seed', join(d, 't.torrent'), join(d, 'src'), 'deploy-host.example'], ['peer', join(d, 't.torrent'), join(d, 'dest'), 'deploy-host']]) {
+    const r = await runMurder(args, 10_000)
+    assert.equal(r.code, 2, r.stderr)
+    assert.match(r.stderr, /invalid for argument 'ip'\. expected an IPv4 or IPv6 address/)
+  }
+  assert.deepEqual(await readdir(d), ['src', 't.torrent'], 'the peer did not start: no destination made')
+})
+
+test('a port in use is exit 9 for tracker, seed and peer, with one line', async () => {
+  const d = await work()
+  await writeTree(join(d, 'src'), { 'f': 100 })
+  assert.equal((await runMurder(['make-torrent', join(d, 'src'), '127.0.0.1:1', join(d, 't.torrent')])).code, 0)
+  // Held by this test on every address, so whatever each command binds collides with it.
+  const taken = createServer()
+  const port = await new Promise<number>((resolve) => taken.listen(0, () => resolve((taken.address() as { port: number }).port)))
+  try {
+    for (const args of [
+      ['tracker', '--port', String(port)],
+      ['tracker', '--port', String(port), '--host', '127.0.0.1'],
+      ['seed', join(d, 't.torrent'), join(d, 'src'), '127.0.0.1', '--port', String(port)],
+      ['peer', join(d, 't.torrent'), join(d, 'dest'), '127.0.0.1', '--port', String(port)],
+    ]) {
+      const r = await runMurder([...args, '--log-level', 'silent'], 20_000)
+      assert.equal(r.code, 9, `${args[0]}: ${r.stderr}`)
+      assertOneLineError(r.stderr, new RegExp(`cannot listen on .*${port}: address in use`))
+    }
+  } finally {
+    taken.close()
+  }
+})
+
+test('a destination past the OS path limit: exit 4 and one readable line', async () => {
+  const d = await work()
+  await writeTree(join(d, 'src'), { 'f': 100 })
+  assert.equal((await runMurder(['make-torrent', join(d, 'src'), '127.0.0.1:1', join(d, 't.torrent')])).code, 0)
+  const dest = join(d, ...Array.from({ length: 40 }, (_, i) => `${i}-${'d'.repeat(200)}`), 'the-end')
+  const r = await runMurder(['peer', join(d, 't.torrent'), dest, '127.0.0.1'])
+  assert.equal(r.code, 4, r.stderr)
+  assertOneLineError(r.stderr, /^murder: destination not writable: path too long for the file system: \/.*…d+\/the-end$/)
+  assert.ok(r.stderr.length < 400, `${r.stderr.length} characters (the path alone is ${dest.length})`)
+})
+
+test('a seed names the source file that really differs, and how: missing, size, content; or no such folder', async () => {
+  const d = await work()
+  const src = join(d, 'src')
+  // Small files packed into shared 16 KiB pieces, and one file of whole pieces.
+  await writeTree(src, { 'bash/CHANGES.gz': 10_000, 'bash/README.abs-guide': 3000, 'bash/tail.txt': 500, 'large.bin': 40_000 })
+  assert.equal((await runMurder(['make-torrent', src, '127.0.0.1:1', join(d, 't.torrent'), '--piece-length', '16k'])).code, 0)
+  const seed = (source = src) => runMurder(['seed', join(d, 't.torrent'), source, '127.0.0.1', '--log-level', 'silent'], 20_000)
+
+  const missingFolder = await seed(join(d, 'srcc'))
+  assert.equal(missingFolder.code, 1, missingFolder.stderr)
+  assertOneLineError(missingFolder.stderr, /^murder: no such folder: .*\/srcc$/)
+  // A symlink to the source (a release's `current` link) is the source: the check passes, the dead tracker ends it.
+  await symlink(src, join(d, 'current'))
+  const linked = await runMurder(['seed', join(d, 't.torrent'), join(d, 'current'), '127.0.0.1', '--timeout', '1', '--log-level', 'silent'], 20_000)
+  assert.equal(linked.code, 5, linked.stderr)
+
+  // make-torrent recorded each file's mtime; an edit changes it, the neighbours in its piece keep theirs.
+  const past = new Date('2020-01-01T00:00:00Z')
+  for (const f of ['bash/CHANGES.gz', 'bash/README.abs-guide', 'bash/tail.txt', 'large.bin']) await utimes(join(src, f), past, past)
+  assert.equal((await runMurder(['make-torrent', src, '127.0.0.1:1', join(d, 't.torrent'), '--piece-length', '16k'])).code, 0)
+  const original = await readFile(join(src, 'bash/README.abs-guide'))
+  const fh = await open(join(src, 'bash/README.abs-guide'), 'r+')
+  await fh.write(Buffer.from('!'), 0, 1, 1500)
+  await fh.close()
+  const content = await seed()
+  assert.equal(content.code, 7, content.stderr)
+  assertOneLineError(content.stderr, /^murder: source does not match the torrent: .*\/bash\/README\.abs-guide differs in content \(modified since the torrent was made; piece 0\)$/)
+
+  // Without the mtimes to tell by, the piece's files are named, none accused.
+  await utimes(join(src, 'bash/README.abs-guide'), past, past)
+  const unknown = await seed()
+  assert.equal(unknown.code, 7, unknown.stderr)
+  assertOneLineError(unknown.stderr, /piece 0 differs, in one of the 3 files it holds: .*\/bash\/CHANGES\.gz, .*\/bash\/README\.abs-guide, .*\/bash\/tail\.txt$/)
+
+  await writeFile(join(src, 'bash/README.abs-guide'), original)
+  const large = await open(join(src, 'large.bin'), 'r+')
+  await large.write(Buffer.from('!'), 0, 1, 20_000)
+  await large.close()
+  const own = await seed()
+  assert.equal(own.code, 7, own.stderr)
+  assertOneLineError(own.stderr, /large\.bin differs in content \(piece \d+\)$/)
+
+  await writeFile(join(src, 'bash/tail.txt'), 'shorter')
+  const size = await seed()
+  assert.equal(size.code, 7, size.stderr)
+  assertOneLineError(size.stderr, /bash\/tail\.txt has 7 bytes, the torrent says 500$/)
+
+  await rm(join(src, 'bash/tail.txt'))
+  const missing = await seed()
+  assert.equal(missing.code, 7, missing.stderr)
+  assertOneLineError(missing.stderr, /bash\/tail\.txt is missing$/)
+})
+
+test('make-torrent prints a magnet link (and in --json) that the tracker-less command line can use', async () => {
+  const d = await work()
+  await writeTree(join(d, 'src'), { 'f': 100 })
+  const human = await runMurder(['make-torrent', join(d, 'src'), '127.0.0.1:8998', join(d, 't.torrent'), '--tracker', 'http://10.0.0.2:80/announce'])
+  assert.equal(human.code, 0, human.stderr)
+  const [summary, magnet, ...rest] = human.stdout.split('\n')
+  assert.match(summary!, /^[0-9a-f]{40}  1 files/)
+  assert.equal(magnet, `magnet:?xt=urn:btih:${summary!.slice(0, 40)}&dn=src&tr=${encodeURIComponent('http://127.0.0.1:8998/announce')}&tr=${encodeURIComponent('http://10.0.0.2:80/announce')}`)
+  assert.deepEqual(rest, [''])
+  const json = await runMurder(['make-torrent', join(d, 'src'), '127.0.0.1:8998', join(d, 't.torrent'), '--json'])
+  assert.match((JSON.parse(json.stdout) as { magnet: string }).magnet, /^magnet:\?xt=urn:btih:[0-9a-f]{40}&dn=src&tr=/)
 })

@@ -97,10 +97,10 @@ test('a second deploy of a changed tree moves only the changed piece, with the c
   assertNothingLeft()
 })
 
-test('one host without sshd, one whose disk fills: exit 10 naming both, the others exact', { timeout: 120_000 }, async () => {
+test('one host without sshd, one whose disk fills: exit 11 naming both, the others exact', { timeout: 120_000 }, async () => {
   const b3 = target('b3').host
   const r = await finished(deploy(await hostsFile('faulty', [target('a1').host, a3, target('b1').host, b3])))
-  assert.equal(r.code, 10, r.stderr)
+  assert.equal(r.code, 11, r.stderr)
   const row = (h: HostSpec) => r.rows.find((x) => x.host === `root@${h.ip}`)!
   assert.equal(row(a3).status, 'unreachable')
   assert.match(row(a3).reason ?? '', /refused/)
@@ -122,7 +122,7 @@ for (const how of ['SIGINT', '--deadline'] as const) {
     await p.waitLine((l) => l.json?.['msg'] === 'deploy progress' && l.json['running'] === 2 && (l.json['have'] as number) > 0, 60_000)
     if (how === 'SIGINT') p.kill('SIGINT')
     const r = await finished(p)
-    assert.equal(r.code, 10, r.stderr)
+    assert.equal(r.code, 11, r.stderr)
     assert.deepEqual(r.rows.map((x) => x.status), how === 'SIGINT' ? ['interrupted', 'interrupted'] : ['deadline', 'deadline'])
     assertNothingLeft()
   })

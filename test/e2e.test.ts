@@ -2,9 +2,9 @@ import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { appendFile, cp, open, rm as remove, truncate } from 'node:fs/promises'
 import { join } from 'node:path'
-import { murder, runMurder } from './helpers/proc.js'
+import { MURDER, murder, runMurder, start } from './helpers/proc.js'
 import { completeStats, killAll, startSeed, track, treeWithTracker } from './helpers/swarm.js'
-import { cleanup, sampleTree, snapshot, tempDir } from './helpers/tree.js'
+import { cleanup, sampleTree, snapshot, tempDir, writeTree } from './helpers/tree.js'
 
 const PIECE = 32 * 1024
 const dirs: string[] = []
@@ -64,7 +64,8 @@ test('a partly filled destination fetches only the bad pieces', async () => {
 test('magnet: a peer with only the info hash and the tracker completes', async () => {
   const s = await swarmSource({ 'one.bin': PIECE * 3 + 3, 'two/three.txt': 999 })
   const dest = join(s.work, 'magnet')
-  const r = await runPeer([`magnet:?xt=urn:btih:${s.summary.infoHash}&tr=${encodeURIComponent(`http://127.0.0.1:${s.trackerPort}/announce`)}`, dest])
+  // The link make-torrent printed.
+  const r = await runPeer([s.summary.magnet, dest])
   assert.equal(r.code, 0, r.stderr)
   assert.equal(r.stdout, 'Done and done\n')
   assert.deepEqual(await snapshot(dest), await snapshot(s.src))
@@ -72,4 +73,21 @@ test('magnet: a peer with only the info hash and the tracker completes', async (
   const r2 = await runPeer([s.summary.infoHash, bare, '--tracker', `127.0.0.1:${s.trackerPort}`])
   assert.equal(r2.code, 0, r2.stderr)
   assert.deepEqual(await snapshot(bare), await snapshot(s.src))
+})
+
+test('on a terminal the logs are human lines (time, level, message, fields), not JSON', async () => {
+  const work = await tempDir('tty')
+  dirs.push(work)
+  await writeTree(join(work, 'src'), { f: 100 })
+  assert.equal((await runMurder(['make-torrent', join(work, 'src'), '127.0.0.1:1', join(work, 't.torrent')])).code, 0)
+  // script(1) runs murder on a pseudo-terminal, as an operator's shell would; its output is the terminal's.
+  const command = [MURDER, 'peer', join(work, 't.torrent'), join(work, 'dest'), '127.0.0.1', '--timeout', '1'].map((a) => `'${a}'`).join(' ')
+  const tty = track(start('script', ['-qfec', command, '/dev/null']))
+  const { code } = await tty.exited
+  assert.equal(code, 5, tty.stdout())
+  const lines = tty.stdout().split(/\r?\n/).map((l) => l.replace(/^\r\x1b\[K/, '')).filter((l) => l !== '')
+  assert.match(lines[0]!, /^\d\d:\d\d:\d\d\.\d{3} INFO  destination checked  infoHash=[0-9a-f]{40} have=0 pieces=1 port=\d+$/)
+  assert.ok(lines.some((l) => /^\d\d:\d\d:\d\d\.\d{3} \x1b\[33mWARN \x1b\[0m tracker announce failed  url=http:\/\/127\.0\.0\.1:1\/announce err="/.test(l)), lines.join('\n'))
+  assert.match(lines.at(-1)!, /^murder: tracker unreachable/)
+  assert.ok(lines.every((l) => !l.includes('{"level"')), lines.join('\n'))
 })

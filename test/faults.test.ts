@@ -1,13 +1,13 @@
 /**
  * Faults during a deploy: a peer killed halfway, the seed gone once the swarm holds everything, the tracker
  * restarted with its state lost, a disk that fills up, a host frozen for 10 s, a source file cut short under
- * the seed. Nothing may be lost, nothing
+ * the seed, no seed at all. Nothing may be lost, nothing
  * fetched twice beyond what was in flight, and what is left on disk must never be trusted unverified.
  */
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { mkdir, rm, truncate, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rm, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { pieceSize, type Layout } from '../src/torrent/layout.js'
@@ -238,4 +238,32 @@ test('a source file cut short under a running seed: the seed stops with one line
   await peer.exited
   assert.doesNotMatch(peer.stdout(), /Done and done/)
   assert.equal(logLines(peer.stderr(), 'piece failed its hash check').length, 0, 'the seed sent nothing it could not read')
+})
+
+test('no seed at all: the peer gives up after --stall-timeout with exit 8, saying nobody is there', TIMEOUT, async () => {
+  const w = await work('stall-none')
+  const { made } = await treeWithTracker(w, { 'a.bin': PIECE * 2, 'b.bin': PIECE * 2 }, ['--piece-length', String(PIECE)])
+  const peer = track(murder(['peer', made.torrent, join(w, 'dest'), '127.0.0.1', '--stall-timeout', '2']))
+  const exit = await exitWithin(peer, 30_000)
+  assert.equal(exit.code, 8, peer.stderr())
+  const errors = peer.stderr().split('\n').filter((l) => l.startsWith('murder: '))
+  assert.deepEqual(errors, ['murder: stalled for 2 s (--stall-timeout): 4 of 4 pieces missing (0-3), no peer connected; is a seed running?'])
+  assert.equal(peer.stdout(), '')
+})
+
+test('a peer holding only part: the other takes it, then stalls naming the pieces nobody has', TIMEOUT, async () => {
+  const w = await work('stall-part')
+  const { src, made } = await treeWithTracker(w, { 'a.bin': PIECE * 2, 'b.bin': PIECE * 2 }, ['--piece-length', String(PIECE)], ['--interval', '1'])
+  // A holds a.bin (pieces 0-1) and waits for ever; B has nothing.
+  await mkdir(join(w, 'a'))
+  await writeFile(join(w, 'a', 'a.bin'), await readFile(join(src, 'a.bin')))
+  const a = track(murder(['peer', made.torrent, join(w, 'a'), '127.0.0.1', '--stall-timeout', '0']))
+  await a.logLine((l) => l['msg'] === 'destination checked' && l['have'] === 2)
+  const b = track(murder(['peer', made.torrent, join(w, 'b'), '127.0.0.1', '--stall-timeout', '3', '--log-level', 'debug']))
+  const exit = await exitWithin(b, 60_000)
+  assert.equal(exit.code, 8, b.stderr())
+  const errors = b.stderr().split('\n').filter((l) => l.startsWith('murder: '))
+  assert.deepEqual(errors, ['murder: stalled for 3 s (--stall-timeout): 2 of 4 pieces missing (2-3), none of the 1 connected peer has any of them'])
+  assert.deepEqual(await readFile(join(w, 'b', 'a.bin')), await readFile(join(src, 'a.bin')), 'what A had came over')
+  assert.equal(a.child.exitCode, null, '--stall-timeout 0 waits for ever')
 })

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process'
 import { appendFile, chmod, chown, cp, mkdir, rename, rm, stat, symlink, utimes, writeFile, lutimes } from 'node:fs/promises'
 import { join } from 'node:path'
 import { runMurder } from './helpers/proc.js'
-import { completeStats, killAll, makeTorrent, startSeed, startTracker } from './helpers/swarm.js'
+import { completeStats, killAll, logLines, makeTorrent, startSeed, startTracker } from './helpers/swarm.js'
 import { bytes, cleanup, tempDir } from './helpers/tree.js'
 
 const PIECE = 16 * 1024
@@ -57,7 +57,25 @@ async function deploy(src: string, torrent: string, port: number, dest: string, 
   await seed.exited
   assert.equal(r.code, 0, r.stderr)
   assert.equal(r.stdout, 'Done and done\n')
-  return completeStats(r.stderr)
+  return { ...completeStats(r.stderr), stderr: r.stderr }
+}
+
+/** A v1 tree deployed to `dest`, and v2 beside it: one file grown, one renamed, one deleted, one re-moded. */
+async function deployedV1(name: string, extra: string[]) {
+  const work = await tempDir(name)
+  dirs.push(work)
+  const v1 = join(work, 'v1')
+  const v2 = join(work, 'v2')
+  await fidelityTree(v1)
+  await cp(v1, v2, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true })
+  await appendFile(join(v2, 'a/middle.bin'), Buffer.from('!'))
+  await rename(join(v2, 'a/rename-me.bin'), join(v2, 'renamed.bin'))
+  await rm(join(v2, 'a/delete-me.bin'))
+  await chmod(join(v2, 'z/last.bin'), 0o700)
+  const tracker = await startTracker()
+  const dest = join(work, 'dest')
+  await deploy(v1, join(work, 'v1.torrent'), tracker.port, dest, extra)
+  return { work, v1, v2, tracker, dest }
 }
 
 test('the target matches rsync -a: modes, mtimes, symlinks, empty folders, setgid; a rerun changes nothing', async () => {
@@ -79,24 +97,62 @@ test('the target matches rsync -a: modes, mtimes, symlinks, empty folders, setgi
 })
 
 test('v1 to v2: grown, renamed, deleted and re-moded files; only the change moves', async () => {
-  const work = await tempDir('update')
-  dirs.push(work)
-  const v1 = join(work, 'v1')
-  const v2 = join(work, 'v2')
-  await fidelityTree(v1)
-  await cp(v1, v2, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true })
-  await appendFile(join(v2, 'a/middle.bin'), Buffer.from('!'))
-  await rename(join(v2, 'a/rename-me.bin'), join(v2, 'renamed.bin'))
-  await rm(join(v2, 'a/delete-me.bin'))
-  await chmod(join(v2, 'z/last.bin'), 0o700)
-  const tracker = await startTracker()
-  const dest = join(work, 'dest')
-  await deploy(v1, join(work, 'v1.torrent'), tracker.port, dest, ['--owner'])
+  const { work, v1, v2, tracker, dest } = await deployedV1('update', ['--owner'])
   assert.equal(rsyncDiff(v1, dest), '')
   const update = await deploy(v2, join(work, 'v2.torrent'), tracker.port, dest, ['--delete', '--owner'])
   assert.equal(rsyncDiff(v2, dest), '', 'the result is exactly v2')
   const grown = (await stat(join(v2, 'a/middle.bin'))).size
   assert.ok(update.received <= grown + PIECE, `received ${update.received} bytes; the changed file is ${grown}`)
+  const [deleted] = logLines(update.stderr, 'deleted entries the torrent does not name')
+  assert.equal(deleted?.['removed'], 2, update.stderr)
+  assert.deepEqual((deleted['paths'] as string[]).sort(), ['a/delete-me.bin', 'a/rename-me.bin'])
+})
+
+test('an update without --delete says what it kept; --max-delete stops before removing more, before any download', async () => {
+  const { work, v2, tracker, dest } = await deployedV1('kept', [])
+  await mkdir(join(dest, 'cache'))
+  await writeFile(join(dest, 'cache/x'), 'x')
+  await writeFile(join(dest, 'cache/y'), 'y')
+  const kept = await deploy(v2, join(work, 'v2.torrent'), tracker.port, dest)
+  const [warning] = logLines(kept.stderr, 'kept entries the torrent does not name (--delete removes them)')
+  assert.equal(warning?.['level'], 40, kept.stderr)
+  assert.equal(warning['entries'], 5, 'a/delete-me.bin, a/rename-me.bin, cache and its two files')
+  assert.deepEqual((warning['paths'] as string[]).sort(), ['a/delete-me.bin', 'a/rename-me.bin', 'cache'])
+
+  const seed = await startSeed(join(work, 'v2.torrent'), v2)
+  try {
+    await rm(join(dest, 'a/middle.bin'))
+    const over = await runMurder(['peer', join(work, 'v2.torrent'), dest, '127.0.0.1', '--linger', '0', '--delete', '--max-delete', '4'], 60_000)
+    assert.equal(over.code, 10, over.stderr)
+    assert.match(over.stderr, /^murder: --delete would remove 5 entries, more than --max-delete 4 \(.*cache.*\); nothing removed$/m)
+    assert.equal(over.stdout, '')
+    assert.equal(logLines(over.stderr, 'complete').length, 0, 'stopped before downloading')
+    await stat(join(dest, 'cache/y'))
+    await assert.rejects(stat(join(dest, 'a/middle.bin')), 'nothing downloaded either')
+    const within = await runMurder(['peer', join(work, 'v2.torrent'), dest, '127.0.0.1', '--linger', '0', '--delete', '--max-delete', '5'], 60_000)
+    assert.equal(within.code, 0, within.stderr)
+    assert.equal(logLines(within.stderr, 'deleted entries the torrent does not name')[0]?.['removed'], 5)
+    assert.equal(rsyncDiff(v2, dest), '')
+  } finally {
+    seed.kill()
+    await seed.exited
+  }
+})
+
+test('--delete refuses / and system folders, also through a symlink, before anything else', async () => {
+  const work = await tempDir('refuse')
+  dirs.push(work)
+  // One file of one byte, of a name found nowhere: should the guard fail, the peer's start-up check writes
+  // nothing in those folders (it only creates missing empty files) and the dead tracker ends it.
+  await mkdir(join(work, 'src'))
+  await writeFile(join(work, 'src', 'murder-test-no-such-name'), 'x')
+  await makeTorrent(join(work, 'src'), 1, join(work, 't.torrent'))
+  await symlink('/', join(work, 'root-link'))
+  for (const dest of ['/', '/srv', '/usr/local', join(work, 'root-link')]) {
+    const r = await runMurder(['peer', join(work, 't.torrent'), dest, '127.0.0.1', '--delete', '--timeout', '1'], 10_000)
+    assert.equal(r.code, 2, `${dest}: ${r.stderr}`)
+    assert.match(r.stderr, /^murder: --delete refused: \/(srv|usr\/local)? is a system folder; name the folder that receives the tree/)
+  }
 })
 
 test('--delete removes a link to outside, never what it points to', async () => {

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
 import { UserError, ExitCode } from './errors.js'
 import { createLogger, LOG_LEVELS } from '../log.js'
@@ -73,6 +74,12 @@ function siteName(value: string): string {
   return value
 }
 
+/** Other peers dial this address as given: a host name would cost the whole --timeout before the tracker refuses it. */
+function address(value: string): string {
+  if (isIP(value) === 0) throw new InvalidArgumentError('expected an IPv4 or IPv6 address such as 10.0.0.7 (not a host name)')
+  return value
+}
+
 function rate(value: string): number {
   const r = parseRate(value)
   if (r === null || r <= 0) throw new InvalidArgumentError('expected a rate such as 500k, 12.5M or 100mbit')
@@ -133,7 +140,7 @@ swarmOptions(withCommon(program.command('seed')))
   .description('serve a source tree that matches the torrent, until SIGINT/SIGTERM')
   .argument('<torrent>', '.torrent file')
   .argument('<source>', 'the folder (or file) the torrent was made from')
-  .argument('<ip>', 'address the peers should connect to')
+  .argument('<ip>', 'address the peers should connect to', address)
   .option('--super-seed', 'reveal pieces a few at a time (BEP 16) so the source uploads about one copy', false)
   .option('--no-spread-first', 'serve every request, even for pieces other peers hold or are being sent')
   .addHelpText('after', '\nExample:\n  murder seed /tmp/build.torrent ./build 10.0.0.1')
@@ -144,15 +151,17 @@ swarmOptions(withCommon(program.command('peer')))
   .description('download the torrent into a destination, helping the other peers, then print "Done and done"')
   .argument('<torrent>', '.torrent file, magnet link, or info hash (with --tracker)')
   .argument('<destination>', 'folder to fill (created if missing; existing content is checked and reused)')
-  .argument('<ip>', 'address the other peers should connect to')
+  .argument('<ip>', 'address the other peers should connect to', address)
   .option('--linger <s>', 'after completing, keep serving while peers are incomplete, at most this long', integer(0), 30)
   .option('--tracker <url>', 'tracker for a magnet link or info hash; may repeat', collect, [])
+  .option('--stall-timeout <s>', 'give up (exit 8) when no piece came and no peer held a missing one for this long; 0: never', integer(0), 300)
   .option('--fsync', 'flush the files to disk before printing "Done and done"', false)
-  .option('--delete', 'remove files and folders in the destination that the torrent does not name', false)
+  .option('--delete', 'remove files and folders in the destination that the torrent does not name (refused for / and system folders)', false)
+  .option('--max-delete <n>', 'with --delete: remove nothing and exit 10 when more than n entries would go', integer(0))
   .option('--owner', 'apply the numeric owner and group of every entry (as root)', false)
   .addHelpText('after', '\nExample:\n  murder peer /tmp/build.torrent /srv/app 10.0.0.7')
   .action(async (torrent: string, destination: string, ip: string, o) =>
-    peerCommand(torrent, destination, ip, { port: o.port, timeout: o.timeout, linger: o.linger, fsync: o.fsync, delete: o.delete, owner: o.owner, tracker: o.tracker, settings: settingsOf(o) }, createLogger(o.logLevel, 'peer')))
+    peerCommand(torrent, destination, ip, { port: o.port, timeout: o.timeout, linger: o.linger, fsync: o.fsync, delete: o.delete, maxDelete: o.maxDelete ?? Infinity, owner: o.owner, tracker: o.tracker, stallTimeout: o.stallTimeout, settings: settingsOf(o) }, createLogger(o.logLevel, 'peer')))
 
 sitePolicyOptions(torrentOptions(withCommon(program.command('deploy'))))
   .description('replicate a tree to every host of a hosts file over ssh: tracker and seed here, a peer on each host')

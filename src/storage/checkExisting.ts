@@ -1,3 +1,4 @@
+import { lstat } from 'node:fs/promises'
 import { UserError, ExitCode } from '../cli/errors.js'
 import { spansOfPiece } from '../torrent/layout.js'
 import { pieceHash, type Metainfo } from '../torrent/metainfo.js'
@@ -32,16 +33,49 @@ export async function checkExisting(meta: Metainfo, storage: FileStorage, pool: 
   return { have, sizes, wrongSize }
 }
 
-/** The seed serves only a source that matches the torrent exactly; names the first file that does not. */
-export function assertMatches(meta: Metainfo, storage: FileStorage, result: CheckResult): void {
-  const firstWrongSize = result.wrongSize[0]
-  if (firstWrongSize !== undefined) {
-    throw new UserError(`source does not match the torrent: ${storage.describe(firstWrongSize)} has the wrong size`, ExitCode.mismatch)
+/** Files named in a mismatch line at most; the rest are counted. */
+const NAMED = 3
+
+function mismatch(what: string, count: number, unit: string): UserError {
+  return new UserError(`source does not match the torrent: ${what}${count > 1 ? `; ${count} ${unit} differ` : ''}`, ExitCode.mismatch)
+}
+
+/** The whole-second mtime of a path, as make-torrent records it; null when it cannot be read. */
+async function mtimeOf(path: string): Promise<number | null> {
+  const st = await lstat(path).catch(() => null)
+  return st ? Math.floor(st.mtimeMs / 1000) : null
+}
+
+/**
+ * The seed serves only a source that matches the torrent exactly; names the file that does not, and how:
+ * missing, of the wrong size, or of other content.
+ */
+export async function assertMatches(meta: Metainfo, storage: FileStorage, result: CheckResult): Promise<void> {
+  const [wrongSize] = result.wrongSize
+  if (wrongSize !== undefined) {
+    const path = storage.describe(wrongSize)
+    const size = result.sizes[wrongSize]
+    const how = size !== null && size !== undefined
+      ? `has ${size} bytes, the torrent says ${storage.files[wrongSize]!.length}`
+      : (await lstat(path).catch(() => null)) ? 'is not a regular file' : 'is missing'
+    throw mismatch(`${path} ${how}`, result.wrongSize.length, 'files')
   }
-  for (let i = 0; i < meta.pieceCount; i++) {
-    if (!result.have.get(i)) {
-      const file = spansOfPiece(storage.layout, i).find((s) => storage.files[s.file]!.kind === 'file')?.file ?? 0
-      throw new UserError(`source does not match the torrent: ${storage.describe(file)} differs (piece ${i})`, ExitCode.mismatch)
-    }
+  const failed = Array.from({ length: meta.pieceCount }, (_, i) => i).filter((i) => !result.have.get(i))
+  const [piece] = failed
+  if (piece === undefined) return
+  const filesOf = (i: number) => [...new Set(spansOfPiece(storage.layout, i).filter((s) => storage.files[s.file]!.kind === 'file').map((s) => s.file))]
+  const inPiece = filesOf(piece)
+  if (inPiece.length === 1) throw mismatch(`${storage.describe(inPiece[0]!)} differs in content (piece ${piece})`, failed.length, 'pieces')
+  // A piece's hash cannot tell which of the small files packed in it changed. Their mtimes can, when some
+  // still have the torrent's and some do not (a tree copied without its mtimes has none left to tell by).
+  const edited: number[] = []
+  for (const f of inPiece) {
+    const recorded = meta.files[f]!.mtime
+    if (recorded !== undefined && (await mtimeOf(storage.describe(f))) !== recorded) edited.push(f)
   }
+  if (edited.length > 0 && edited.length < inPiece.length) {
+    throw mismatch(`${storage.describe(edited[0]!)} differs in content (modified since the torrent was made; piece ${piece})`, failed.length, 'pieces')
+  }
+  const named = inPiece.slice(0, NAMED).map((f) => storage.describe(f)).join(', ')
+  throw mismatch(`piece ${piece} differs, in one of the ${inPiece.length} files it holds: ${named}${inPiece.length > NAMED ? ', …' : ''}`, failed.length, 'pieces')
 }

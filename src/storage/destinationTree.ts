@@ -1,5 +1,4 @@
 import type { Dirent } from 'node:fs'
-import { lstat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DirectoryListings } from './safePath.js'
 import { isPadding } from '../torrent/attributes.js'
@@ -8,8 +7,10 @@ import type { Metainfo } from '../torrent/metainfo.js'
 export interface Extraneous {
   /** Top-most entries under the destination that the torrent does not name (what `--delete` removes). */
   readonly entries: string[]
-  /** Regular files found at or below those entries, with sizes: candidates for renamed content. */
-  readonly files: { path: string; size: number }[]
+  /** Every entry at or below those: what `--delete` would remove, counted as rsync's `--max-delete` does. */
+  count: number
+  /** Regular files found at or below those entries: candidates for renamed content. */
+  readonly files: string[]
 }
 
 /** Every path the torrent names, folders implied by file paths included, as `a/b/c` keys. */
@@ -32,11 +33,11 @@ function expectedPaths(meta: Metainfo): { all: Set<string>; dirs: Set<string> } 
  */
 export async function findExtraneous(root: string, meta: Metainfo, listings = new DirectoryListings(root)): Promise<Extraneous> {
   const { all, dirs } = expectedPaths(meta)
-  const out: Extraneous = { entries: [], files: [] }
+  const out: Extraneous = { entries: [], count: 0, files: [] }
   async function collectFiles(full: string, entry: Dirent): Promise<void> {
+    out.count++
     if (entry.isFile()) {
-      const st = await lstat(full).catch(() => null)
-      if (st?.isFile()) out.files.push({ path: full, size: st.size })
+      out.files.push(full)
     } else if (entry.isDirectory()) {
       for (const [n, e] of (await listings.list(full).catch(() => null)) ?? []) await collectFiles(join(full, n), e)
     }

@@ -12,7 +12,7 @@ import { O_NOFOLLOW } from './safePath.js'
  * chunks hash to the torrent's piece hashes, so it is copied locally instead of downloaded. Only files of
  * the same size as a torrent file with missing pieces are read.
  */
-export async function reuseLocalCopies(meta: Metainfo, storage: FileStorage, have: Bitfield, candidates: readonly { path: string; size: number }[], pool: HashPool): Promise<{ pieces: number; bytes: number }> {
+export async function reuseLocalCopies(meta: Metainfo, storage: FileStorage, have: Bitfield, candidates: readonly string[], pool: HashPool): Promise<{ pieces: number; bytes: number }> {
   const { pieceLength } = meta
   const bySize = new Map<number, number[]>()
   storage.files.forEach((f, i) => {
@@ -27,14 +27,16 @@ export async function reuseLocalCopies(meta: Metainfo, storage: FileStorage, hav
   })
   let pieces = 0
   let bytes = 0
-  for (const candidate of candidates) {
-    const targets = bySize.get(candidate.size)
-    if (!targets) continue
-    const fh = await open(candidate.path, constants.O_RDONLY | O_NOFOLLOW).catch(() => null)
+  if (bySize.size === 0) return { pieces, bytes }
+  for (const path of candidates) {
+    const fh = await open(path, constants.O_RDONLY | O_NOFOLLOW).catch(() => null)
     if (!fh) continue
     try {
-      for (let k = 0; k * pieceLength < candidate.size; k++) {
-        const chunkLength = Math.min(pieceLength, candidate.size - k * pieceLength)
+      const { size } = await fh.stat()
+      const targets = bySize.get(size)
+      if (!targets) continue
+      for (let k = 0; k * pieceLength < size; k++) {
+        const chunkLength = Math.min(pieceLength, size - k * pieceLength)
         const chunk = Buffer.alloc(chunkLength)
         const { bytesRead } = await fh.read(chunk, 0, chunkLength, k * pieceLength)
         if (bytesRead !== chunkLength) break

@@ -1,5 +1,5 @@
 import net from 'node:net'
-import { UserError } from '../cli/errors.js'
+import { ExitCode, UserError } from '../cli/errors.js'
 import { adoptAccepted } from './socketInput.js'
 
 /**
@@ -22,7 +22,7 @@ export class Listener {
     const server = net.createServer({ pauseOnConnect: true })
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) =>
-        reject(new UserError(`cannot listen on port ${port}: ${err.code === 'EADDRINUSE' ? 'address in use' : err.message}`)))
+        reject(new UserError(`cannot listen on port ${port}: ${err.code === 'EADDRINUSE' ? 'address in use' : err.message}`, ExitCode.listen)))
       server.listen(port, host, () => resolve())
     })
     return new Listener(server, (server.address() as net.AddressInfo).port)

@@ -81,6 +81,19 @@ export class PiecePicker {
     return this.availability[piece]!
   }
 
+  /** The pieces we still lack, in order. */
+  missingPieces(): number[] {
+    const out: number[] = []
+    for (let i = 0; i < this.opts.pieceCount; i++) if (!this.have[i]) out.push(i)
+    return out
+  }
+
+  /** Does any connected peer hold a piece we still lack? */
+  missingHeld(): boolean {
+    for (let i = 0; i < this.opts.pieceCount; i++) if (!this.have[i] && this.availability[i]! > 0) return true
+    return false
+  }
+
   /** Is there any piece this peer has that we still want? */
   wants(peerHas: (piece: number) => boolean): boolean {
     for (let i = 0; i < this.opts.pieceCount; i++) if (!this.have[i] && peerHas(i)) return true

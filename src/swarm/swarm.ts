@@ -174,6 +174,15 @@ export class Swarm extends EventEmitter {
     return this.finished
   }
 
+  /** Does a connected peer hold a piece we still lack? While none does, the download cannot move. */
+  missingHeld(): boolean {
+    return this.picker.missingHeld()
+  }
+
+  missingPieces(): number[] {
+    return this.picker.missingPieces()
+  }
+
   get stats(): SwarmStats {
     return {
       ...this.counters,

@@ -47,6 +47,12 @@ export function parseTorrentSource(arg: string, extraTrackers: readonly string[]
   return { kind: 'hash', infoHash, trackers: [...new Set(all)] }
 }
 
+/** The magnet link `parseTorrentSource` reads back: the info hash, the name (dn) and every tracker (tr). */
+export function magnetLink(infoHashHex: string, name: string, trackers: readonly string[]): string {
+  const params = new URLSearchParams([['dn', name], ...trackers.map((t) => ['tr', t])])
+  return `magnet:?xt=urn:btih:${infoHashHex}&${params.toString()}`
+}
+
 export async function readTorrentFile(path: string): Promise<Metainfo> {
   let data: Buffer
   try {

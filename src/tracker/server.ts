@@ -183,8 +183,9 @@ export async function startTracker(opts: TrackerOptions): Promise<RunningTracker
       server.off('error', reject)
       resolve()
     })
-  }).catch((err: Error) => {
-    throw new UserError(`tracker cannot listen on ${opts.host ?? '*'}:${opts.port}: ${err.message}`, ExitCode.tracker)
+  }).catch((err: NodeJS.ErrnoException) => {
+    // The same exit code as seed and peer: a deploy script tells "port taken" from "tracker unreachable".
+    throw new UserError(`tracker cannot listen on ${opts.host ?? '*'}:${opts.port}: ${err.code === 'EADDRINUSE' ? 'address in use' : err.message}`, ExitCode.listen)
   })
   // Accept failures (e.g. EMFILE under load) are emitted here; unhandled they would kill the process.
   server.on('error', (err) => logger.error({ err }, 'tracker server error'))

@@ -40,13 +40,15 @@ export interface Made {
   torrent: string
   meta: Metainfo
   infoHash: string
+  /** The magnet link make-torrent printed. */
+  magnet: string
 }
 
 export async function makeTorrent(src: string, trackerPort: number, torrent: string, extra: string[] = []): Promise<Made> {
   const r = await runMurder(['make-torrent', src, `127.0.0.1:${trackerPort}`, torrent, '--json', ...extra])
   assert.equal(r.code, 0, r.stderr)
   const meta = parseTorrent(await readFile(torrent))
-  return { torrent, meta, infoHash: meta.infoHashHex }
+  return { torrent, meta, infoHash: meta.infoHashHex, magnet: (JSON.parse(r.stdout) as { magnet: string }).magnet }
 }
 
 /** Bytes of real file data in a torrent (padding files excluded): what a peer downloads and counts. */

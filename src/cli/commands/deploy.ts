@@ -116,9 +116,11 @@ export async function deployCommand(source: string, hostsFile: string, destinati
   const sha256 = createHash('sha256').update(binary).digest('hex')
   const logDir = o.logDir ?? await mkdtemp(join(tmpdir(), 'murder-deploy-'))
   await mkdir(logDir, { recursive: true }).catch((err) => { throw fsError(err, logDir) })
+  // On a terminal the live view owns stderr: the tracker's and the seed's routine lines would break it.
+  const partLogger = (part: string) => logger.child({ part }, process.stderr.isTTY ? { level: 'warn' } : {})
   const pool = new HashPool()
   const sites = o.sites === undefined ? undefined : await loadSiteMap(o.sites)
-  const tracker = await startTracker({ port: o.port, interval: o.interval, sites, sitePolicy: { bridgesPerSite: o.bridgesPerSite, crossSitePeers: o.crossSitePeers }, logger: logger.child({ part: 'tracker' }) })
+  const tracker = await startTracker({ port: o.port, interval: o.interval, sites, sitePolicy: { bridgesPerSite: o.bridgesPerSite, crossSitePeers: o.crossSitePeers }, logger: partLogger('tracker') })
   let seeding: Seeding | null = null
   try {
     const [{ meta }, packed] = await Promise.all([
@@ -141,7 +143,8 @@ export async function deployCommand(source: string, hostsFile: string, destinati
         seeding = await startSeeding({
           meta, storage: storageFor(meta, source), have, pool, ip: o.sourceIp ?? seen,
           opts: { port: o.port === 0 ? 0 : o.port + 1, timeout: 60, settings: { ...DEFAULT_SWARM_SETTINGS, site: o.site, spreadFirst: true } },
-          logger: logger.child({ part: 'seed' }),
+          logger: partLogger('seed'),
+          progress: false,
         })
         void seeding.fatal.catch((err: Error) => stop('interrupted', err))
       })()

@@ -5,6 +5,7 @@ import { buildTorrent } from '../../torrent/build.js'
 import type { AlignPolicy } from '../../torrent/padding.js'
 import { isPadding } from '../../torrent/attributes.js'
 import { trackerUrl } from '../../torrent/trackerUrl.js'
+import { magnetLink } from '../../torrent/source.js'
 
 export interface MakeTorrentOptions {
   tracker: string[]
@@ -31,11 +32,12 @@ export async function makeTorrentCommand(source: string, tracker: string, out: s
       pieces: meta.pieceCount,
       pieceLength: meta.pieceLength,
       torrent: out,
+      magnet: magnetLink(meta.infoHashHex, meta.name, meta.announce),
       seconds: (Date.now() - started) / 1000,
     }
     process.stdout.write(opts.json
       ? JSON.stringify(summary) + '\n'
-      : `${summary.infoHash}  ${summary.files} files, ${summary.bytes} bytes, ${summary.pieces} pieces of ${summary.pieceLength} bytes -> ${out}\n`)
+      : `${summary.infoHash}  ${summary.files} files, ${summary.bytes} bytes, ${summary.pieces} pieces of ${summary.pieceLength} bytes -> ${out}\n${summary.magnet}\n`)
   } finally {
     await pool.close()
   }

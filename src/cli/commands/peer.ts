@@ -7,12 +7,15 @@ import { findExtraneous } from '../../storage/destinationTree.js'
 import { flushFileSystem } from '../../storage/flush.js'
 import { reuseLocalCopies } from '../../storage/reuseLocal.js'
 import { DirectoryListings, removeEntry } from '../../storage/safePath.js'
+import { assertDeletable, assertMaxDelete, firstPaths } from '../../storage/deletion.js'
 import { HashPool } from '../../storage/hashPool.js'
 import { storageFor } from '../../torrent/build.js'
 import type { Metainfo } from '../../torrent/metainfo.js'
 import { parseTorrentSource, readTorrentFile } from '../../torrent/source.js'
 import { Listener } from '../../swarm/listener.js'
 import { fetchMetadata } from '../../swarm/metadataFetch.js'
+import { StallWatch, stallMessage } from '../../swarm/stall.js'
+import type { Swarm } from '../../swarm/swarm.js'
 import type { Session } from '../session.js'
 import { startProgress } from '../progress.js'
 import { newPeerId, openSession, untilSignal, type SwarmSettings } from '../session.js'
@@ -24,13 +27,34 @@ export interface PeerOptions {
   fsync: boolean
   /** Remove what the torrent does not name, like `rsync --delete`. */
   delete: boolean
+  /** With `delete`: stop, removing nothing, when there is more than this to remove. */
+  maxDelete: number
   /** Apply numeric owners (as root). */
   owner: boolean
   tracker: string[]
+  /** Seconds without a verified piece or a peer holding a missing one before giving up; 0: never. */
+  stallTimeout: number
   settings: SwarmSettings
 }
 
 const LINGER_POLL_MS = 1000
+const STALL_CHECK_MS = 1000
+
+/** Rejects once the download has stalled for `timeoutS` (see StallWatch); `stop` ends the watch. */
+function watchStall(swarm: Swarm, timeoutS: number): { stalled: Promise<never>; stop: () => void } {
+  let timer: NodeJS.Timeout | undefined
+  const stalled = new Promise<never>((_, reject) => {
+    if (timeoutS === 0) return
+    const watch = new StallWatch(timeoutS * 1000, Date.now(), swarm.stats.pieces)
+    timer = setInterval(() => {
+      const s = swarm.stats
+      if (!watch.stalled(Date.now(), s.pieces, swarm.missingHeld())) return
+      clearInterval(timer)
+      reject(new UserError(stallMessage(timeoutS, s.peers, swarm.missingPieces(), s.pieceCount), ExitCode.stalled))
+    }, STALL_CHECK_MS)
+  })
+  return { stalled, stop: () => clearInterval(timer) }
+}
 
 async function prepareDestination(meta: Metainfo, destination: string): Promise<void> {
   const dir = meta.singleFile ? dirname(resolve(destination)) : resolve(destination)
@@ -59,6 +83,7 @@ async function linger({ announcer }: Session, lingerS: number, logger: Logger): 
  */
 export async function peerCommand(torrent: string, destination: string, ip: string, opts: PeerOptions, logger: Logger): Promise<void> {
   const source = parseTorrentSource(torrent, opts.tracker)
+  if (opts.delete) assertDeletable(destination)
   const peerId = newPeerId()
   const listener = await Listener.open(opts.port)
   const pool = new HashPool()
@@ -81,8 +106,11 @@ export async function peerCommand(torrent: string, destination: string, ip: stri
       // One listing of the destination serves the check and the search for renamed content.
       const listings = new DirectoryListings(fileRoot)
       const check = await checkExisting(meta, storage, pool, listings)
-      if (!meta.singleFile && !check.have.complete) {
-        const reused = await reuseLocalCopies(meta, storage, check.have, (await findExtraneous(fileRoot, meta, listings)).files, pool)
+      const extra = meta.singleFile ? null : await findExtraneous(fileRoot, meta, listings)
+      // Before any download: a destination typo is found in a second, not after the transfer.
+      if (extra && opts.delete) assertMaxDelete(fileRoot, extra, opts.maxDelete)
+      if (extra && !check.have.complete) {
+        const reused = await reuseLocalCopies(meta, storage, check.have, extra.files, pool)
         if (reused.pieces > 0) logger.info(reused, 'copied renamed content locally')
       }
       await storage.allocate(check.sizes)
@@ -93,12 +121,21 @@ export async function peerCommand(torrent: string, destination: string, ip: stri
       const { swarm, announcer } = session
       const stopProgress = startProgress(() => swarm.stats, logger)
       const fatal = new Promise<never>((_, reject) => swarm.once('fatal', reject))
-      if (!swarm.complete) await Promise.race([new Promise((r) => swarm.once('complete', r)), fatal, interrupted]).finally(stopProgress)
-      else stopProgress()
-      if (opts.delete && !meta.singleFile) {
-        const { entries } = await findExtraneous(fileRoot, meta)
-        for (const e of entries) await removeEntry(e)
-        if (entries.length > 0) logger.info({ removed: entries.length }, 'deleted entries the torrent does not name')
+      if (!swarm.complete) {
+        const stall = watchStall(swarm, opts.stallTimeout)
+        await Promise.race([new Promise((r) => swarm.once('complete', r)), fatal, interrupted, stall.stalled]).finally(() => {
+          stall.stop()
+          stopProgress()
+        })
+      } else stopProgress()
+      if (opts.delete && extra) {
+        const now = await findExtraneous(fileRoot, meta)
+        assertMaxDelete(fileRoot, now, opts.maxDelete)
+        for (const e of now.entries) await removeEntry(e)
+        if (now.count > 0) logger.info({ removed: now.count, paths: firstPaths(fileRoot, now.entries) }, 'deleted entries the torrent does not name')
+      } else if (extra && extra.count > 0) {
+        // rsync's default too, but a deploy that leaves stale files behind should say so.
+        logger.warn({ entries: extra.count, paths: firstPaths(fileRoot, extra.entries) }, 'kept entries the torrent does not name (--delete removes them)')
       }
       await pool.applyMetadata(meta, fileRoot, meta.singleFile ? resolve(destination) : null, { owner: opts.owner })
       if (opts.fsync) await flushFileSystem(fileRoot)

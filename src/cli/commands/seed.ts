@@ -1,3 +1,5 @@
+import { stat } from 'node:fs/promises'
+import { ExitCode, UserError, fsError } from '../errors.js'
 import type { Logger } from '../../log.js'
 import { assertMatches, checkExisting } from '../../storage/checkExisting.js'
 import type { FileStorage } from '../../storage/fileStorage.js'
@@ -25,13 +27,16 @@ export interface Seeding {
   stop: (why?: Record<string, unknown>) => Promise<void>
 }
 
-/** Serves `have` of a source tree (already checked against the torrent) to the swarm, until `stop`. */
-export async function startSeeding(args: { meta: Metainfo; storage: FileStorage; have: Bitfield; pool: HashPool; ip: string; opts: SeedOptions; logger: Logger }): Promise<Seeding> {
+/**
+ * Serves `have` of a source tree (already checked against the torrent) to the swarm, until `stop`; with
+ * `progress`, shows or logs its progress (deploy shows the fleet's instead).
+ */
+export async function startSeeding(args: { meta: Metainfo; storage: FileStorage; have: Bitfield; pool: HashPool; ip: string; opts: SeedOptions; logger: Logger; progress: boolean }): Promise<Seeding> {
   const { meta, ip, opts, logger } = args
   const listener = await Listener.open(opts.port)
   const { swarm, announcer } = await openSession({ ...args, listener, peerId: newPeerId(), timeoutMs: opts.timeout * 1000, settings: opts.settings })
   logger.info({ infoHash: meta.infoHashHex, port: listener.port, ip }, 'seeding')
-  const stopProgress = startProgress(() => swarm.stats, logger)
+  const stopProgress = args.progress ? startProgress(() => swarm.stats, logger) : () => undefined
   const fatal = new Promise<never>((_, reject) => swarm.once('fatal', reject))
   fatal.catch(() => undefined) // a caller that never awaits it must not see an unhandled rejection
   return {
@@ -46,15 +51,29 @@ export async function startSeeding(args: { meta: Metainfo; storage: FileStorage;
   }
 }
 
+/**
+ * A mistyped source is named as such, not reported as a tree whose every file is missing. The source itself
+ * may be a symlink (a release folder's `current` link), as it always could.
+ */
+async function assertSourceExists(singleFile: boolean, source: string): Promise<void> {
+  const st = await stat(source).catch((err: NodeJS.ErrnoException) => {
+    throw err.code === 'ENOENT' ? new UserError(`no such ${singleFile ? 'file' : 'folder'}: ${source}`) : fsError(err, source)
+  })
+  if (singleFile ? !st.isFile() : !st.isDirectory()) {
+    throw new UserError(`source does not match the torrent: ${source} is not a ${singleFile ? 'regular file' : 'folder'}, the torrent holds ${singleFile ? 'one file' : 'a folder'}`, ExitCode.mismatch)
+  }
+}
+
 /** Serves a source tree that matches the torrent until SIGINT/SIGTERM, then tells the tracker it left. */
 export async function seedCommand(torrent: string, source: string, ip: string, opts: SeedOptions, logger: Logger): Promise<void> {
   const meta = await readTorrentFile(torrent)
   const pool = new HashPool()
   const storage = storageFor(meta, source)
   try {
+    await assertSourceExists(meta.singleFile, source)
     const check = await checkExisting(meta, storage, pool)
-    assertMatches(meta, storage, check)
-    const seeding = await startSeeding({ meta, storage, have: check.have, pool, ip, opts, logger })
+    await assertMatches(meta, storage, check)
+    const seeding = await startSeeding({ meta, storage, have: check.have, pool, ip, opts, logger, progress: true })
     let signal: NodeJS.Signals | undefined
     await Promise.race([untilSignal().then((sig) => { signal = sig }), seeding.fatal]).finally(() => seeding.stop({ signal }))
   } finally {
