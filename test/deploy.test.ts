@@ -7,7 +7,8 @@ import assert from 'node:assert/strict'
 import { open, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createSitesLab, type HostSpec, type Lab } from '../bench/netns.js'
-import { murder as benchMurder, sh, type Proc } from '../bench/proc.js'
+import { murder as benchMurder, sh, start as benchStart, type Proc } from '../bench/proc.js'
+import { MURDER } from './helpers/proc.js'
 import { netnsScope } from './helpers/netnsScope.js'
 import { deployLeftovers, inTarget, sshKeys, startSshd, type SshKeys, type SshTarget } from './helpers/sshLab.js'
 import { tempDir, writeTree } from './helpers/tree.js'
@@ -48,10 +49,14 @@ async function hostsFile(name: string, hosts: HostSpec[]): Promise<string> {
   return file
 }
 
-function deploy(hosts: string, extra: string[] = []): Proc {
-  return benchMurder('deploy', ['deploy', src, hosts, dest(), '--identity', keys.identity,
+function deployArgs(hosts: string, extra: string[] = []): string[] {
+  return ['deploy', src, hosts, dest(), '--identity', keys.identity,
     '--ssh-option', `UserKnownHostsFile=${keys.knownHosts}`, '--ssh-option', 'StrictHostKeyChecking=yes',
-    '--log-dir', join(work, 'logs'), '--json', '--piece-length', String(PIECE), '--interval', '2', ...extra], { ns: lab.source.ns })
+    '--log-dir', join(work, 'logs'), '--json', '--piece-length', String(PIECE), '--interval', '2', ...extra]
+}
+
+function deploy(hosts: string, extra: string[] = []): Proc {
+  return benchMurder('deploy', deployArgs(hosts, extra), { ns: lab.source.ns })
 }
 
 async function finished(p: Proc): Promise<{ code: number | null; rows: Row[]; stderr: string }> {
@@ -94,6 +99,26 @@ test('a second deploy of a changed tree moves only the changed piece, with the c
     assert.ok(x.received >= PIECE && x.received <= 2 * PIECE, `${x.host} received ${x.received} bytes for one changed piece of ${PIECE}`)
   }
   for (const n of ['a1', 'a2', 'b1', 'b2']) assertExact(target(n))
+  assertNothingLeft()
+})
+
+test('on a terminal: a live view redrawn in place, then the summary table', { timeout: 120_000 }, async () => {
+  const hosts = ['a1', 'a2', 'b1', 'b2'].map((n) => target(n).host)
+  const args = deployArgs(await hostsFile('four', hosts)).filter((a) => a !== '--json')
+  // script(1) gives the deploy a pseudo-terminal, as an operator's shell would; its output is the terminal's.
+  const command = [MURDER, ...args].map((a) => `'${a}'`).join(' ')
+  const tty = benchStart('deploy-tty', 'script', ['-qfec', command, '/dev/null'], { ns: lab.source.ns })
+  const e = await tty.waitExit(90_000)
+  const screen = tty.lines.map((l) => l.text).join('\n')
+  assert.equal(e.code, 0, screen)
+  // The last frame of the view, then the table: a host a line, done.
+  const plain = screen.replace(/\x1b\[\d*[FJK]/g, '').replace(/\r/g, '')
+  assert.match(plain, /^4\/4 done, 0 running, 0 failed  .* in place, 0 B to go/m)
+  assert.match(plain, /^ {2}paris +2\/2 done/m)
+  assert.match(plain, /^ {2}tokyo +2\/2 done/m)
+  assert.match(plain, /^HOST +SITE +STATUS +SECONDS +RECEIVED +REASON$/m)
+  for (const h of hosts) assert.match(plain, new RegExp(`^root@${h.ip.replace(/\./g, '\\.')} +${h.site === 'a' ? 'paris' : 'tokyo'} +done `, 'm'))
+  assert.ok(!plain.includes('{"level"'), 'no JSON on a terminal')
   assertNothingLeft()
 })
 
