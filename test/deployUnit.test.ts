@@ -53,7 +53,7 @@ class FakeSession {
 function fleetOf(n: number, parallel: number, retries: number) {
   const targets: Target[] = Array.from({ length: n }, (_, i) => ({ name: `h${i}`, host: `h${i}`, line: i + 1 }))
   const sessions: { name: string; s: FakeSession }[] = []
-  const fleet = new Fleet({ targets, parallel, retries, now: () => 0, onChange: () => undefined, open: (r, hooks) => {
+  const fleet = new Fleet({ targets, parallel, retries, now: () => 0, open: (r, hooks) => {
     const s = new FakeSession(hooks)
     sessions.push({ name: r.target.name, s })
     return s

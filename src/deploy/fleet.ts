@@ -43,7 +43,6 @@ export interface FleetOptions {
   retries: number
   now: () => number
   open: (report: HostReport, hooks: SessionHooks) => SessionHandle
-  onChange: () => void
 }
 
 export const isFinal = (s: HostStatus): boolean => FINAL.has(s)
@@ -78,7 +77,6 @@ export class Fleet {
     this.stopReason = reason
     for (const r of this.queue.splice(0)) this.finish(r, reason)
     this.closeAll()
-    this.o.onChange()
   }
 
   private fill(): void {
@@ -103,13 +101,11 @@ export class Fleet {
       onStarted: () => {
         if (r.status === 'connecting') r.status = 'running'
         free()
-        this.o.onChange()
       },
       onProgress: (p) => {
         if (p.pieces !== undefined && p.pieces !== r.progress.pieces) r.progressAt = this.o.now()
         Object.assign(r.progress, p)
         if (p.done && !isFinal(r.status)) this.finish(r, 'done')
-        this.o.onChange()
         this.checkAllFinal()
       },
     })
@@ -120,7 +116,6 @@ export class Fleet {
       free()
       // A retry waits in the queue: fill() starts it (free() does only if the session had not started).
       this.fill()
-      this.o.onChange()
     })
   }
 

@@ -132,7 +132,7 @@ export async function deployCommand(source: string, hostsFile: string, destinati
     // Compressed once, when the first target lacks it (~3 s of CPU for 100 MB; 35 MB less to send to each).
     let packed: Promise<Buffer> | null = null
     const torrentBytes = meta.length
-    process.stderr.write(`murder deploy: ${meta.infoHashHex} (${meta.pieceCount} pieces, ${torrentBytes} bytes) to ${targets.length} hosts; tracker page http://${o.sourceIp ?? hostname()}:${tracker.port}/ ; host logs in ${logDir}\n`)
+    logger.info({ infoHash: meta.infoHashHex, pieces: meta.pieceCount, bytes: torrentBytes, hosts: targets.length, page: `http://${o.sourceIp ?? hostname()}:${tracker.port}/`, logDir }, 'deploy started')
 
     // The seed announces the address the targets reach this host at: --source-ip, or what the first target
     // to answer saw ssh come from. Every peer waits for it, so none asks the tracker before the seed is there.
@@ -163,7 +163,6 @@ export async function deployCommand(source: string, hostsFile: string, destinati
       parallel: o.parallel,
       retries: o.retries,
       now: Date.now,
-      onChange: () => undefined,
       open: (r, hooks) => new HostSession({
         ssh,
         target: r.target,
