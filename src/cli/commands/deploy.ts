@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { existsSync } from 'node:fs'
+import { existsSync, realpathSync } from 'node:fs'
 import { mkdir, mkdtemp, readFile } from 'node:fs/promises'
 import { hostname, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -56,7 +56,8 @@ const LOG_EVERY_MS = 5000
 /** The executable to push: this one when it is the single executable, else the one `npm run binary` built. */
 function defaultBinary(): string {
   if (isSea()) return process.execPath
-  const built = resolve(dirname(process.argv[1] ?? '.'), '../dist/murder')
+  // bin/murder.js, through the links npm link or a global install make.
+  const built = resolve(dirname(realpathSync(process.argv[1] ?? '.')), '../dist/murder')
   if (!existsSync(built)) throw new UserError('no single executable to push to the targets: run npm run binary, or give --binary <file>', ExitCode.usage)
   return built
 }
