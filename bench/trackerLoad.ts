@@ -5,7 +5,12 @@
 //
 //   node dist/bench/trackerLoad.js [--seconds 5] [--connections 32] [--peers 2000] [--torrents 10]
 //                                  [--numwant 50] [--mode keep-alive|close|both] [--only murder,bittorrent-tracker,opentracker]
-//                                  [--btt-dir <dir with node_modules/bittorrent-tracker>] [--json]
+//                                  [--sites 0] [--btt-dir <dir with node_modules/bittorrent-tracker>] [--json]
+//
+// --sites N adds a case to murder's: torrents of their own whose announces each name one of N sites (peer p in
+// site p % N), served by the same tracker process, the two kinds taking turns a second at a time so that a
+// machine busy with something else slows both alike; the cost of site-aware selection is the ratio of the two
+// murder rows.
 //
 // bittorrent-tracker is not a dependency of murder: without --btt-dir it is installed with
 // `npm install --no-save --ignore-scripts bittorrent-tracker` into a temporary folder (deleted afterwards).
@@ -28,6 +33,7 @@ interface Options {
   peers: number
   torrents: number
   numwant: number
+  sites: number
   modes: Mode[]
   only: string[] | null
   bttDir: string | null
@@ -36,7 +42,7 @@ interface Options {
 type Mode = 'keep-alive' | 'close'
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { seconds: 5, warmup: 1, connections: 32, peers: 2000, torrents: 10, numwant: 50, modes: ['keep-alive', 'close'], only: null, bttDir: null, json: false }
+  const o: Options = { seconds: 5, warmup: 1, connections: 32, peers: 2000, torrents: 10, numwant: 50, sites: 0, modes: ['keep-alive', 'close'], only: null, bttDir: null, json: false }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!
     const v = () => {
@@ -55,6 +61,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--peers') o.peers = Math.floor(n())
     else if (a === '--torrents') o.torrents = Math.floor(n())
     else if (a === '--numwant') o.numwant = Math.floor(n())
+    else if (a === '--sites') o.sites = Math.floor(n())
     else if (a === '--mode') {
       const m = v()
       o.modes = m === 'both' ? ['keep-alive', 'close'] : [m as Mode]
@@ -72,7 +79,7 @@ function parseArgs(argv: string[]): Options {
 
 function readHeader(): string {
   return 'usage: node dist/bench/trackerLoad.js [--seconds 5] [--warmup 1] [--connections 32] [--peers 2000] [--torrents 10] ' +
-    '[--numwant 50] [--mode keep-alive|close|both] [--only murder,bittorrent-tracker,opentracker] [--btt-dir DIR] [--json]'
+    '[--numwant 50] [--mode keep-alive|close|both] [--only murder,bittorrent-tracker,opentracker] [--sites N] [--btt-dir DIR] [--json]'
 }
 
 // ------------------------------------------------------------------------------------------- processes
@@ -227,20 +234,20 @@ function percentEncode(bytes: Uint8Array): string {
 
 const sha = (s: string) => createHash('sha1').update(s).digest()
 
-function torrentHashes(o: Options): Buffer[] {
-  return Array.from({ length: o.torrents }, (_, t) => sha(`torrent ${t}`))
+function torrentHashes(o: Options, sites = 0): Buffer[] {
+  return Array.from({ length: o.torrents }, (_, t) => sha(sites > 0 ? `torrent ${t} in ${sites} sites` : `torrent ${t}`))
 }
 
-/** Pre-built announces: peer p belongs to torrent p % torrents; a third are seeders. */
-function buildRequests(o: Options, mode: Mode, count = 8192): Buffer[] {
-  const hashes = torrentHashes(o).map(percentEncode)
+/** Pre-built announces: peer p belongs to torrent p % torrents (and site p % sites); a third are seeders. */
+function buildRequests(o: Options, mode: Mode, count = 8192, sites = 0): Buffer[] {
+  const hashes = torrentHashes(o, sites).map(percentEncode)
   let x = 12345
   const rand = () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32
   return Array.from({ length: count }, () => {
     const p = Math.floor(rand() * o.peers)
     const peerId = percentEncode(Buffer.concat([Buffer.from('-BN0001-'), sha(`peer ${p}`).subarray(0, 12)]))
     const left = p % 3 === 0 ? 0 : 1_000_000
-    const path = `/announce?info_hash=${hashes[p % o.torrents]}&peer_id=${peerId}&port=${10000 + p}&uploaded=0&downloaded=0&left=${left}&compact=1&numwant=${o.numwant}`
+    const path = `/announce?info_hash=${hashes[p % o.torrents]}&peer_id=${peerId}&port=${10000 + p}&uploaded=0&downloaded=0&left=${left}&compact=1&numwant=${o.numwant}${sites > 0 ? `&site=s${p % sites}` : ''}`
     return Buffer.from(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${mode === 'close' ? 'Connection: close\r\n' : ''}\r\n`)
   })
 }
@@ -324,27 +331,41 @@ interface Row {
   errors: number
 }
 
-async function measure(target: Target, mode: Mode, o: Options): Promise<Row> {
+function row(tracker: string, mode: Mode, r: LoadResult, elapsed: number, cpu: number): Row {
+  return {
+    tracker,
+    mode,
+    seconds: Number(elapsed.toFixed(2)),
+    announcesPerSecond: Math.round(r.ok / elapsed),
+    trackerCpuPercent: Math.round((100 * cpu) / elapsed),
+    announcesPerCpuSecond: cpu > 0 ? Math.round(r.ok / cpu) : 0,
+    failed: r.failed,
+    errors: r.errors,
+  }
+}
+
+/** One row per kind of request, each kind loading the tracker for `seconds` in all, taking turns a second at a time. */
+async function measure(target: Target, mode: Mode, o: Options, kinds: { name: string; requests: Buffer[] }[]): Promise<Row[]> {
   const running = await target.start()
   try {
-    const requests = buildRequests(o, mode)
-    const warm = await load(running.port, requests, o.connections, o.warmup * 1000)
-    if (warm.ok === 0) throw new Error(`${target.name}: no successful announce during warm-up (${JSON.stringify(warm)})`)
-    const cpu0 = await cpuSeconds(running.pid)
-    const t0 = performance.now()
-    const r = await load(running.port, requests, o.connections, o.seconds * 1000)
-    const elapsed = (performance.now() - t0) / 1000
-    const cpu = (await cpuSeconds(running.pid)) - cpu0
-    return {
-      tracker: target.name,
-      mode,
-      seconds: Number(elapsed.toFixed(2)),
-      announcesPerSecond: Math.round(r.ok / elapsed),
-      trackerCpuPercent: Math.round((100 * cpu) / elapsed),
-      announcesPerCpuSecond: cpu > 0 ? Math.round(r.ok / cpu) : 0,
-      failed: r.failed,
-      errors: r.errors,
+    const totals = kinds.map(() => ({ result: { ok: 0, failed: 0, errors: 0, reconnects: 0 }, elapsed: 0, cpu: 0 }))
+    for (const k of kinds) {
+      const warm = await load(running.port, k.requests, o.connections, o.warmup * 1000)
+      if (warm.ok === 0) throw new Error(`${k.name}: no successful announce during warm-up (${JSON.stringify(warm)})`)
     }
+    const slice = kinds.length > 1 ? 1 : o.seconds
+    for (let done = 0; done < o.seconds; done += slice) {
+      for (const [i, k] of kinds.entries()) {
+        const total = totals[i]!
+        const cpu0 = await cpuSeconds(running.pid)
+        const t0 = performance.now()
+        const r = await load(running.port, k.requests, o.connections, Math.min(slice, o.seconds - done) * 1000)
+        total.elapsed += (performance.now() - t0) / 1000
+        total.cpu += (await cpuSeconds(running.pid)) - cpu0
+        for (const key of ['ok', 'failed', 'errors', 'reconnects'] as const) total.result[key] += r[key]
+      }
+    }
+    return kinds.map((k, i) => row(k.name, mode, totals[i]!.result, totals[i]!.elapsed, totals[i]!.cpu))
   } finally {
     await running.stop()
   }
@@ -381,6 +402,7 @@ async function main(): Promise<void> {
   const targets: Target[] = []
   const cleanups: (() => Promise<void>)[] = []
   if (wanted('murder')) targets.push(murderTarget)
+  const sitesName = `murder, ${o.sites} sites`
   if (wanted('bittorrent-tracker')) {
     const btt = await findBtt(o, log)
     if (btt) {
@@ -397,8 +419,10 @@ async function main(): Promise<void> {
   try {
     for (const mode of o.modes) {
       for (const t of targets) {
-        log(`${t.name}, ${mode}: ${o.connections} connections, ${o.seconds} s ...`)
-        rows.push(await measure(t, mode, o))
+        const kinds = [{ name: t.name, requests: buildRequests(o, mode) }]
+        if (t === murderTarget && o.sites > 0) kinds.push({ name: sitesName, requests: buildRequests(o, mode, undefined, o.sites) })
+        log(`${kinds.map((k) => k.name).join(' and ')}, ${mode}: ${o.connections} connections, ${o.seconds} s${kinds.length > 1 ? ' each' : ''} ...`)
+        rows.push(...(await measure(t, mode, o, kinds)))
       }
     }
   } finally {
@@ -415,10 +439,12 @@ async function main(): Promise<void> {
       const other = of(name)
       return m && other && other.announcesPerCpuSecond > 0 ? Number((m.announcesPerCpuSecond / other.announcesPerCpuSecond).toFixed(2)) : null
     }
-    return { mode, murderVsBittorrentTracker: ratio('bittorrent-tracker'), murderVsOpentracker: ratio('opentracker'),
+    const sited = of(sitesName)
+    return { mode, sitesVsNoSites: m && sited && m.announcesPerSecond > 0 ? Number((sited.announcesPerSecond / m.announcesPerSecond).toFixed(2)) : null,
+      murderVsBittorrentTracker: ratio('bittorrent-tracker'), murderVsOpentracker: ratio('opentracker'),
       perCpuVsBittorrentTracker: cpuRatio('bittorrent-tracker'), perCpuVsOpentracker: cpuRatio('opentracker') }
   })
-  const params = { seconds: o.seconds, connections: o.connections, peers: o.peers, torrents: o.torrents, numwant: o.numwant, cpus: (await import('node:os')).availableParallelism() }
+  const params = { seconds: o.seconds, connections: o.connections, peers: o.peers, torrents: o.torrents, numwant: o.numwant, sites: o.sites, cpus: (await import('node:os')).availableParallelism() }
   if (o.json) {
     process.stdout.write(`${JSON.stringify({ params, rows, ratios }, null, 2)}\n`)
     return
@@ -430,7 +456,8 @@ async function main(): Promise<void> {
   for (const row of table) process.stdout.write(`${row.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')}\n`)
   for (const r of ratios) {
     process.stdout.write(`${r.mode}: murder / bittorrent-tracker = ${r.murderVsBittorrentTracker ?? 'n/a'} (per tracker CPU-s ${r.perCpuVsBittorrentTracker ?? 'n/a'}), ` +
-      `murder / opentracker = ${r.murderVsOpentracker ?? 'n/a'} (per tracker CPU-s ${r.perCpuVsOpentracker ?? 'n/a'})\n`)
+      `murder / opentracker = ${r.murderVsOpentracker ?? 'n/a'} (per tracker CPU-s ${r.perCpuVsOpentracker ?? 'n/a'})` +
+      `${r.sitesVsNoSites === null ? '' : `, murder with ${o.sites} sites / without = ${r.sitesVsNoSites}`}\n`)
   }
 }
 

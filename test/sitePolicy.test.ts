@@ -1,46 +1,74 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { bridgesBySite, selectBySite, type SitePeer } from '../src/tracker/sitePolicy.js'
+import { SiteIndex, type SitePeer, type SitePolicy } from '../src/tracker/sitePolicy.js'
 
 const policy = { bridgesPerSite: 2, crossSitePeers: 4 }
 const rnd = () => 0.3
 
 function swarm(): SitePeer[] {
-  const peers: SitePeer[] = [{ key: 'seed', site: 'paris', left: 0, firstSeen: 0, arrivedComplete: true }]
-  for (let i = 0; i < 6; i++) peers.push({ key: `p${i}`, site: 'paris', left: 100, firstSeen: 10 + i, arrivedComplete: false })
-  for (let i = 0; i < 6; i++) peers.push({ key: `t${i}`, site: 'tokyo', left: 100, firstSeen: 10 + i, arrivedComplete: false })
+  const peers: SitePeer[] = [{ key: 'seed', site: 'paris', firstSeen: 0, arrivedComplete: true }]
+  for (let i = 0; i < 6; i++) peers.push({ key: `p${i}`, site: 'paris', firstSeen: 10 + i, arrivedComplete: false })
+  for (let i = 0; i < 6; i++) peers.push({ key: `t${i}`, site: 'tokyo', firstSeen: 10 + i, arrivedComplete: false })
   return peers
 }
 
+function indexOf(peers: readonly SitePeer[], p: SitePolicy = policy): SiteIndex<SitePeer> {
+  const index = new SiteIndex<SitePeer>(p)
+  for (const peer of peers) index.add(peer)
+  return index
+}
+
+const keys = (peers: readonly SitePeer[]) => peers.map((p) => p.key)
+
+function selectFor(peers: readonly SitePeer[], key: string, numwant = 50, p: SitePolicy = policy, random = rnd): SitePeer[] {
+  return indexOf(peers, p).select(peers.find((x) => x.key === key)!, numwant, random)
+}
+
 test('bridges: the seeds a site started with, then the earliest arrivals, per site', () => {
-  const b = bridgesBySite(swarm(), 2)
-  assert.deepEqual(b.get('paris')!.map((p) => p.key), ['seed', 'p0', 'p1'], 'a seed only exports: it does not take a bridge\'s place')
-  assert.deepEqual(b.get('tokyo')!.map((p) => p.key), ['t0', 't1'])
+  const b = indexOf(swarm())
+  assert.deepEqual(keys(b.bridges('paris')), ['seed', 'p0', 'p1'], 'a seed only exports: it does not take a bridge\'s place')
+  assert.deepEqual(keys(b.bridges('tokyo')), ['t0', 't1'])
   const late = swarm().map((p) => (p.key === 't0' ? { ...p, firstSeen: 99 } : p))
-  assert.deepEqual(bridgesBySite(late, 2).get('tokyo')!.map((p) => p.key), ['t1', 't2'], 'arrival order, not key order')
+  assert.deepEqual(keys(indexOf(late).bridges('tokyo')), ['t1', 't2'], 'arrival order, not key order')
+  assert.deepEqual(keys(indexOf([...swarm()].reverse()).bridges('tokyo')), ['t0', 't1'], 'whatever order they were added in')
 })
 
-test('peers that complete change no bridge: a completed bridge stays one, and no peer is added', () => {
-  const done = swarm().map((p) => (p.key === 'seed' ? p : { ...p, left: 0 }))
-  const b = bridgesBySite(done, 1)
-  assert.deepEqual(b.get('paris')!.map((p) => p.key), ['seed', 'p0'])
-  assert.deepEqual(b.get('tokyo')!.map((p) => p.key), ['t0'])
-  let crossLinks = 0
-  for (const r of done) crossLinks += selectBySite(done, r, 50, { bridgesPerSite: 1, crossSitePeers: 4 }, rnd).filter((p) => p.site !== r.site).length
-  assert.equal(crossLinks, 4, 'the same 2 x 1 bridge pairs as before anyone completed, counted from both sides')
+test('the index kept up to date through arrivals and departures names the bridges a recomputation would', () => {
+  let x = 7
+  const random = () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32
+  const index = new SiteIndex<SitePeer>(policy)
+  const live = new Map<string, SitePeer>()
+  for (let step = 0; step < 3000; step++) {
+    const key = `k${Math.floor(random() * 60)}`
+    const known = live.get(key)
+    if (known) {
+      index.delete(known)
+      live.delete(key)
+    } else {
+      // Few distinct instants, so ties are decided by key.
+      const p = { key, site: ['a', 'b', undefined][Math.floor(random() * 3)], firstSeen: Math.floor(step / 10), arrivedComplete: random() < 0.1 }
+      index.add(p)
+      live.set(key, p)
+    }
+    for (const site of ['a', 'b', undefined]) {
+      const here = [...live.values()].filter((p) => p.site === site)
+      const order = (a: SitePeer, b: SitePeer) => a.firstSeen - b.firstSeen || (a.key < b.key ? -1 : 1)
+      const expected = [...here.filter((p) => p.arrivedComplete).sort(order), ...here.filter((p) => !p.arrivedComplete).sort(order).slice(0, 2)]
+      assert.deepEqual(keys(index.bridges(site)), keys(expected), `step ${step}, site ${site}`)
+    }
+  }
 })
 
 test('a non-bridge gets only peers of its own site', () => {
-  const s = swarm()
-  const got = selectBySite(s, s.find((p) => p.key === 't4')!, 50, policy, rnd)
+  const got = selectFor(swarm(), 't4')
   assert.ok(got.every((p) => p.site === 'tokyo'))
   assert.equal(got.length, 5)
   assert.ok(!got.some((p) => p.key === 't4'), 'never the requester itself')
+  assert.equal(new Set(keys(got)).size, 5, 'no peer twice')
 })
 
 test('a bridge also gets the other sites\' bridges, the seed among them', () => {
-  const s = swarm()
-  const got = selectBySite(s, s.find((p) => p.key === 't1')!, 50, policy, rnd)
+  const got = selectFor(swarm(), 't1')
   const cross = got.filter((p) => p.site !== 'tokyo').map((p) => p.key).sort()
   assert.deepEqual(cross, ['p0', 'p1', 'seed'])
   assert.equal(got.filter((p) => p.site === 'tokyo').length, 5)
@@ -49,33 +77,34 @@ test('a bridge also gets the other sites\' bridges, the seed among them', () => 
 test('few connections cross: only bridge pairs', () => {
   const s = swarm()
   let crossLinks = 0
-  for (const r of s) crossLinks += selectBySite(s, r, 50, policy, rnd).filter((p) => p.site !== r.site).length
+  for (const r of s) crossLinks += selectFor(s, r.key).filter((p) => p.site !== r.site).length
   assert.equal(crossLinks, 12, '3 bridges (the seed and 2 peers) × 2 bridges, counted from both sides')
 })
 
 test('when the bridges leave, the next peers bridge: no site is starved', () => {
-  const s = swarm().filter((p) => p.key !== 't0' && p.key !== 't1')
-  const got = selectBySite(s, s.find((p) => p.key === 't2')!, 50, policy, rnd)
-  assert.ok(got.some((p) => p.key === 'seed'))
+  const index = indexOf(swarm())
+  const s = swarm()
+  for (const gone of ['t0', 't1']) index.delete(s.find((p) => p.key === gone)!)
+  assert.deepEqual(keys(index.bridges('tokyo')), ['t2', 't3'])
+  assert.ok(index.select(s.find((p) => p.key === 't2')!, 50, rnd).some((p) => p.key === 'seed'))
 })
 
 test('numwant bounds the answer, cross-site peers included', () => {
-  const s = swarm()
-  assert.equal(selectBySite(s, s.find((p) => p.key === 't0')!, 3, policy, rnd).length, 3)
-  assert.equal(selectBySite(s, s.find((p) => p.key === 't0')!, 0, policy, rnd).length, 0)
+  assert.equal(selectFor(swarm(), 't0', 3).length, 3)
+  assert.equal(selectFor(swarm(), 't0', 0).length, 0)
 })
 
 /** The source and `perSite` peers in site s0, `perSite` peers in each other site. */
 function sites(count: number, perSite: number): SitePeer[] {
-  const peers: SitePeer[] = [{ key: 'seed', site: 's0', left: 0, firstSeen: 0, arrivedComplete: true }]
-  for (let s = 0; s < count; s++) for (let i = 0; i < perSite; i++) peers.push({ key: `s${s}p${i}`, site: `s${s}`, left: 100, firstSeen: 10 + i, arrivedComplete: false })
+  const peers: SitePeer[] = [{ key: 'seed', site: 's0', firstSeen: 0, arrivedComplete: true }]
+  for (let s = 0; s < count; s++) for (let i = 0; i < perSite; i++) peers.push({ key: `s${s}p${i}`, site: `s${s}`, firstSeen: 10 + i, arrivedComplete: false })
   return peers
 }
 
 test('three sites: each bridge gets the source and the other sites\' bridges, the rest stay at home', () => {
   const s = sites(3, 3)
   const one = { bridgesPerSite: 1, crossSitePeers: 4 }
-  const crossOf = (key: string) => selectBySite(s, s.find((p) => p.key === key)!, 50, one, rnd).filter((p) => p.site !== key.slice(0, 2)).map((p) => p.key).sort()
+  const crossOf = (key: string) => selectFor(s, key, 50, one).filter((p) => p.site !== key.slice(0, 2)).map((p) => p.key).sort()
   assert.deepEqual(crossOf('s1p0'), ['s0p0', 's2p0', 'seed'])
   assert.deepEqual(crossOf('s2p0'), ['s0p0', 's1p0', 'seed'])
   assert.deepEqual(crossOf('s0p0'), ['s1p0', 's2p0'])
@@ -87,7 +116,7 @@ test('with more sites than --cross-site-peers, every bridge still gets the sourc
   const one = { bridgesPerSite: 1, crossSitePeers: 4 }
   for (const r of [0.01, 0.3, 0.6, 0.99]) {
     for (let site = 1; site < 8; site++) {
-      const got = selectBySite(s, s.find((p) => p.key === `s${site}p0`)!, 50, one, () => r)
+      const got = selectFor(s, `s${site}p0`, 50, one, () => r)
       const cross = got.filter((p) => p.site !== `s${site}`)
       assert.equal(cross.length, 4)
       assert.ok(cross.some((p) => p.key === 'seed'), `s${site}'s bridge got ${cross.map((p) => p.key).join(', ')}`)
@@ -96,9 +125,20 @@ test('with more sites than --cross-site-peers, every bridge still gets the sourc
 })
 
 test('peers without a site are one group of their own', () => {
-  const s: SitePeer[] = [{ key: 'a', site: undefined, left: 0, firstSeen: 1, arrivedComplete: true }, { key: 'b', site: undefined, left: 5, firstSeen: 2, arrivedComplete: false }, { key: 'c', site: 'x', left: 5, firstSeen: 3, arrivedComplete: false }]
-  const got = selectBySite(s, s[1]!, 50, policy, rnd).map((p) => p.key).sort()
-  assert.deepEqual(got, ['a', 'c'], 'b is a bridge of the no-site group; c bridges site x')
+  const s: SitePeer[] = [{ key: 'a', site: undefined, firstSeen: 1, arrivedComplete: true }, { key: 'b', site: undefined, firstSeen: 2, arrivedComplete: false }, { key: 'c', site: 'x', firstSeen: 3, arrivedComplete: false }]
+  assert.deepEqual(keys(selectFor(s, 'b')).sort(), ['a', 'c'], 'b is a bridge of the no-site group; c bridges site x')
+})
+
+test('same-site peers are a uniform sample: every peer is handed out about as often', () => {
+  let x = 1
+  const random = () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32
+  const peers: SitePeer[] = Array.from({ length: 40 }, (_, i) => ({ key: `k${String(i).padStart(2, '0')}`, site: undefined, firstSeen: i, arrivedComplete: false }))
+  const index = indexOf(peers)
+  const counts = new Map<string, number>()
+  for (let i = 0; i < 4000; i++) for (const p of index.select(peers[39]!, 10, random)) counts.set(p.key, (counts.get(p.key) ?? 0) + 1)
+  assert.equal(counts.size, 39)
+  // 40 000 picks over 39 peers (2 of them bridges, picked as cross-site peers of nobody here): ~1026 each.
+  for (const [key, n] of counts) assert.ok(n > 850 && n < 1200, `${key} handed out ${n} times`)
 })
 
 test('site map: most specific CIDR wins, IPv4 and IPv6, comments; bad lines are named', async () => {

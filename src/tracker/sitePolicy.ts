@@ -1,14 +1,17 @@
 /**
  * Site-aware peer selection. Inside a site, peers get each other; across sites, only each site's few
- * "bridges" are put in touch (the seeds it started with, then its earliest arrivals: a stable choice that every
- * announce recomputes, so when bridges leave the next peers take over and no site is starved). Each piece then
- * crosses a WAN link about once and spreads inside the site. Peers with no site form one site of their own.
+ * "bridges" are put in touch (the seeds it started with, then its earliest arrivals: a stable choice, so when
+ * bridges leave the next peers take over and no site is starved). Each piece then crosses a WAN link about once
+ * and spreads inside the site. Peers with no site form one site of their own.
+ *
+ * The index is kept up to date as peers arrive and leave, never rebuilt: an announce costs O(numwant) whatever
+ * the swarm's size (a peer that re-announces changes nothing here, and bridges change only on arrivals and
+ * departures).
  */
 
 export interface SitePeer {
   readonly key: string
   readonly site: string | undefined
-  readonly left: number
   readonly firstSeen: number
   /** Complete at its first announce (the source, a host that already held the tree): it never fetches. */
   readonly arrivedComplete: boolean
@@ -23,59 +26,156 @@ export interface SitePolicy {
 
 export const DEFAULT_SITE_POLICY: SitePolicy = { bridgesPerSite: 1, crossSitePeers: 4 }
 
-/**
- * Seeds that arrived complete first, then the earliest arrivals: a peer keeps the connections it made while it
- * was a bridge, so bridges must not change while they stay in the swarm (completing does not change them).
- * Ties (same instant) by key.
- */
-function bridgeOrder(a: SitePeer, b: SitePeer): number {
-  return Number(b.arrivedComplete) - Number(a.arrivedComplete) || a.firstSeen - b.firstSeen || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)
+/** Items with O(1) add, delete and random access, for sampling without walking the whole set. */
+class Bag<T extends SitePeer> {
+  readonly items: T[] = []
+  private readonly slots = new Map<string, number>()
+
+  add(item: T): void {
+    this.slots.set(item.key, this.items.length)
+    this.items.push(item)
+  }
+
+  delete(key: string): void {
+    const slot = this.slots.get(key)
+    if (slot === undefined) return
+    const last = this.items.pop()!
+    this.slots.delete(key)
+    if (slot < this.items.length) {
+      this.items[slot] = last
+      this.slots.set(last.key, slot)
+    }
+  }
 }
 
 /**
- * The bridges of every site: the seeds it started with, then its `perSite` earliest arrivals. A seed never
+ * Arrival order: earliest first, ties (same instant) by key. A peer keeps the connections it made while it was a
+ * bridge, so bridges must not change while they stay in the swarm (completing does not change them).
+ */
+function before(a: SitePeer, b: SitePeer): boolean {
+  return a.firstSeen < b.firstSeen || (a.firstSeen === b.firstSeen && a.key < b.key)
+}
+
+/** Where `p` is or belongs in `sorted` (arrival order). New peers arrive last, so this is usually the end. */
+function position(sorted: readonly SitePeer[], p: SitePeer): number {
+  let lo = 0
+  let hi = sorted.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    if (before(sorted[mid]!, p)) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+interface Site<T extends SitePeer> {
+  readonly members: Bag<T>
+  /** Peers that arrived complete, in arrival order: all of them are bridges. */
+  readonly seeds: T[]
+  /** The others in arrival order: the first `bridgesPerSite` are bridges. */
+  readonly arrivals: T[]
+}
+
+/**
+ * The bridges of every site: the seeds it started with, then its `bridgesPerSite` earliest arrivals. A seed never
  * fetches, so bridging through it adds a way out of its site and no second way in: with the source as its
  * site's only bridge, a remote bridge would get nothing but a share of the source's uplink, however fast the WAN.
  * A bridge that completes stays one and no peer is added: its site then holds every piece, and a second
  * fetching bridge would only open more connections across.
  */
-export function bridgesBySite(peers: readonly SitePeer[], perSite: number): Map<string | undefined, SitePeer[]> {
-  const bySite = new Map<string | undefined, SitePeer[]>()
-  for (const p of peers) bySite.set(p.site, [...(bySite.get(p.site) ?? []), p])
-  for (const [site, list] of bySite) {
-    const sorted = list.sort(bridgeOrder)
-    const seeds = sorted.filter((p) => p.arrivedComplete).length
-    bySite.set(site, sorted.slice(0, seeds + perSite))
-  }
-  return bySite
-}
+export class SiteIndex<T extends SitePeer> {
+  private readonly sites = new Map<string | undefined, Site<T>>()
+  /** Bridges of every site, seeds apart: they are handed out first. */
+  private readonly seedBridges = new Bag<T>()
+  private readonly fetchingBridges = new Bag<T>()
 
-function shuffled<T>(items: T[], random: () => number): T[] {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1))
-    ;[items[i], items[j]] = [items[j]!, items[i]!]
+  constructor(private readonly policy: SitePolicy) {}
+
+  add(p: T): void {
+    let site = this.sites.get(p.site)
+    if (site === undefined) {
+      site = { members: new Bag(), seeds: [], arrivals: [] }
+      this.sites.set(p.site, site)
+    }
+    site.members.add(p)
+    if (p.arrivedComplete) {
+      site.seeds.splice(position(site.seeds, p), 0, p)
+      this.seedBridges.add(p)
+      return
+    }
+    const at = position(site.arrivals, p)
+    site.arrivals.splice(at, 0, p)
+    const per = this.policy.bridgesPerSite
+    if (at >= per) return
+    this.fetchingBridges.add(p)
+    const displaced = site.arrivals[per]
+    if (displaced !== undefined) this.fetchingBridges.delete(displaced.key)
   }
-  return items
+
+  /** Forgets `p` (as it was added); the next arrival of its site takes its place as a bridge. */
+  delete(p: T): void {
+    const site = this.sites.get(p.site)
+    if (site === undefined) return
+    site.members.delete(p.key)
+    if (site.members.items.length === 0) this.sites.delete(p.site)
+    if (p.arrivedComplete) {
+      site.seeds.splice(position(site.seeds, p), 1)
+      this.seedBridges.delete(p.key)
+      return
+    }
+    const at = position(site.arrivals, p)
+    site.arrivals.splice(at, 1)
+    const per = this.policy.bridgesPerSite
+    if (at >= per) return
+    this.fetchingBridges.delete(p.key)
+    const promoted = site.arrivals[per - 1]
+    if (promoted !== undefined) this.fetchingBridges.add(promoted)
+  }
+
+  /** The bridges of `site`, seeds first, each group in arrival order. */
+  bridges(site: string | undefined): T[] {
+    const s = this.sites.get(site)
+    return s === undefined ? [] : [...s.seeds, ...s.arrivals.slice(0, this.policy.bridgesPerSite)]
+  }
+
+  /**
+   * Peers for `requester` (already added): same-site peers, plus other sites' bridges when the requester is a
+   * bridge of its own site, seeds that arrived complete (the source) first: with more sites than
+   * --cross-site-peers, a random pick could leave a bridge with none of them, fetching only what other remote
+   * sites got first.
+   */
+  select(requester: T, numwant: number, random: () => number): T[] {
+    const site = this.sites.get(requester.site)
+    if (site === undefined) return []
+    const cross: T[] = []
+    const bridgesHere = Math.min(site.arrivals.length, this.policy.bridgesPerSite)
+    if (requester.arrivedComplete || position(site.arrivals, requester) < bridgesHere) {
+      const elsewhere = (p: T) => p.site !== requester.site
+      const want = Math.min(this.policy.crossSitePeers, numwant)
+      sample(this.seedBridges.items, want, this.seedBridges.items.length - site.seeds.length, elsewhere, random, cross)
+      sample(this.fetchingBridges.items, want - cross.length, this.fetchingBridges.items.length - bridgesHere, elsewhere, random, cross)
+    }
+    const items = site.members.items
+    const same = sample(items, numwant - cross.length, items.length - 1, (p) => p.key !== requester.key, random, [])
+    return cross.concat(same)
+  }
 }
 
 /**
- * Peers for `requester` out of `swarm` (which includes the requester): same-site peers, plus other sites'
- * bridges when the requester is a bridge of its own site.
+ * Appends to `out` up to `count` items that `accept`s, uniformly at random and in random order, of which `eligible`
+ * exist: a Fisher-Yates shuffle stopped early, with the swaps kept in a map so `items` is neither copied nor
+ * changed. It visits about count x items / eligible items: O(count) unless most items are rejected (a site
+ * holding nearly all the bridges).
  */
-export function selectBySite<P extends SitePeer>(swarm: readonly P[], requester: Pick<SitePeer, 'key' | 'site' | 'left'>, numwant: number, policy: SitePolicy, random: () => number): P[] {
-  const others = swarm.filter((p) => p.key !== requester.key)
-  const self = swarm.find((p) => p.key === requester.key) ?? { ...requester, firstSeen: Infinity, arrivedComplete: requester.left === 0 }
-  const bridges = bridgesBySite([...others, { ...self, ...requester }], policy.bridgesPerSite)
-  const isBridge = bridges.get(requester.site)!.some((b) => b.key === requester.key)
-  const cross: P[] = []
-  if (isBridge) {
-    const crossKeys = new Set<string>()
-    for (const [site, list] of bridges) if (site !== requester.site) for (const b of list) crossKeys.add(b.key)
-    // Seeds that arrived complete (the source) before the rest: with more sites than --cross-site-peers, a
-    // random pick could leave a bridge with none of them, fetching only what other remote sites got first.
-    const candidates = shuffled(others.filter((p) => crossKeys.has(p.key)), random).sort((a, b) => Number(b.arrivedComplete) - Number(a.arrivedComplete))
-    cross.push(...candidates.slice(0, Math.min(policy.crossSitePeers, numwant)))
+function sample<T>(items: readonly T[], count: number, eligible: number, accept: (item: T) => boolean, random: () => number, out: T[]): T[] {
+  const target = out.length + Math.min(count, eligible)
+  const swapped = new Map<number, number>()
+  for (let i = 0; i < items.length && out.length < target; i++) {
+    const j = i + Math.floor(random() * (items.length - i))
+    const picked = swapped.get(j) ?? j
+    swapped.set(j, swapped.get(i) ?? i)
+    const item = items[picked]!
+    if (accept(item)) out.push(item)
   }
-  const same = shuffled(others.filter((p) => p.site === requester.site), random).slice(0, numwant - cross.length)
-  return [...cross, ...same]
+  return out
 }

@@ -1,5 +1,5 @@
 import type { AnnounceRequest } from './announceRequest.js'
-import { DEFAULT_SITE_POLICY, selectBySite, type SitePolicy } from './sitePolicy.js'
+import { DEFAULT_SITE_POLICY, type SitePolicy } from './sitePolicy.js'
 import { Swarm, type Peer } from './swarm.js'
 
 export interface SwarmRegistryOptions {
@@ -67,10 +67,8 @@ export class SwarmRegistry {
       return { peers: [], complete: swarm?.complete ?? 0, incomplete: swarm?.incomplete ?? 0 }
     }
     const swarm = this.touch(hashKey, req.infoHash, now)
-    swarm.upsert(peerKey, req, now, this.maxPeersPerSwarm)
-    const peers = swarm.hasSites
-      ? selectBySite(swarm.list(), { key: peerKey, site: req.site, left: req.left }, req.numwant, this.sitePolicy, this.random)
-      : swarm.sample(peerKey, req.numwant, this.random)
+    const peer = swarm.upsert(peerKey, req, now, this.maxPeersPerSwarm)
+    const peers = swarm.select(peer, req.numwant, this.random)
     return { peers, complete: swarm.complete, incomplete: swarm.incomplete }
   }
 
@@ -116,7 +114,7 @@ export class SwarmRegistry {
     } else {
       if (this.swarms.size >= this.maxTorrents) this.swarms.delete(this.swarms.keys().next().value as string)
       // Copy: the request's bytes are a view into a buffer as large as the whole URL.
-      swarm = new Swarm(Uint8Array.from(infoHash), now)
+      swarm = new Swarm(Uint8Array.from(infoHash), now, this.sitePolicy)
     }
     this.swarms.set(key, swarm)
     return swarm
