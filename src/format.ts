@@ -8,3 +8,10 @@ export function human(bytes: number): string {
   }
   return `${bytes.toFixed(i === 0 ? 0 : 1)} ${units[i]}`
 }
+
+/** Seconds for people: 42s, 3m05s; -- when never. */
+export function duration(s: number): string {
+  if (!Number.isFinite(s)) return '--'
+  if (s < 60) return `${Math.ceil(s)}s`
+  return `${Math.floor(s / 60)}m${String(Math.ceil(s % 60)).padStart(2, '0')}s`
+}

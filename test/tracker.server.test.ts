@@ -116,6 +116,7 @@ describe('tracker server', () => {
     await withTracker(async (_, base) => {
       const url = `${base}/announce`
       await announce(url, params(1, { left: 0 }), opts)
+      await announce(url, params(2), opts)
       await announce(url, params(2, { event: 'completed', left: 0 }), opts)
       await announce(url, params(3), opts)
       await announce(url, params(4, { infoHash: OTHER_HASH }), opts)
@@ -139,16 +140,31 @@ describe('tracker server', () => {
     })
   })
 
-  it('reports /stats as JSON', TEST_TIMEOUT, async () => {
+  it('reports /stats as JSON: counts, and every host with its progress, a completion counted once per peer', TEST_TIMEOUT, async () => {
     await withTracker(async (_, base) => {
-      await announce(`${base}/announce`, params(1, { event: 'completed', left: 0 }), opts)
-      await announce(`${base}/announce`, params(2), opts)
+      await announce(`${base}/announce`, params(1, { event: 'started', left: 1000 }), opts)
+      await announce(`${base}/announce`, params(1, { event: 'completed', left: 0, downloaded: 1000 }), opts)
+      await announce(`${base}/announce`, params(1, { event: 'completed', left: 0, downloaded: 1000 }), opts)
+      // A rerun over a tree already in place: complete from its first announce, it downloaded nothing.
+      await announce(`${base}/announce`, params(3, { event: 'completed', left: 0 }), opts)
+      await announce(`${base}/announce`, params(2, { left: 250, downloaded: 750, uploaded: 5, site: 'tokyo' }), opts)
       const res = await get(base, '/stats')
       assert.equal(res.status, 200)
       assert.equal(res.type, 'application/json')
-      assert.deepEqual(JSON.parse(res.body.toString()), {
-        torrents: [{ infoHash: Buffer.from(HASH).toString('hex'), seeders: 1, leechers: 1, completed: 1 }],
+      const [t, ...others] = (JSON.parse(res.body.toString()) as { torrents: Record<string, unknown>[] }).torrents
+      assert.equal(others.length, 0)
+      assert.deepEqual({ ...t, hosts: undefined, sites: undefined }, {
+        infoHash: Buffer.from(HASH).toString('hex'), seeders: 2, leechers: 1, completed: 1, size: 1000,
+        hostCount: 3, done: 2, downloading: 1, stalled: 0, left: 250, downloadRate: 0, eta: null, hosts: undefined, sites: undefined,
       })
+      const hosts = t!.hosts as Record<string, unknown>[]
+      assert.deepEqual(hosts.map((h) => [h.address, h.site, h.state, h.progress, h.left, h.downloaded, h.uploaded, h.completed]), [
+        ['127.0.0.1:7002', 'tokyo', 'downloading', 0.75, 250, 750, 5, false],
+        ['127.0.0.1:7001', undefined, 'done', 1, 0, 1000, 0, true],
+        ['127.0.0.1:7003', undefined, 'done', 1, 0, 0, 0, false],
+      ])
+      assert.ok(hosts.every((h) => Math.abs(Date.parse(h.lastSeen as string) - Date.now()) < 60_000))
+      assert.deepEqual((t!.sites as { site?: string; hostCount: number }[]).map((s) => [s.site, s.hostCount]), [['tokyo', 1], [undefined, 2]])
     })
   })
 

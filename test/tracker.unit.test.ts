@@ -224,13 +224,19 @@ describe('SwarmRegistry', () => {
     assert.equal(r.torrentCount, 1)
   })
 
-  it('counts completed once per peer and turns it into a seeder', () => {
+  it('counts completed once per peer (not for a peer complete from the start) and turns it into a seeder', () => {
     const r = registry()
     r.announce(request({ peerId: id(1), event: 'started' }), 0)
     r.announce(request({ peerId: id(1), event: 'completed', left: 0 }), 1)
     r.announce(request({ peerId: id(1), event: 'completed', left: 0 }), 2)
+    r.announce(request({ peerId: id(3), port: 3 }), 2)
+    r.announce(request({ peerId: id(3), port: 3, event: 'completed', left: 0 }), 3)
+    // A rerun over a tree already in place: complete from its first announce, it downloaded nothing.
     r.announce(request({ peerId: id(2), port: 2, event: 'completed', left: 0 }), 3)
-    assert.deepEqual(r.scrape([id(1)]), [{ infoHash: id(1), complete: 2, incomplete: 0, downloaded: 2 }])
+    // Peer 1 restarted with a new id: the completion it had counted stays counted.
+    r.announce(request({ peerId: id(9), left: 50 }), 4)
+    r.announce(request({ peerId: id(9), event: 'completed', left: 0 }), 5)
+    assert.deepEqual(r.scrape([id(1)]), [{ infoHash: id(1), complete: 3, incomplete: 0, downloaded: 2 }])
   })
 
   it('expires silent peers and then their empty swarm', () => {

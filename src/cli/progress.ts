@@ -1,15 +1,9 @@
-import { human } from '../format.js'
+import { duration, human } from '../format.js'
 import type { Logger } from '../log.js'
 import type { SwarmStats } from '../swarm/swarm.js'
 
 const INTERVAL_MS = 1000
 const LOG_EVERY_MS = 5000
-
-function duration(s: number): string {
-  if (!Number.isFinite(s)) return '--'
-  if (s < 60) return `${Math.ceil(s)}s`
-  return `${Math.floor(s / 60)}m${String(Math.ceil(s % 60)).padStart(2, '0')}s`
-}
 
 export function formatProgress(s: SwarmStats, rate: number): string {
   const pct = s.pieceCount ? (100 * s.pieces) / s.pieceCount : 100

@@ -1,5 +1,5 @@
 import type { Logger } from '../log.js'
-import { announce, announceWithRetry } from '../tracker/client.js'
+import { announce, announceWithRetry, type AnnounceResponse } from '../tracker/client.js'
 
 export interface AnnouncerOptions {
   urls: readonly string[]
@@ -32,6 +32,7 @@ const STOP_TIMEOUT_MS = 2000
  */
 export class Announcer {
   private timer: NodeJS.Timeout | null = null
+  private progressTimer: NodeJS.Timeout | null = null
   private intervalMs = 10_000
   private stopped = false
   /** Incomplete peers in the swarm, as last reported by the tracker. */
@@ -39,22 +40,55 @@ export class Announcer {
 
   constructor(private readonly opts: AnnouncerOptions) {}
 
-  private params(event: Event) {
+  private params(event: Event, numwant = 200) {
     const { infoHash, peerId, port, ip, site } = this.opts
-    return { infoHash, peerId, port, ip, site, ...this.opts.transfer(), event, numwant: 200 }
+    return { infoHash, peerId, port, ip, site, ...this.opts.transfer(), event, numwant }
   }
 
-  private accept(res: { interval: number; peers: { ip: string; port: number }[]; incomplete?: number; site?: string }): void {
+  private accept(res: AnnounceResponse, url: string): void {
     this.intervalMs = Math.min(MAX_INTERVAL_S, Math.max(MIN_INTERVAL_S, res.interval || 10)) * 1000
     this.incomplete = res.incomplete
     // Before the peers: connections opened from this list already carry the site.
     if (res.site !== undefined) this.opts.onSite?.(res.site)
     this.opts.onPeers(res.peers)
+    this.scheduleProgress(url, res.progressInterval)
+  }
+
+  /**
+   * murder's tracker asks for progress in between announces (for its live page): a plain announce with
+   * numwant=0, so it costs the tracker no peer selection, and any tracker would understand it. Only while
+   * there is something left to fetch; the next regular announce starts the count again.
+   */
+  private scheduleProgress(url: string, seconds: number | undefined): void {
+    if (this.progressTimer) clearTimeout(this.progressTimer)
+    this.progressTimer = null
+    if (seconds === undefined || this.stopped || this.opts.transfer().left === 0) return
+    this.progressTimer = setTimeout(() => {
+      this.send(url, undefined, 0).then(
+        (res) => this.scheduleProgress(url, res.progressInterval),
+        (err: Error) => this.opts.logger.debug({ tracker: url, err: err.message }, 'progress report failed'),
+      )
+    }, seconds * 1000)
+    this.progressTimer.unref()
+  }
+
+  /** What the tracker was told, for whoever compares the tracker's view with the peer's. */
+  private sent(url: string, p: ReturnType<Announcer['params']>): void {
+    this.opts.logger.debug({ tracker: url, event: p.event, left: p.left, downloaded: p.downloaded, uploaded: p.uploaded, numwant: p.numwant }, 'announced')
+  }
+
+  private async send(url: string, event: Event, numwant?: number): Promise<AnnounceResponse> {
+    const p = this.params(event, numwant)
+    const res = await announce(url, p, { timeoutMs: 5000 })
+    this.sent(url, p)
+    return res
   }
 
   async start(): Promise<void> {
-    const res = await announceWithRetry([...this.opts.urls], this.params('started'), { deadlineMs: this.opts.timeoutMs, logger: this.opts.logger })
-    this.accept(res)
+    const p = this.params('started')
+    const res = await announceWithRetry([...this.opts.urls], p, { deadlineMs: this.opts.timeoutMs, logger: this.opts.logger })
+    this.sent(res.url, p)
+    this.accept(res, res.url)
     this.schedule(this.intervalMs)
   }
 
@@ -62,7 +96,7 @@ export class Announcer {
   async announceNow(event?: Event): Promise<boolean> {
     for (const url of this.opts.urls) {
       try {
-        this.accept(await announce(url, this.params(event), { timeoutMs: 5000 }))
+        this.accept(await this.send(url, event), url)
         return true
       } catch (err) {
         this.opts.logger.warn({ tracker: url, err: (err as Error).message }, 'announce failed')
@@ -84,6 +118,7 @@ export class Announcer {
   async stop(): Promise<void> {
     this.stopped = true
     if (this.timer) clearTimeout(this.timer)
+    if (this.progressTimer) clearTimeout(this.progressTimer)
     await Promise.any(this.opts.urls.map((url) => announce(url, this.params('stopped'), { timeoutMs: STOP_TIMEOUT_MS }))).catch(() => undefined)
   }
 }

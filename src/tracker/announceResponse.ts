@@ -14,6 +14,8 @@ export interface AnnounceResponse {
   incomplete?: number
   /** murder's tracker: the site it placed us in. */
   site?: string
+  /** murder's tracker: seconds between progress reports while downloading. */
+  progressInterval?: number
 }
 
 /** A tracker answered, but with `failure reason`: distinct so callers can tell refusal from outage. */
@@ -51,6 +53,8 @@ export function parseAnnounceResponse(body: Uint8Array): AnnounceResponse {
   if (typeof decoded.incomplete === 'number') response.incomplete = decoded.incomplete
   const site = decoded['murder site']
   if (site instanceof Uint8Array && site.length > 0 && site.length <= 64) response.site = utf8.decode(site)
+  const progress = decoded['murder progress interval']
+  if (typeof progress === 'number' && Number.isInteger(progress) && progress >= 1 && progress < interval) response.progressInterval = progress
   return response
 }
 

@@ -89,6 +89,7 @@ export interface RetryOptions {
 /**
  * Announces to the first tracker that answers: tries every URL in order (announce-list tiers
  * flattened), then backs off (250 ms doubling to 5 s) and goes round again until the deadline.
+ * The response says which tracker gave it (`url`).
  * @throws UserError (ExitCode.tracker) naming the last tracker tried and its error.
  */
 /** Less time than this left before the deadline: no new attempt. */
@@ -98,7 +99,7 @@ export async function announceWithRetry(
   urls: readonly string[],
   params: AnnounceParams,
   opts: RetryOptions,
-): Promise<AnnounceResponse> {
+): Promise<AnnounceResponse & { url: string }> {
   if (urls.length === 0) throw new UserError('tracker unreachable: the torrent names no tracker', ExitCode.tracker)
   const deadline = performance.now() + opts.deadlineMs
   const attemptTimeoutMs = opts.attemptTimeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS
@@ -117,7 +118,7 @@ export async function announceWithRetry(
       if (remaining <= 0 || (attempted && remaining < MIN_ATTEMPT_MS)) throw unreachable()
       attempted = true
       try {
-        return await announce(url, params, { timeoutMs: Math.ceil(Math.min(attemptTimeoutMs, remaining)), signal: opts.signal })
+        return { ...(await announce(url, params, { timeoutMs: Math.ceil(Math.min(attemptTimeoutMs, remaining)), signal: opts.signal })), url }
       } catch (err) {
         if (opts.signal?.aborted) throw opts.signal.reason
         lastUrl = url

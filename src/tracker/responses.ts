@@ -10,6 +10,11 @@ export interface AnnounceReply {
   compact: boolean
   /** The site the tracker placed the requester in (from its --sites map), so the peer can tell other peers. */
   site?: string
+  /**
+   * Seconds between progress reports (announces with numwant=0) that murder's peers send in between announces
+   * while they download, for the live page; a key other clients ignore.
+   */
+  progressInterval?: number
 }
 
 export interface ScrapeFile {
@@ -31,6 +36,7 @@ export function encodeAnnounce(reply: AnnounceReply): Uint8Array {
     incomplete: reply.incomplete,
   }
   if (reply.site !== undefined) body['murder site'] = reply.site
+  if (reply.progressInterval !== undefined) body['murder progress interval'] = reply.progressInterval
   if (reply.compact) {
     const v4: Uint8Array[] = []
     const v6: Uint8Array[] = []

@@ -3,6 +3,9 @@ import type { AddressInfo } from 'node:net'
 import { ExitCode, UserError } from '../cli/errors.js'
 import type { Logger } from '../log.js'
 import { DEFAULT_MAX_NUMWANT, parseAnnounce } from './announceRequest.js'
+import { torrentView, type TorrentView } from './fleet.js'
+import { renderPage } from './livePage.js'
+import { TrackerMetrics, type RequestKind } from './metrics.js'
 import { TrackerRequestError } from './query.js'
 import { encodeAnnounce, encodeFailure, encodeScrape } from './responses.js'
 import { parseScrape } from './scrapeRequest.js'
@@ -48,6 +51,12 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000
 export const NOT_ALLOWED = 'torrent not allowed'
 /** Slack on top of two missed intervals before a silent peer is forgotten. */
 const EXPIRY_GRACE_MS = 10_000
+/**
+ * Progress reports per second that a swarm's downloading peers send together at most, in between announces
+ * (one per peer per second in swarms of up to this many).
+ */
+const PROGRESS_REPORTS_PER_SECOND = 500
+const KINDS = new Map<string, RequestKind>([['/announce', 'announce'], ['/scrape', 'scrape'], ['/stats', 'stats'], ['/metrics', 'metrics'], ['/', 'page']])
 
 interface Reply {
   status: number
@@ -56,7 +65,7 @@ interface Reply {
   headers?: Record<string, string>
 }
 
-/** Starts the HTTP tracker (GET /announce, /scrape, /stats); resolves once it is listening. */
+/** Starts the HTTP tracker (GET /announce, /scrape, /stats, /metrics, and the live page at /); resolves once it is listening. */
 export async function startTracker(opts: TrackerOptions): Promise<RunningTracker> {
   const { logger } = opts
   if (!Number.isInteger(opts.interval) || opts.interval < 1) {
@@ -76,6 +85,12 @@ export async function startTracker(opts: TrackerOptions): Promise<RunningTracker
     allow === undefined || allow.has(Buffer.from(infoHash.buffer, infoHash.byteOffset, infoHash.byteLength).toString('hex'))
   // Monotonic: the registry's expiry assumes time never goes backwards, which wall-clock time can.
   const now = (): number => performance.now()
+  const metrics = new TrackerMetrics()
+  const clock = { intervalMs, wallOffset: Date.now() - now() }
+  const views = (): TorrentView[] => {
+    const at = now()
+    return [...registry.swarmList()].map((s) => torrentView(s, at, clock))
+  }
 
   const bencoded = (body: Uint8Array): Reply => ({ status: 200, type: 'text/plain', body })
 
@@ -85,6 +100,8 @@ export async function startTracker(opts: TrackerOptions): Promise<RunningTracker
     // A site the peer names wins over the address map, so one host can be placed by hand.
     const req = parsed.site === undefined && opts.sites ? { ...parsed, site: opts.sites.lookup(parsed.ip) } : parsed
     const result = registry.announce(req, now())
+    metrics.announced(req.event)
+    const progressInterval = Math.max(1, Math.ceil(result.incomplete / PROGRESS_REPORTS_PER_SECOND))
     // Guarded: this runs for every announce and the hex conversions are not free.
     if (logger.isLevelEnabled('debug')) {
       logger.debug(
@@ -111,28 +128,22 @@ export async function startTracker(opts: TrackerOptions): Promise<RunningTracker
         peers: result.peers,
         compact: req.compact,
         site: req.site,
+        progressInterval: progressInterval < opts.interval ? progressInterval : undefined,
       }),
     )
   }
 
   function stats(): Reply {
-    const torrents = registry.scrape().map((t) => ({
-      infoHash: Buffer.from(t.infoHash).toString('hex'),
-      seeders: t.complete,
-      leechers: t.incomplete,
-      completed: t.downloaded,
-    }))
+    const torrents = views().map(({ hosts, ...t }) => ({ ...t, hosts: hosts.map((h) => ({ ...h, lastSeen: new Date(h.lastSeen).toISOString() })) }))
     return { status: 200, type: 'application/json', body: `${JSON.stringify({ torrents })}\n` }
   }
 
-  function route(req: http.IncomingMessage): Reply {
-    const url = req.url ?? '/'
-    const q = url.indexOf('?')
-    const path = q < 0 ? url : url.slice(0, q)
-    const query = q < 0 ? '' : url.slice(q + 1)
+  function route(req: http.IncomingMessage, url: string, path: string, query: string): Reply {
     const isBencoded = path === '/announce' || path === '/scrape'
-    if (!isBencoded && path !== '/stats') return { status: 404, type: 'text/plain', body: 'not found\n' }
+    if (!KINDS.has(path)) return { status: 404, type: 'text/plain', body: 'not found\n' }
     if (req.method !== 'GET') return { status: 405, type: 'text/plain', body: 'method not allowed\n', headers: { allow: 'GET' } }
+    if (path === '/') return { status: 200, type: 'text/html; charset=utf-8', body: renderPage(views(), { intervalSeconds: opts.interval, wallNow: Date.now() }) }
+    if (path === '/metrics') return { status: 200, type: 'text/plain; version=0.0.4; charset=utf-8', body: metrics.render(views()) }
     try {
       if (url.length > MAX_URL_LENGTH) throw new TrackerRequestError(`request URL longer than ${MAX_URL_LENGTH} bytes`)
       if (path === '/announce') return announce(query, req.socket.remoteAddress)
@@ -146,6 +157,7 @@ export async function startTracker(opts: TrackerOptions): Promise<RunningTracker
     } catch (err) {
       if (!(err instanceof TrackerRequestError)) throw err
       logger.debug({ remote: req.socket.remoteAddress, path, reason: err.message }, 'rejected tracker request')
+      if (path === '/announce') metrics.failed(err.message)
       // BitTorrent clients only understand a bencoded failure, and only with status 200.
       return isBencoded ? bencoded(encodeFailure(err.message)) : { status: 400, type: 'text/plain', body: `${err.message}\n` }
     }
@@ -160,9 +172,13 @@ export async function startTracker(opts: TrackerOptions): Promise<RunningTracker
       connectionsCheckingInterval: Math.min(1_000, Math.max(100, Math.floor(requestTimeoutMs / 2))),
     },
     (req, res) => {
+      const started = performance.now()
+      const url = req.url ?? '/'
+      const q = url.indexOf('?')
+      const path = q < 0 ? url : url.slice(0, q)
       let reply: Reply
       try {
-        reply = route(req)
+        reply = route(req, url, path, q < 0 ? '' : url.slice(q + 1))
       } catch (err) {
         logger.error({ err }, 'tracker request failed')
         reply = { status: 500, type: 'text/plain', body: 'internal error\n' }
@@ -174,6 +190,7 @@ export async function startTracker(opts: TrackerOptions): Promise<RunningTracker
         ...reply.headers,
       })
       res.end(reply.body)
+      metrics.observe(KINDS.get(path) ?? 'other', (performance.now() - started) / 1000)
     },
   )
 

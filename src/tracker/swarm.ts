@@ -18,15 +18,28 @@ interface Record {
   site: string | undefined
   /** Set once this peer's `completed` event has been counted, so a repeated event is not. */
   countedCompleted: boolean
+  /** As last reported (this client session's totals). */
+  downloaded: number
+  uploaded: number
+  /** Bytes/s between its last two announces. */
+  downloadRate: number
+  uploadRate: number
+  /** When it last reported progress (less left, or more downloaded), or first announced. */
+  lastProgress: number
 }
 
 export type Peer = Readonly<Record>
 
 /** The peers of one torrent, with seeder count and completed counter kept incrementally. */
 export class Swarm {
-  /** Number of `completed` events seen (scrape's `downloaded`). */
+  /** Peers that completed a download here, each counted once (scrape's `downloaded`). */
   completed = 0
   lastAnnounce: number
+  /**
+   * The most any peer had left: the torrent's size as soon as one peer started empty (the tracker never sees
+   * the torrent itself), so that progress can be shown as a fraction.
+   */
+  largestLeft = 0
   private seeders = 0
   // Keyed by peer id (hex). Every announce re-inserts its peer, so iteration order is
   // least-recently-seen first: eviction and expiry only ever look at the front.
@@ -61,7 +74,9 @@ export class Swarm {
   upsert(key: string, req: AnnounceRequest, now: number, maxPeers: number): Peer {
     this.lastAnnounce = now
     const endpointHolder = this.endpoints.get(endpointKey(req))
-    if (endpointHolder !== undefined && endpointHolder !== key) this.remove(endpointHolder)
+    // The same client restarted with a fresh peer id: a completion it had counted stays counted.
+    const restarted = endpointHolder !== undefined && endpointHolder !== key ? this.remove(endpointHolder) : undefined
+    this.largestLeft = Math.max(this.largestLeft, req.left)
     let peer = this.peers.get(key)
     if (peer === undefined) {
       while (this.peers.size >= maxPeers) this.remove(this.peers.keys().next().value as string)
@@ -76,7 +91,12 @@ export class Swarm {
         firstSeen: now,
         arrivedComplete: req.left === 0,
         site: req.site,
-        countedCompleted: false,
+        countedCompleted: restarted?.countedCompleted ?? false,
+        downloaded: req.downloaded,
+        uploaded: req.uploaded,
+        downloadRate: 0,
+        uploadRate: 0,
+        lastProgress: now,
       }
       this.sites.add(peer)
     } else {
@@ -86,12 +106,22 @@ export class Swarm {
         peer.site = req.site
         this.sites.add(peer)
       }
+      const seconds = (now - peer.lastSeen) / 1000
+      // A client that restarted reports smaller totals: no rate from that gap.
+      if (seconds > 0) {
+        peer.downloadRate = Math.max(0, req.downloaded - peer.downloaded) / seconds
+        peer.uploadRate = Math.max(0, req.uploaded - peer.uploaded) / seconds
+      }
+      if (req.left < peer.left || req.downloaded > peer.downloaded) peer.lastProgress = now
       peer.ip = req.ip
       peer.port = req.port
       peer.left = req.left
       peer.lastSeen = now
+      peer.downloaded = req.downloaded
+      peer.uploaded = req.uploaded
     }
-    if (req.event === 'completed' && !peer.countedCompleted) {
+    // A peer complete at its first announce downloaded nothing here (a rerun over a tree already in place).
+    if (req.event === 'completed' && !peer.countedCompleted && !peer.arrivedComplete) {
       peer.countedCompleted = true
       this.completed++
     }
@@ -126,6 +156,11 @@ export class Swarm {
       removed++
     }
     return removed
+  }
+
+  /** Every peer, least recently seen first. */
+  peerList(): IterableIterator<Peer> {
+    return this.peers.values()
   }
 
   /** Up to `numwant` peers for `requester` (as `upsert` returned it), chosen by the site policy. */

@@ -81,6 +81,11 @@ export class SwarmRegistry {
     })
   }
 
+  /** Every swarm, least recently announced first. */
+  swarmList(): IterableIterator<Swarm> {
+    return this.swarms.values()
+  }
+
   /** Drops peers that stopped announcing, then swarms left empty and idle. Call periodically. */
   sweep(now: number): { peers: number; torrents: number } {
     const cutoff = now - this.peerTtlMs

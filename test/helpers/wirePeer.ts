@@ -209,9 +209,9 @@ export async function listenPeer(opts: RawPeerOptions, onPeer: (peer: RawPeer) =
  */
 export async function announcePeer(
   trackerUrl: string,
-  p: { infoHash: Uint8Array; peerId: Uint8Array; port: number; left: number; everyMs?: number },
+  p: { infoHash: Uint8Array; peerId: Uint8Array; port: number; left: number; everyMs?: number; site?: string },
 ): Promise<() => Promise<void>> {
-  const params = { infoHash: p.infoHash, peerId: p.peerId, port: p.port, ip: '127.0.0.1', uploaded: 0, downloaded: 0, left: p.left, numwant: 0 }
+  const params = { infoHash: p.infoHash, peerId: p.peerId, port: p.port, ip: '127.0.0.1', uploaded: 0, downloaded: 0, left: p.left, numwant: 0, site: p.site }
   await announce(trackerUrl, { ...params, event: 'started' }, { timeoutMs: 5000 })
   const timer = setInterval(() => { announce(trackerUrl, params, { timeoutMs: 5000 }).catch(() => undefined) }, p.everyMs ?? 1000)
   timer.unref()

@@ -1,0 +1,218 @@
+// The tracker's live page in a real headless Chromium (Debian's, driven with playwright-core), against a real
+// swarm on loopback and against 5000 simulated peers; /metrics checked with Prometheus' own promtool.
+import { after, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { mkdir } from 'node:fs/promises'
+import http from 'node:http'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { chromium, type Browser, type Page } from 'playwright-core'
+import { announce } from '../src/tracker/client.js'
+import { murder, type Proc } from './helpers/proc.js'
+import { dataLength, killAll, startSeed, startTracker, track, treeWithTracker } from './helpers/swarm.js'
+import { cleanup, tempDir } from './helpers/tree.js'
+import { announcePeer, testPeerId } from './helpers/wirePeer.js'
+
+const TIMEOUT = { timeout: 180_000 }
+/** Where the screenshots go (not committed): a person can look at what the test saw. */
+const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url))
+const dirs: string[] = []
+let browser: Browser | undefined
+after(async () => {
+  await browser?.close()
+  await killAll()
+  await cleanup(...dirs)
+})
+
+async function openBrowser(): Promise<Browser> {
+  // Debian's chromium; playwright-core gives it a new empty profile. Never a downloaded browser.
+  browser ??= await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  })
+  return browser
+}
+
+interface Row { key: string; site: string; state: string; pct: string }
+
+/** The host rows of the page's (only) torrent, top to bottom. */
+function hostRows(page: Page): Promise<Row[]> {
+  return page.$$eval('table.hosts tbody tr', (trs) => trs.map((tr) => {
+    const td = [...tr.querySelectorAll('td')].map((c) => c.textContent ?? '')
+    return { key: (tr as HTMLElement).dataset.key ?? '', site: td[1]!, state: td[2]!, pct: tr.querySelector('.pct')?.textContent ?? '' }
+  }))
+}
+
+/** Probes the page after each of its own updates until `probe` returns something. */
+async function until<T>(page: Page, what: string, ms: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + ms
+  for (;;) {
+    const seen = await page.evaluate(() => document.body.dataset.updated ?? '')
+    const v = await probe()
+    if (v !== undefined) return v
+    const timeout = deadline - Date.now()
+    if (timeout <= 0) throw new Error(`timed out waiting for ${what}`)
+    await page.waitForFunction((s) => (document.body.dataset.updated ?? '') !== s, seen, { timeout }).catch(() => undefined)
+  }
+}
+
+const percent = (left: number, size: number) => `${(100 * (1 - left / size)).toFixed(1)}%`
+
+test('the live page follows a real swarm: sites, progress as the peers report it, a stalled host, completions; no network but the tracker', TIMEOUT, async () => {
+  const work = await tempDir('livepage')
+  dirs.push(work)
+  const files: Record<string, number> = {}
+  for (let i = 0; i < 6; i++) files[`f${i}.bin`] = 512 * 1024 + i * 1000
+  const { src, tracker, made } = await treeWithTracker(work, files, ['--piece-length', String(64 * 1024)], ['--interval', '2'])
+  const size = dataLength(made.meta)
+  const base = `http://127.0.0.1:${tracker.port}/`
+  await startSeed(made.torrent, src, ['--site', 'a'])
+  const sites = ['a', 'b', 'b']
+  const peers: Proc[] = sites.map((site, i) => track(murder(['peer', made.torrent, join(work, `d${i}`), '127.0.0.1', '--site', site,
+    '--max-download-rate', '600k', '--linger', '60', '--log-level', 'debug'])))
+  const ports = await Promise.all(peers.map(async (p) => (await p.logLine((l) => l['msg'] === 'destination checked'))['port'] as number))
+  // A host that announces but never progresses: stalled after two intervals. It also keeps the real peers
+  // lingering (the tracker reports an incomplete peer), so the page can show them done. It arrives after the
+  // peers, so that it is no site's bridge.
+  for (const p of peers) await p.logLine((l) => l['msg'] === 'announced')
+  const stalled = await announcePeer(tracker.url, { infoHash: Buffer.from(made.infoHash, 'hex'), peerId: testPeerId('stuck'), port: 9, left: Math.floor(size / 2), site: 'b' })
+  const keyOf = (i: number) => `127.0.0.1:${ports[i]}`
+
+  const page = await (await openBrowser()).newPage()
+  const requested: string[] = []
+  page.on('request', (r) => requested.push(r.url()))
+  await page.goto(base)
+
+  // While they download: every peer's row is in its site, and shows a progress the peer itself reported.
+  const during = await until(page, 'a peer shown part way', 60_000, async () => {
+    const rows = await hostRows(page)
+    const mine = ports.map((_, i) => rows.find((r) => r.key === keyOf(i)))
+    if (mine.some((r) => r === undefined) || !mine.some((r) => r!.state === 'downloading' && r!.pct !== '0.0%')) return undefined
+    return mine as Row[]
+  })
+  for (const [i, row] of during.entries()) {
+    assert.equal(row.site, sites[i])
+    // The peer logs what it sent once the answer is in: the tracker may show it a moment earlier.
+    await peers[i]!.logLine((l) => l['msg'] === 'announced' && percent(l['left'] as number, size) === row.pct, 5_000)
+  }
+
+  // The stalled host: shown stalled, first (stragglers first), while the others progress.
+  await page.waitForSelector(`tr.stalled[data-key="127.0.0.1:9"]`, { timeout: 30_000 })
+  assert.equal((await hostRows(page))[0]!.key, '127.0.0.1:9')
+  await mkdir(ARTIFACTS, { recursive: true })
+  await page.screenshot({ path: join(ARTIFACTS, 'livePage-downloading.png'), fullPage: true })
+
+  // After they complete: each peer done at 100.0%, in its site; each completion counted once.
+  for (const p of peers) await p.logLine((l) => l['msg'] === 'complete', 90_000)
+  const done = await until(page, 'every peer shown done', 30_000, async () => {
+    const rows = await hostRows(page)
+    const mine = ports.map((_, i) => rows.find((r) => r.key === keyOf(i)))
+    return mine.every((r) => r?.state === 'done') ? mine as Row[] : undefined
+  })
+  assert.deepEqual(done.map((r) => [r.site, r.pct]), sites.map((s) => [s, '100.0%']))
+  const totals = await page.textContent('p.totals')
+  assert.match(totals ?? '', /5 hosts: 4 done, 0 downloading, 1 stalled/)
+  assert.match(totals ?? '', /3 completed here/)
+  const siteRows = await page.$$eval('table.sites tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].slice(0, 5).map((c) => c.textContent)))
+  assert.deepEqual(siteRows, [['b', '3', '2', '0', '1'], ['a', '2', '2', '0', '0']], 'site, hosts, done, downloading, stalled')
+  await page.screenshot({ path: join(ARTIFACTS, 'livePage-done.png'), fullPage: true })
+  assert.ok(requested.every((u) => u.startsWith(base)), `only the tracker was asked: ${requested.filter((u) => !u.startsWith(base)).join(' ')}`)
+
+  // Without JavaScript it is the same table, static.
+  const noJs = await (await openBrowser()).newContext({ javaScriptEnabled: false })
+  const still = await noJs.newPage()
+  await still.goto(base)
+  assert.equal((await hostRows(still)).filter((r) => r.state === 'done').length, 4)
+  await noJs.close()
+  await page.close()
+
+  await stalled()
+  for (const p of peers) assert.equal((await p.exited).code, 0, p.stderr())
+})
+
+/** Announces every one of `peers` once, over a few keep-alive connections. */
+async function announceAll(port: number, paths: string[]): Promise<void> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 8 })
+  let next = 0
+  const worker = async () => {
+    while (next < paths.length) {
+      const path = paths[next++]!
+      await new Promise<void>((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port, path, agent }, (res) => { res.resume(); res.on('end', resolve) }).on('error', reject)
+      })
+    }
+  }
+  await Promise.all(Array.from({ length: 8 }, worker))
+  agent.destroy()
+}
+
+test('5000 simulated hosts: the page renders them, changes only the rows that change, and shows an announce within about a second', TIMEOUT, async () => {
+  const tracker = await startTracker(['--interval', '30'])
+  const infoHash = '%AA'.repeat(20)
+  const path = (n: number, left: number) => `/announce?info_hash=${infoHash}&peer_id=${'-SIM000-'}${String(n).padStart(12, '0')}` +
+    `&port=${10_000 + (n % 50_000)}&ip=10.${(n >> 8) & 255}.${n & 255}.1&uploaded=0&downloaded=${1_000_000 - left}&left=${left}&numwant=0&site=s${n % 20}`
+  const hosts = Array.from({ length: 5000 }, (_, n) => n)
+  await announceAll(tracker.port, hosts.map((n) => path(n, n % 7 === 0 ? 0 : 1_000_000 - n * 100)))
+
+  const page = await (await openBrowser()).newPage()
+  const t0 = performance.now()
+  await page.goto(`http://127.0.0.1:${tracker.port}/`)
+  assert.equal(await page.$$eval('table.hosts tbody tr', (trs) => trs.length), 5000)
+  const loadMs = performance.now() - t0
+
+  // Two updates with nothing announced: no host row touched.
+  await page.evaluate(() => {
+    const w = window as unknown as { churn: number }
+    w.churn = 0
+    new MutationObserver((m) => { w.churn += m.length }).observe(document.querySelector('table.hosts tbody')!, { subtree: true, childList: true, characterData: true, attributes: true })
+  })
+  for (let i = 0; i < 2; i++) {
+    const before = await page.evaluate(() => document.body.dataset.updated ?? '')
+    await page.waitForFunction((b) => (document.body.dataset.updated ?? '') !== b, before, { timeout: 10_000 })
+  }
+  assert.equal(await page.evaluate(() => (window as unknown as { churn: number }).churn), 0)
+
+  // One host reports progress: its row shows it at the next update.
+  const announced = performance.now()
+  await announceAll(tracker.port, [path(1, 500_000)])
+  await page.waitForFunction(() => document.querySelector('tr[data-key="10.0.1.1:10001"] .pct')?.textContent === '50.0%', undefined, { timeout: 10_000 })
+  const shownMs = performance.now() - announced
+  const churn = await page.evaluate(() => (window as unknown as { churn: number }).churn)
+  const updateMs = await page.evaluate(() => document.body.dataset.updateMs)
+  await page.screenshot({ path: join(ARTIFACTS, 'livePage-5000.png') })
+  await page.close()
+  console.log(`# 5000 hosts: page loaded in ${Math.round(loadMs)} ms; an announce shown after ${Math.round(shownMs)} ms (an update takes ${updateMs} ms); ${churn} mutations for it`)
+  // The row moved (more progress, further down) and its cells changed: a handful of mutations, not thousands.
+  assert.ok(churn > 0 && churn < 50, `${churn} mutations`)
+})
+
+test('/metrics is valid Prometheus text (promtool) and counts the announces sent', TIMEOUT, async () => {
+  const tracker = await startTracker(['--interval', '30'])
+  const infoHash = Buffer.alloc(20, 7)
+  const params = (n: number, left: number) => ({ infoHash, peerId: testPeerId(`m${n}`), port: 7000 + n, ip: '127.0.0.1', uploaded: n, downloaded: 10, left, site: n < 2 ? 'paris' : undefined })
+  const url = tracker.url
+  for (let n = 0; n < 3; n++) await announce(url, { ...params(n, 100), event: 'started' }, { timeoutMs: 5000 })
+  await announce(url, params(0, 50), { timeoutMs: 5000 })
+  await announce(url, { ...params(1, 0), event: 'completed' }, { timeoutMs: 5000 })
+  await assert.rejects(announce(`${url}`, { ...params(3, 1), port: 0 }, { timeoutMs: 5000 }), /invalid port/)
+  const text = await (await fetch(`http://127.0.0.1:${tracker.port}/metrics`)).text()
+  const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' })
+  assert.equal(check.status, 0, `promtool: ${check.stdout}${check.stderr}\n${text}`)
+  assert.equal(`${check.stdout}${check.stderr}`.trim(), '', 'no lint either')
+  const sample = (name: string, labels: string) => {
+    const line = text.split('\n').find((l) => l.startsWith(`${name}${labels} `))
+    return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1))
+  }
+  assert.equal(sample('murder_tracker_announces_total', '{event="started"}'), 3)
+  assert.equal(sample('murder_tracker_announces_total', '{event="none"}'), 1)
+  assert.equal(sample('murder_tracker_announces_total', '{event="completed"}'), 1)
+  assert.equal(sample('murder_tracker_announce_failures_total', '{reason="invalid port"}'), 1)
+  assert.equal(sample('murder_tracker_swarms', ''), 1)
+  assert.equal(sample('murder_tracker_peers', '{state="done",site="paris"}'), 1)
+  assert.equal(sample('murder_tracker_peers', '{state="downloading",site="paris"}'), 1)
+  assert.equal(sample('murder_tracker_peers', '{state="downloading",site=""}'), 1)
+  assert.equal(sample('murder_tracker_reported_bytes', '{kind="left"}'), 150)
+  assert.equal(sample('murder_tracker_reported_bytes', '{kind="uploaded"}'), 3)
+  assert.equal(sample('murder_tracker_request_duration_seconds_count', '{kind="announce"}'), 6)
+})
