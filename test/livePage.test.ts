@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { announce } from '../src/tracker/client.js'
 import { murder, type Proc } from './helpers/proc.js'
-import { dataLength, killAll, startSeed, startTracker, track, treeWithTracker } from './helpers/swarm.js'
+import { dataLength, killAll, logLines, startSeed, startTracker, track, treeWithTracker } from './helpers/swarm.js'
 import { cleanup, tempDir } from './helpers/tree.js'
 import { announcePeer, testPeerId } from './helpers/wirePeer.js'
 
@@ -128,7 +128,12 @@ test('the live page follows a real swarm: sites, progress as the peers report it
   await page.close()
 
   await stalled()
-  for (const p of peers) assert.equal((await p.exited).code, 0, p.stderr())
+  for (const p of peers) {
+    assert.equal((await p.exited).code, 0, p.stderr())
+    // murder's tracker asked for progress every second in between its 2 s announces.
+    const reports = logLines(p.stderr(), 'announced').filter((l) => l['numwant'] === 0)
+    assert.ok(reports.length > 0 && reports.every((l) => (l['left'] as number) > 0), 'progress reports, only while downloading')
+  }
 })
 
 /** Announces every one of `peers` once, over a few keep-alive connections. */

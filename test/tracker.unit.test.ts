@@ -362,6 +362,13 @@ describe('responses', () => {
 })
 
 describe('parseAnnounceResponse', () => {
+  it('reads murder\'s progress interval only when it is shorter than the interval', () => {
+    const reply = (progressInterval?: number) => parseAnnounceResponse(encodeAnnounce({ interval: 10, minInterval: 5, complete: 0, incomplete: 1, peers: [], compact: true, progressInterval }))
+    assert.equal(reply(1).progressInterval, 1)
+    assert.equal(reply(10).progressInterval, undefined)
+    assert.equal(reply().progressInterval, undefined)
+  })
+
   const encode = (v: unknown): Uint8Array => bencode.encode(v)
 
   it('reads compact peers, peers6 and counts', () => {
