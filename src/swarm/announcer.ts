@@ -64,6 +64,8 @@ export class Announcer {
     this.progressTimer = null
     if (seconds === undefined || this.stopped || this.opts.transfer().left === 0) return
     this.progressTimer = setTimeout(() => {
+      // Completed meanwhile: its `completed` announce is on its way and says more.
+      if (this.opts.transfer().left === 0) return
       this.send(url, undefined, 0).then(
         (res) => this.scheduleProgress(url, res.progressInterval),
         (err: Error) => this.opts.logger.debug({ tracker: url, err: err.message }, 'progress report failed'),
