@@ -26,7 +26,7 @@ function siteRow(s: SiteView): string {
 
 function hostRow(h: HostView): string {
   return `<tr data-key="${esc(h.address)}" class="${h.state}"><td>${esc(h.address)}</td><td>${esc(siteName(h.site))}</td>` +
-    `<td>${h.state}</td><td><span class="bar"><span style="width:${percent(h.progress)}"></span></span> <span class="pct">${percent(h.progress)}</span></td>` +
+    `<td>${h.state}</td><td class="pct" style="--p:${percent(h.progress)}">${percent(h.progress)}</td>` +
     `<td>${rate(h.downloadRate)}</td><td>${rate(h.uploadRate)}</td><td>${clock(h.lastSeen)}</td></tr>`
 }
 
@@ -42,8 +42,8 @@ function torrentSection(t: TorrentView): string {
 const STYLE = `body{font:14px system-ui,sans-serif;margin:1em 2em;color:#222}h2{font-size:1.1em;margin:1.5em 0 .3em}
 table{border-collapse:collapse;margin:.5em 0}td,th{padding:2px 10px;text-align:left;border-bottom:1px solid #eee}
 table.sites td:nth-child(n+2),table.hosts td:nth-child(n+5){text-align:right;font-variant-numeric:tabular-nums}tr.stalled{background:#fdd}tr.done{color:#777}
-.bar{display:inline-block;width:12em;height:.8em;background:#e4e4e4;vertical-align:middle}.bar>span{display:block;height:100%;background:#4a8}
-tr.stalled .bar>span{background:#c44}.pct{display:inline-block;width:4em;text-align:right}`
+tr{--bar:#4a8}tr.stalled{--bar:#c44}
+td.pct{padding-left:13em;text-align:right;background:linear-gradient(to right,var(--bar) var(--p),#e4e4e4 0) no-repeat 10px center/12em .8em}`
 
 // Runs in the browser: fetch the page, patch what differs. Keyed containers (data-keyed) match children by data-key.
 const SCRIPT = `(() => {
