@@ -57,3 +57,15 @@ test('metrics: cumulative histogram buckets, escaped labels, failure reasons cut
   assert.equal(value('murder_tracker_announce_failures_total{reason="invalid port"}'), 2)
   assert.equal(value('murder_tracker_peers{state="done",site="a\\"b\\\\c"}'), 1)
 })
+
+test('rates are measured over three seconds or more, and a restarted client (smaller totals) starts a new window', () => {
+  const swarm = new Swarm(new Uint8Array(20), 0, { bridgesPerSite: 1, crossSitePeers: 4 })
+  const rateAt = (downloaded: number, now: number) => swarm.upsert('p', req(1, 10_000 - downloaded, downloaded), now, 10).downloadRate
+  assert.equal(rateAt(0, 0), 0)
+  assert.equal(rateAt(100, 1000), 0, 'one second: no rate yet')
+  assert.equal(rateAt(300, 3000), 100)
+  assert.equal(rateAt(1300, 4000), 100, 'kept until the next window is long enough')
+  assert.equal(rateAt(1500, 6000), 400)
+  assert.equal(rateAt(10, 7000), 400, 'restarted: its totals start again from 0')
+  assert.equal(rateAt(610, 10_000), 200)
+})

@@ -21,14 +21,22 @@ interface Record {
   /** As last reported (this client session's totals). */
   downloaded: number
   uploaded: number
-  /** Bytes/s between its last two announces. */
+  /** Bytes/s over the last RATE_WINDOW_MS or more (from `rateFrom`). */
   downloadRate: number
   uploadRate: number
+  /** Where the window of the next rates starts. */
+  rateFrom: { at: number; downloaded: number; uploaded: number }
   /** When it last reported progress (less left, or more downloaded), or first announced. */
   lastProgress: number
 }
 
 export type Peer = Readonly<Record>
+
+/**
+ * Rates are measured over at least this long: progress reports come every second, and one second of a
+ * transfer (whole pieces counted once verified) swings between nothing and twice the real rate.
+ */
+const RATE_WINDOW_MS = 3000
 
 /** The peers of one torrent, with seeder count and completed counter kept incrementally. */
 export class Swarm {
@@ -96,6 +104,7 @@ export class Swarm {
         uploaded: req.uploaded,
         downloadRate: 0,
         uploadRate: 0,
+        rateFrom: { at: now, downloaded: req.downloaded, uploaded: req.uploaded },
         lastProgress: now,
       }
       this.sites.add(peer)
@@ -106,11 +115,14 @@ export class Swarm {
         peer.site = req.site
         this.sites.add(peer)
       }
-      const seconds = (now - peer.lastSeen) / 1000
+      const from = peer.rateFrom
+      const seconds = (now - from.at) / 1000
       // A client that restarted reports smaller totals: no rate from that gap.
-      if (seconds > 0) {
-        peer.downloadRate = Math.max(0, req.downloaded - peer.downloaded) / seconds
-        peer.uploadRate = Math.max(0, req.uploaded - peer.uploaded) / seconds
+      if (req.downloaded < from.downloaded || req.uploaded < from.uploaded) peer.rateFrom = { at: now, downloaded: req.downloaded, uploaded: req.uploaded }
+      else if (now - from.at >= RATE_WINDOW_MS) {
+        peer.downloadRate = (req.downloaded - from.downloaded) / seconds
+        peer.uploadRate = (req.uploaded - from.uploaded) / seconds
+        peer.rateFrom = { at: now, downloaded: req.downloaded, uploaded: req.uploaded }
       }
       if (req.left < peer.left || req.downloaded > peer.downloaded) peer.lastProgress = now
       peer.ip = req.ip
