@@ -4,26 +4,20 @@
  * floods and fuzzed message streams. Honest peers must complete with correct data; every hostile peer must be
  * dropped, banned, and named in a warn line with the reason.
  */
-import { test, after } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { murder } from './helpers/proc.js'
-import { completeStats, exitWithin, killAll, logLines, startSeed, streamOf, track, treeWithTracker } from './helpers/swarm.js'
+import { completeStats, exitWithin, fileScope, logLines, startSeed, streamOf, track, treeWithTracker } from './helpers/swarm.js'
 import { prng } from './helpers/prng.js'
 import { announcePeer, dialPeer, frame, listenPeer, MSG, serveAll, testPeerId, u32, type RawPeer, type RawPeerOptions } from './helpers/wirePeer.js'
-import { cleanup, snapshot, tempDir } from './helpers/tree.js'
+import { snapshot, tempDir } from './helpers/tree.js'
 
 const PIECE = 64 * 1024
 const BLOCK = 16 * 1024
 const TIMEOUT = { timeout: 60_000 }
 
-const dirs: string[] = []
-const closers: (() => Promise<void>)[] = []
-after(async () => {
-  await killAll()
-  for (const c of closers) await c().catch(() => undefined)
-  await cleanup(...dirs)
-})
+const { dirs, closers } = fileScope()
 
 async function setup(name: string) {
   const work = await tempDir(`hostile-${name}`)

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import net from 'node:net'
 import { once } from 'node:events'
 import { Listener } from '../src/swarm/listener.js'
-import { connectPeer } from '../src/swarm/socketInput.js'
+import { adoptAccepted, connectPeer } from '../src/swarm/socketInput.js'
 import { attachWire } from '../src/swarm/wire.js'
 import { prng } from './helpers/prng.js'
 import { MSG, frame, testPeerId, u32 } from './helpers/wirePeer.js'
@@ -60,7 +60,7 @@ async function receive(socket: net.Socket, expected: ReturnType<typeof script>):
 test('wire input: an accepted connection (adopted socket) gets every message whole, however the reads cut them', { timeout: 20_000 }, async () => {
   const listener = await Listener.open(0, '127.0.0.1')
   const expected = script(1)
-  const received = new Promise<void>((resolve, reject) => listener.onConnection((socket) => receive(socket, expected).then(resolve, reject)))
+  const received = new Promise<void>((resolve, reject) => listener.onConnection((socket) => receive(adoptAccepted(socket), expected).then(resolve, reject)))
   const raw = net.connect(listener.port, '127.0.0.1')
   await once(raw, 'connect')
   await trickle(raw, expected.bytes, 2)

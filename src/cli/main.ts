@@ -14,6 +14,7 @@ import { seedCommand } from './commands/seed.js'
 import { peerCommand } from './commands/peer.js'
 import { deployCommand } from './commands/deploy.js'
 import { DEFAULT_SWARM_SETTINGS, type SwarmSettings } from './session.js'
+import { readIdentity, type PeerIdentity } from '../swarm/tls.js'
 
 // The bundle (scripts/bundle.mjs) has the version built in; the compiled modules read it from package.json.
 const version = process.env['MURDER_VERSION'] ?? (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version
@@ -67,6 +68,14 @@ function swarmOptions(cmd: Command): Command {
     .option('--site <name>', 'site (datacenter, region) of this host, for site-aware peer selection', siteName)
     .option('--max-upload-rate <rate>', 'upload limit for all connections, bytes/s: 500k, 12.5M, 100mbit (default: none)', rate)
     .option('--max-download-rate <rate>', 'download limit for all connections, same units (default: none)', rate)
+    .option('--cert <pem>', "this peer's certificate, signed by an SSL torrent's CA (see Security)")
+    .option('--key <pem>', 'the private key of --cert')
+}
+
+/** --cert and --key go together. */
+async function identityOf(o: { cert?: string; key?: string }): Promise<PeerIdentity | undefined> {
+  if ((o.cert === undefined) !== (o.key === undefined)) throw new UserError('--cert and --key go together', ExitCode.usage)
+  return o.cert === undefined ? undefined : readIdentity(o.cert, o.key!)
 }
 
 function siteName(value: string): string {
@@ -121,6 +130,7 @@ torrentOptions(withCommon(program.command('make-torrent')))
   .argument('<torrent-file>', 'where to write the .torrent')
   .option('--tracker <url>', 'another tracker (announce-list); may repeat', collect, [])
   .option('--json', 'print the summary as JSON', false)
+  .option('--ca <pem>', 'make an SSL torrent: this CA certificate goes into the torrent, which is marked private; its peers need --cert/--key')
   .addHelpText('after', '\nExample:\n  murder make-torrent ./build tracker-host:8998 /tmp/build.torrent')
   .action(async (source: string, tracker: string, out: string, o) => makeTorrentCommand(source, tracker, out, o))
 
@@ -145,7 +155,7 @@ swarmOptions(withCommon(program.command('seed')))
   .option('--no-spread-first', 'serve every request, even for pieces other peers hold or are being sent')
   .addHelpText('after', '\nExample:\n  murder seed /tmp/build.torrent ./build 10.0.0.1')
   .action(async (torrent: string, source: string, ip: string, o) =>
-    seedCommand(torrent, source, ip, { port: o.port, timeout: o.timeout, settings: { ...settingsOf(o), superSeed: o.superSeed, spreadFirst: o.spreadFirst } }, createLogger(o.logLevel, 'seed')))
+    seedCommand(torrent, source, ip, { port: o.port, timeout: o.timeout, identity: await identityOf(o), settings: { ...settingsOf(o), superSeed: o.superSeed, spreadFirst: o.spreadFirst } }, createLogger(o.logLevel, 'seed')))
 
 swarmOptions(withCommon(program.command('peer')))
   .description('download the torrent into a destination, helping the other peers, then print "Done and done"')
@@ -161,7 +171,7 @@ swarmOptions(withCommon(program.command('peer')))
   .option('--owner', 'apply the numeric owner and group of every entry (as root)', false)
   .addHelpText('after', '\nExample:\n  murder peer /tmp/build.torrent /srv/app 10.0.0.7')
   .action(async (torrent: string, destination: string, ip: string, o) =>
-    peerCommand(torrent, destination, ip, { port: o.port, timeout: o.timeout, linger: o.linger, fsync: o.fsync, delete: o.delete, maxDelete: o.maxDelete ?? Infinity, owner: o.owner, tracker: o.tracker, stallTimeout: o.stallTimeout, settings: settingsOf(o) }, createLogger(o.logLevel, 'peer')))
+    peerCommand(torrent, destination, ip, { port: o.port, timeout: o.timeout, linger: o.linger, fsync: o.fsync, delete: o.delete, maxDelete: o.maxDelete ?? Infinity, owner: o.owner, tracker: o.tracker, stallTimeout: o.stallTimeout, identity: await identityOf(o), settings: settingsOf(o) }, createLogger(o.logLevel, 'peer')))
 
 sitePolicyOptions(torrentOptions(withCommon(program.command('deploy'))))
   .description('replicate a tree to every host of a hosts file over ssh: tracker and seed here, a peer on each host')

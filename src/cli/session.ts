@@ -8,6 +8,7 @@ import type { Bitfield } from '../swarm/bitfield.js'
 import type { Listener } from '../swarm/listener.js'
 import { TokenBucket } from '../swarm/rateLimiter.js'
 import { Swarm } from '../swarm/swarm.js'
+import { transportFor, type PeerIdentity } from '../swarm/tls.js'
 
 /** Swarm settings shared by `seed` and `peer`, with their defaults. */
 export interface SwarmSettings {
@@ -57,16 +58,20 @@ export async function openSession(args: {
   timeoutMs: number
   settings: SwarmSettings
   logger: Logger
+  /** --cert and --key, for an SSL torrent. */
+  identity?: PeerIdentity
 }): Promise<Session> {
   const { meta, listener, logger } = args
+  const transport = transportFor(meta, args.identity, logger)
   const swarm = new Swarm({
+    transport,
     ...args,
     ...args.settings,
     uploadLimit: new TokenBucket(args.settings.maxUploadRate),
     downloadLimit: new TokenBucket(args.settings.maxDownloadRate),
   })
   swarm.start()
-  listener.onConnection((socket) => swarm.accept(socket))
+  listener.onConnection((raw) => transport.accept(raw, (socket) => swarm.accept(socket)))
   const announcer = new Announcer({
     urls: meta.announce,
     infoHash: meta.infoHash,

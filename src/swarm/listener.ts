@@ -1,18 +1,17 @@
 import net from 'node:net'
 import { ExitCode, UserError } from '../cli/errors.js'
-import { adoptAccepted } from './socketInput.js'
 
 /**
  * The peer's TCP listener. It is opened before the torrent is known (a magnet peer must announce a port
- * while it fetches the metadata), so connections that arrive early wait here until a handler is set.
+ * while it fetches the metadata), so connections that arrive early wait here until a handler is set. They
+ * wait paused, nothing read: the handler (a PeerTransport) may still wrap them in TLS.
  */
 export class Listener {
   private handler: ((socket: net.Socket) => void) | null = null
   private readonly early: net.Socket[] = []
 
   private constructor(private readonly server: net.Server, readonly port: number) {
-    server.on('connection', (accepted) => {
-      const socket = adoptAccepted(accepted)
+    server.on('connection', (socket) => {
       if (this.handler) this.handler(socket)
       else this.early.push(socket)
     })

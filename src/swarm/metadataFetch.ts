@@ -5,7 +5,8 @@ import type { Logger } from '../log.js'
 import { infoHashOf, parseInfo, type Metainfo } from '../torrent/metainfo.js'
 import { announceWithRetry } from '../tracker/client.js'
 import { attachWire, HANDSHAKE_TIMEOUT_MS } from './wire.js'
-import { connectPeer } from './socketInput.js'
+import { metadataDialer, type PeerIdentity } from './tls.js'
+import { plainTransport } from './transport.js'
 
 export interface MetadataFetchOptions {
   infoHash: Uint8Array
@@ -15,6 +16,8 @@ export interface MetadataFetchOptions {
   ip?: string
   timeoutMs: number
   logger: Logger
+  /** For an SSL torrent's magnet link: fetch over TLS with this certificate. */
+  identity?: PeerIdentity
 }
 
 /**
@@ -47,6 +50,8 @@ export async function fetchMetadata(opts: MetadataFetchOptions): Promise<Metainf
 }
 
 function firstMetadata(peers: { ip: string; port: number }[], opts: MetadataFetchOptions, sockets: Set<net.Socket>, waitMs: number): Promise<Uint8Array | null> {
+  const tls = opts.identity ? metadataDialer(Buffer.from(opts.infoHash).toString('hex'), opts.identity) : null
+  const dial = tls?.dial ?? plainTransport.connect
   if (peers.length === 0 || waitMs <= 0) return Promise.resolve(null)
   return new Promise((resolve) => {
     let pending = peers.length
@@ -61,18 +66,13 @@ function firstMetadata(peers: { ip: string; port: number }[], opts: MetadataFetc
       }
     }
     for (const p of peers) {
-      const socket = connectPeer(p.ip, p.port, HANDSHAKE_TIMEOUT_MS)
-      sockets.add(socket)
       let settled = false
       const once = (bytes: Uint8Array | null) => {
         if (settled) return
         settled = true
         settle(bytes)
       }
-      socket.once('timeout', () => socket.destroy())
-      socket.once('close', () => once(null))
-      socket.once('error', () => undefined)
-      socket.once('connect', () => {
+      const socket = dial(p.ip, p.port, HANDSHAKE_TIMEOUT_MS, () => {
         const wire = attachWire(socket, () => socket.destroy())
         wire.use(utMetadata())
         const ext = wire['ut_metadata'] as { fetch(): void; on(e: string, f: (...a: unknown[]) => void): void; metadata: Uint8Array }
@@ -80,12 +80,21 @@ function firstMetadata(peers: { ip: string; port: number }[], opts: MetadataFetc
         // ut_metadata checks the SHA-1 against the hash in the peer's handshake; check it against ours too.
         ext.on('metadata', () => {
           const bytes = Uint8Array.from(ext.metadata)
-          if (Buffer.from(infoHashOf(bytes)).equals(opts.infoHash)) once(bytes)
-          else socket.destroy()
+          if (!Buffer.from(infoHashOf(bytes)).equals(opts.infoHash)) return socket.destroy()
+          const why = tls?.vouches(socket, bytes)
+          if (why) {
+            opts.logger.warn({ peer: `${p.ip}:${p.port}`, reason: why }, 'refused TLS peer')
+            return socket.destroy()
+          }
+          once(bytes)
         })
         ext.on('warning', (err) => opts.logger.debug({ peer: `${p.ip}:${p.port}`, err: (err as Error).message }, 'metadata fetch'))
         wire.handshake(opts.infoHash, opts.peerId, { fast: true })
       })
+      sockets.add(socket)
+      socket.once('timeout', () => socket.destroy())
+      socket.once('close', () => once(null))
+      socket.once('error', () => undefined)
     }
   })
 }

@@ -19,7 +19,7 @@ import type { TokenBucket } from './rateLimiter.js'
 import { REFUSE_WINDOW_MS, SpreadFirst } from './spreadFirst.js'
 import { STARVING_MS, SuperSeeder } from './superSeed.js'
 import { attachWire, HANDSHAKE_TIMEOUT_MS, resendExtendedHandshake } from './wire.js'
-import { connectPeer } from './socketInput.js'
+import { plainTransport, type PeerTransport } from './transport.js'
 
 export interface SwarmOptions {
   meta: Metainfo
@@ -42,6 +42,8 @@ export interface SwarmOptions {
   /** Shared by all connections of this swarm. */
   uploadLimit: TokenBucket
   downloadLimit: TokenBucket
+  /** TLS for an SSL torrent (tls.ts); plain TCP by default. */
+  transport?: PeerTransport
 }
 
 const CHOKE_ROUND_MS = 10_000
@@ -236,9 +238,8 @@ export class Swarm extends EventEmitter {
 
   private dial(ip: string, port: number, address: string): void {
     this.dialing.add(address)
-    const socket = connectPeer(ip, port, HANDSHAKE_TIMEOUT_MS)
     const done = () => this.dialing.delete(address)
-    socket.once('connect', () => {
+    const socket = (this.opts.transport ?? plainTransport).connect(ip, port, HANDSHAKE_TIMEOUT_MS, () => {
       done()
       socket.setTimeout(0)
       this.setup(socket, true, address)

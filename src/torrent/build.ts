@@ -18,6 +18,8 @@ export interface BuildOptions {
   exclude: readonly string[]
   align: AlignPolicy
   pool: HashPool
+  /** CA certificate (PEM) making an SSL torrent. */
+  sslCert?: string
 }
 
 /** Where the files of a torrent live on disk: a folder for a multi-file torrent, the file itself otherwise. */
@@ -60,6 +62,6 @@ export async function buildTorrent(opts: BuildOptions): Promise<{ torrent: Uint8
   const storage = storageFor({ files, singleFile, pieceLength }, source)
   await hashPieces(storage, opts.pool, Array.from({ length: pieceCount }, (_, i) => i), (i, digest) => pieceHashes.set(digest, i * SHA1_LENGTH))
   const directories = listed.filter((e) => e.kind === 'dir').map(({ path, mode, mtime, uid, gid }) => ({ path, mode, mtime, uid, gid }))
-  const torrent = encodeTorrent({ name: basename(source), pieceLength, pieceHashes, files, directories, singleFile }, opts.trackers)
+  const torrent = encodeTorrent({ name: basename(source), pieceLength, pieceHashes, files, directories, singleFile, sslCert: opts.sslCert }, opts.trackers)
   return { torrent, meta: parseTorrent(torrent) }
 }

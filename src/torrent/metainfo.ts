@@ -54,6 +54,8 @@ export interface Metainfo {
   readonly infoBytes: Uint8Array
   readonly infoHash: Uint8Array
   readonly infoHashHex: string
+  /** An SSL torrent's CA certificate (PEM, libtorrent's `ssl-cert`): its peers talk TLS only, see swarm/tls.ts. */
+  readonly sslCert?: string
 }
 
 
@@ -291,6 +293,7 @@ function metainfoOf(infoBytes: Uint8Array, info: Dict, announce: readonly string
   return {
     name, pieceLength, pieceCount, pieceHashes: new Uint8Array(pieces), length, files, directories, singleFile,
     announce: [...announce], infoBytes: Uint8Array.from(infoBytes), infoHash, infoHashHex: Buffer.from(infoHash).toString('hex'),
+    ...(info['ssl-cert'] === undefined ? {} : { sslCert: str(info['ssl-cert'], 'ssl-cert') }),
   }
 }
 
@@ -301,6 +304,8 @@ export interface InfoInput {
   files: readonly (Omit<TorrentFile, 'offset' | 'attr'> & { attr?: string })[]
   directories?: readonly TorrentDir[]
   singleFile: boolean
+  /** CA certificate (PEM) of an SSL torrent; such a torrent is also marked private (BEP 27). */
+  sslCert?: string
 }
 
 /** Bencode-ready fields of an entry's metadata, in a fixed shape so the encoding is deterministic. */
@@ -333,6 +338,8 @@ export function encodeTorrent(input: InfoInput, announce: readonly string[]): Ui
     info['files'] = input.files.map((f) => encodeFile(f, true))
     if (input.directories?.length) info['directories'] = input.directories.map((d) => ({ path: [...d.path], ...encodeMeta(d) }))
   }
+  // Private (BEP 27): standard clients then find peers through the tracker only, no DHT or peer exchange.
+  if (input.sslCert !== undefined) Object.assign(info, { 'ssl-cert': input.sslCert, private: 1 })
   const root: Record<string, unknown> = { announce: announce[0], info }
   if (announce.length > 1) root['announce-list'] = announce.map((u) => [u])
   return bencode.encode(root)

@@ -1,10 +1,11 @@
 /** Building blocks for end-to-end tests: a tracker, a torrent, a seed, and murder's JSON log lines. */
 import assert from 'node:assert/strict'
+import { after } from 'node:test'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseTorrent, type Metainfo } from '../../src/torrent/metainfo.js'
 import { murder, runMurder, type Proc } from './proc.js'
-import { writeTree } from './tree.js'
+import { cleanup, writeTree } from './tree.js'
 
 /** Processes started through these helpers or passed to `track`, for the test file's `after` to kill. */
 const started: Proc[] = []
@@ -13,6 +14,20 @@ const started: Proc[] = []
 export function track(p: Proc): Proc {
   started.push(p)
   return p
+}
+
+/**
+ * What a test file leaves behind, undone after its tests: tracked processes killed, then `closers` run (servers
+ * and announcers the test made), then `dirs` removed.
+ */
+export function fileScope(): { dirs: string[]; closers: (() => Promise<void>)[] } {
+  const scope = { dirs: [] as string[], closers: [] as (() => Promise<void>)[] }
+  after(async () => {
+    await killAll()
+    for (const c of scope.closers) await c().catch(() => undefined)
+    await cleanup(...scope.dirs)
+  })
+  return scope
 }
 
 /** Kills every tracked process and waits until they are gone. */

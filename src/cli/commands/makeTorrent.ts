@@ -6,6 +6,7 @@ import type { AlignPolicy } from '../../torrent/padding.js'
 import { isPadding } from '../../torrent/attributes.js'
 import { trackerUrl } from '../../torrent/trackerUrl.js'
 import { magnetLink } from '../../torrent/source.js'
+import { readCaCertificate } from '../../swarm/tls.js'
 
 export interface MakeTorrentOptions {
   tracker: string[]
@@ -13,14 +14,17 @@ export interface MakeTorrentOptions {
   exclude: string[]
   align: AlignPolicy
   json: boolean
+  /** CA certificate file: makes an SSL torrent. */
+  ca?: string
 }
 
 export async function makeTorrentCommand(source: string, tracker: string, out: string, opts: MakeTorrentOptions): Promise<void> {
   const trackers = [...new Set([tracker, ...opts.tracker].map(trackerUrl))]
+  const sslCert = opts.ca === undefined ? undefined : await readCaCertificate(opts.ca)
   const pool = new HashPool()
   try {
     const started = Date.now()
-    const { torrent, meta } = await buildTorrent({ source, trackers, pieceLength: opts.pieceLength, exclude: opts.exclude, align: opts.align, pool })
+    const { torrent, meta } = await buildTorrent({ source, trackers, pieceLength: opts.pieceLength, exclude: opts.exclude, align: opts.align, pool, sslCert })
     await writeFile(out, torrent).catch((err) => { throw fsError(err, out) })
     const summary = {
       torrentBytes: torrent.length,

@@ -14,6 +14,7 @@ import type { Metainfo } from '../../torrent/metainfo.js'
 import { parseTorrentSource, readTorrentFile } from '../../torrent/source.js'
 import { Listener } from '../../swarm/listener.js'
 import { fetchMetadata } from '../../swarm/metadataFetch.js'
+import { assertIdentityFits, type PeerIdentity } from '../../swarm/tls.js'
 import { StallWatch, stallMessage } from '../../swarm/stall.js'
 import type { Swarm } from '../../swarm/swarm.js'
 import type { Session } from '../session.js'
@@ -35,6 +36,8 @@ export interface PeerOptions {
   /** Seconds without a verified piece or a peer holding a missing one before giving up; 0: never. */
   stallTimeout: number
   settings: SwarmSettings
+  /** --cert and --key, for an SSL torrent (and the TLS metadata fetch of its magnet link). */
+  identity?: PeerIdentity
 }
 
 const LINGER_POLL_MS = 1000
@@ -96,9 +99,10 @@ export async function peerCommand(torrent: string, destination: string, ip: stri
     const meta = await Promise.race([
       source.kind === 'file'
         ? readTorrentFile(source.path)
-        : fetchMetadata({ infoHash: source.infoHash, trackers: source.trackers, peerId, port: listener.port, ip, timeoutMs: opts.timeout * 1000, logger }),
+        : fetchMetadata({ infoHash: source.infoHash, trackers: source.trackers, peerId, port: listener.port, ip, timeoutMs: opts.timeout * 1000, logger, identity: opts.identity }),
       interrupted,
     ])
+    assertIdentityFits(meta, opts.identity)
     await prepareDestination(meta, destination)
     const storage = storageFor(meta, destination)
     try {
@@ -116,7 +120,7 @@ export async function peerCommand(torrent: string, destination: string, ip: stri
       await storage.allocate(check.sizes)
       logger.info({ infoHash: meta.infoHashHex, have: check.have.count, pieces: meta.pieceCount, port: listener.port }, 'destination checked')
       session = await Promise.race([openSession({
-        meta, storage, have: check.have, pool, listener, peerId, ip, timeoutMs: opts.timeout * 1000, settings: opts.settings, logger,
+        meta, storage, have: check.have, pool, listener, peerId, ip, timeoutMs: opts.timeout * 1000, settings: opts.settings, logger, identity: opts.identity,
       }), interrupted])
       const { swarm, announcer } = session
       const stopProgress = startProgress(() => swarm.stats, logger)

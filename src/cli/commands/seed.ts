@@ -10,6 +10,7 @@ import { readTorrentFile } from '../../torrent/source.js'
 import type { Bitfield } from '../../swarm/bitfield.js'
 import { Listener } from '../../swarm/listener.js'
 import type { SwarmStats } from '../../swarm/swarm.js'
+import { assertIdentityFits, type PeerIdentity } from '../../swarm/tls.js'
 import { startProgress } from '../progress.js'
 import { newPeerId, openSession, untilSignal, type SwarmSettings } from '../session.js'
 
@@ -17,6 +18,8 @@ export interface SeedOptions {
   port: number
   timeout: number
   settings: SwarmSettings
+  /** --cert and --key, for an SSL torrent. */
+  identity?: PeerIdentity
 }
 
 export interface Seeding {
@@ -34,7 +37,7 @@ export interface Seeding {
 export async function startSeeding(args: { meta: Metainfo; storage: FileStorage; have: Bitfield; pool: HashPool; ip: string; opts: SeedOptions; logger: Logger; progress: boolean }): Promise<Seeding> {
   const { meta, ip, opts, logger } = args
   const listener = await Listener.open(opts.port)
-  const { swarm, announcer } = await openSession({ ...args, listener, peerId: newPeerId(), timeoutMs: opts.timeout * 1000, settings: opts.settings })
+  const { swarm, announcer } = await openSession({ ...args, listener, peerId: newPeerId(), timeoutMs: opts.timeout * 1000, settings: opts.settings, identity: opts.identity })
   logger.info({ infoHash: meta.infoHashHex, port: listener.port, ip }, 'seeding')
   const stopProgress = args.progress ? startProgress(() => swarm.stats, logger) : () => undefined
   const fatal = new Promise<never>((_, reject) => swarm.once('fatal', reject))
@@ -70,6 +73,7 @@ export async function seedCommand(torrent: string, source: string, ip: string, o
   const pool = new HashPool()
   const storage = storageFor(meta, source)
   try {
+    assertIdentityFits(meta, opts.identity)
     await assertSourceExists(meta.singleFile, source)
     const check = await checkExisting(meta, storage, pool)
     await assertMatches(meta, storage, check)
