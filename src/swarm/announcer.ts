@@ -1,5 +1,6 @@
 import type { Logger } from '../log.js'
 import { announce, announceWithRetry, type AnnounceResponse } from '../tracker/client.js'
+import { shownTrackerUrl } from '../tracker/announceUrl.js'
 
 export interface AnnouncerOptions {
   urls: readonly string[]
@@ -68,7 +69,7 @@ export class Announcer {
       if (this.opts.transfer().left === 0) return
       this.send(url, undefined, 0).then(
         (res) => this.scheduleProgress(url, res.progressInterval),
-        (err: Error) => this.opts.logger.debug({ tracker: url, err: err.message }, 'progress report failed'),
+        (err: Error) => this.opts.logger.debug({ tracker: shownTrackerUrl(url), err: err.message }, 'progress report failed'),
       )
     }, seconds * 1000)
     this.progressTimer.unref()
@@ -76,7 +77,7 @@ export class Announcer {
 
   /** What the tracker was told, for whoever compares the tracker's view with the peer's. */
   private sent(url: string, p: ReturnType<Announcer['params']>): void {
-    this.opts.logger.debug({ tracker: url, event: p.event, left: p.left, downloaded: p.downloaded, uploaded: p.uploaded, numwant: p.numwant }, 'announced')
+    this.opts.logger.debug({ tracker: shownTrackerUrl(url), event: p.event, left: p.left, downloaded: p.downloaded, uploaded: p.uploaded, numwant: p.numwant }, 'announced')
   }
 
   private async send(url: string, event: Event, numwant?: number): Promise<AnnounceResponse> {
@@ -101,7 +102,7 @@ export class Announcer {
         this.accept(await this.send(url, event), url)
         return true
       } catch (err) {
-        this.opts.logger.warn({ tracker: url, err: (err as Error).message }, 'announce failed')
+        this.opts.logger.warn({ tracker: shownTrackerUrl(url), err: (err as Error).message }, 'announce failed')
       }
     }
     return false

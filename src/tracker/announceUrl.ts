@@ -45,3 +45,11 @@ export function percentEncode(bytes: Uint8Array): string {
   }
   return out
 }
+
+/**
+ * A tracker URL for logs and messages: a private tracker's passkey (a path segment before the last, as in
+ * `http://host:port/<passkey>/announce`) is a secret, and logs travel further than torrents.
+ */
+export function shownTrackerUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/?#]*)\/[^?#]*(\/[^/?#]*)(?:[?#].*)?$/i, '$1/…$2')
+}

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { ExitCode, UserError } from '../cli/errors.js'
 import type { Logger } from '../log.js'
 import { parseAnnounceResponse, TrackerFailure, type AnnounceResponse } from './announceResponse.js'
-import { buildAnnounceUrl, type AnnounceParams } from './announceUrl.js'
+import { buildAnnounceUrl, shownTrackerUrl, type AnnounceParams } from './announceUrl.js'
 
 export type { AnnounceParams, AnnounceResponse }
 
@@ -108,7 +108,7 @@ export async function announceWithRetry(
   // A tracker's own refusal says more than a later attempt cut short by the deadline: it is what gets reported.
   let refusal: { url: string; message: string } | null = null
   const unreachable = (): UserError => new UserError(
-    `tracker unreachable: ${refusal?.url ?? lastUrl}: ${refusal?.message ?? lastError}`, ExitCode.tracker)
+    `tracker unreachable: ${shownTrackerUrl(refusal?.url ?? lastUrl)}: ${refusal?.message ?? lastError}`, ExitCode.tracker)
 
   let attempted = false
   for (let backoff = INITIAL_BACKOFF_MS; ; backoff = Math.min(backoff * 2, MAX_BACKOFF_MS)) {
@@ -124,7 +124,7 @@ export async function announceWithRetry(
         lastUrl = url
         lastError = (err as Error).message
         if (err instanceof TrackerFailure) refusal = { url, message: lastError }
-        opts.logger.warn({ url, err: lastError }, 'tracker announce failed')
+        opts.logger.warn({ url: shownTrackerUrl(url), err: lastError }, 'tracker announce failed')
       }
     }
     const remaining = deadline - performance.now()

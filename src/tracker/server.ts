@@ -9,6 +9,7 @@ import { TrackerMetrics, type RequestKind } from './metrics.js'
 import { TrackerRequestError } from './query.js'
 import { encodeAnnounce, encodeFailure, encodeScrape } from './responses.js'
 import { parseScrape } from './scrapeRequest.js'
+import { PASSKEY_REQUIRED, unlockPath } from './passkey.js'
 import type { SiteMap } from './siteMap.js'
 import type { SitePolicy } from './sitePolicy.js'
 import { SwarmRegistry } from './swarmRegistry.js'
@@ -28,6 +29,8 @@ export interface TrackerOptions {
   requestTimeoutMs?: number
   /** Serve only these info hashes (lower-case hex); undefined: any. */
   allow?: ReadonlySet<string>
+  /** Passkeys (--key-file): every request must start with `/<passkey>/`; undefined: open. */
+  passkeys?: readonly string[]
   /** Sites of peers that announce none themselves, by address range. */
   sites?: SiteMap
   /** How sites are put in touch (defaults: DEFAULT_SITE_POLICY). */
@@ -163,6 +166,12 @@ export async function startTracker(opts: TrackerOptions): Promise<RunningTracker
     }
   }
 
+  /** No passkey, or a wrong one: clients get a bencoded failure, anything else a bare 404; no swarm is named. */
+  function locked(path: string, req: http.IncomingMessage): Reply {
+    logger.debug({ remote: req.socket.remoteAddress }, 'tracker request without a valid passkey')
+    return /\/(announce|scrape)$/.test(path) ? bencoded(encodeFailure(PASSKEY_REQUIRED)) : { status: 404, type: 'text/plain', body: 'not found\n' }
+  }
+
   const server = http.createServer(
     {
       requestTimeout: requestTimeoutMs,
@@ -175,10 +184,12 @@ export async function startTracker(opts: TrackerOptions): Promise<RunningTracker
       const started = performance.now()
       const url = req.url ?? '/'
       const q = url.indexOf('?')
-      const path = q < 0 ? url : url.slice(0, q)
+      const fullPath = q < 0 ? url : url.slice(0, q)
+      // The one gate of every page, those added later included: without a passkey nothing is routed.
+      const path = opts.passkeys ? unlockPath(fullPath, opts.passkeys) : fullPath
       let reply: Reply
       try {
-        reply = route(req, url, path, q < 0 ? '' : url.slice(q + 1))
+        reply = path === null ? locked(fullPath, req) : route(req, url, path, q < 0 ? '' : url.slice(q + 1))
       } catch (err) {
         logger.error({ err }, 'tracker request failed')
         reply = { status: 500, type: 'text/plain', body: 'internal error\n' }
@@ -190,7 +201,7 @@ export async function startTracker(opts: TrackerOptions): Promise<RunningTracker
         ...reply.headers,
       })
       res.end(reply.body)
-      metrics.observe(KINDS.get(path) ?? 'other', (performance.now() - started) / 1000)
+      metrics.observe((path !== null && KINDS.get(path)) || 'other', (performance.now() - started) / 1000)
     },
   )
 
@@ -214,7 +225,7 @@ export async function startTracker(opts: TrackerOptions): Promise<RunningTracker
   sweeper.unref()
 
   const port = (server.address() as AddressInfo).port
-  logger.info({ port, host: opts.host, interval: opts.interval }, 'tracker listening')
+  logger.info({ port, host: opts.host, interval: opts.interval, passkeys: opts.passkeys?.length }, 'tracker listening')
 
   let closing: Promise<void> | undefined
   return {

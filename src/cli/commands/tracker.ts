@@ -2,6 +2,7 @@ import type { Logger } from '../../log.js'
 import { loadAllowList } from '../../tracker/allowList.js'
 import { startTracker } from '../../tracker/server.js'
 import { loadSiteMap } from '../../tracker/siteMap.js'
+import { loadPasskeys } from '../../tracker/passkey.js'
 import { untilSignal } from '../session.js'
 
 export interface TrackerOptions {
@@ -18,17 +19,21 @@ export interface TrackerOptions {
   sites?: string
   bridgesPerSite: number
   crossSitePeers: number
+  /** File of passkeys: announces and scrapes must carry one (`/<passkey>/announce`). */
+  keyFile?: string
 }
 
 export async function trackerCommand(opts: TrackerOptions, logger: Logger): Promise<void> {
   const allowFile = opts.allow
   const allow = allowFile === undefined ? undefined : await loadAllowList(allowFile)
   const sites = opts.sites === undefined ? undefined : await loadSiteMap(opts.sites)
+  const passkeys = opts.keyFile === undefined ? undefined : await loadPasskeys(opts.keyFile)
   const tracker = await startTracker({
     port: opts.port,
     host: opts.host,
     interval: opts.interval,
     allow,
+    passkeys,
     sites,
     sitePolicy: { bridgesPerSite: opts.bridgesPerSite, crossSitePeers: opts.crossSitePeers },
     maxTorrents: opts.maxTorrents,
