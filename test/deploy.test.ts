@@ -4,7 +4,7 @@
 // openssh-server (as CI has).
 import { test, before } from 'node:test'
 import assert from 'node:assert/strict'
-import { open, writeFile } from 'node:fs/promises'
+import { mkdir, open, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createSitesLab, type HostSpec, type Lab } from '../bench/netns.js'
 import { murder as benchMurder, sh, start as benchStart, type Proc } from '../bench/proc.js'
@@ -55,8 +55,17 @@ function deployArgs(hosts: string, extra: string[] = []): string[] {
     '--log-dir', join(work, 'logs'), '--json', '--piece-length', String(PIECE), '--interval', '2', ...extra]
 }
 
-function deploy(hosts: string, extra: string[] = []): Proc {
-  return benchMurder('deploy', deployArgs(hosts, extra), { ns: lab.source.ns })
+function deploy(hosts: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Proc {
+  return benchMurder('deploy', deployArgs(hosts, extra), { ns: lab.source.ns, env })
+}
+
+/** Whether each host's last peer ran an SSL torrent (`ssl: true` in its 'destination checked' line in the deploy's logs). */
+async function lastRunSsl(hosts: readonly HostSpec[]): Promise<boolean[]> {
+  return Promise.all(hosts.map(async (h) => {
+    const lines = (await readFile(join(work, 'logs', `root@${h.ip}.log`), 'utf8')).split('\n').filter((l) => l.includes('"destination checked"'))
+    assert.ok(lines.length > 0, `no peer line in the log of ${h.name}`)
+    return (JSON.parse(lines[lines.length - 1]!) as { ssl?: boolean }).ssl === true
+  }))
 }
 
 async function finished(p: Proc): Promise<{ code: number | null; rows: Row[]; stderr: string }> {
@@ -79,20 +88,28 @@ function assertNothingLeft(): void {
 
 test('deploy to 4 hosts in two sites: exact copies, executable pushed once per host, nothing left running', { timeout: 120_000 }, async () => {
   const hosts = ['a1', 'a2', 'b1', 'b2'].map((n) => target(n).host)
-  const r = await finished(deploy(await hostsFile('four', hosts)))
+  // The deploy's own temporary files (its CA among them) go here: none may be left.
+  const scratch = join(work, 'scratch')
+  await mkdir(scratch)
+  const r = await finished(deploy(await hostsFile('four', hosts), [], { TMPDIR: scratch }))
   assert.equal(r.code, 0, r.stderr)
+  // Secure by default: an SSL torrent (TLS between all peers) behind a passkey, the CA's key deleted at the end.
+  assert.deepEqual(await lastRunSsl(hosts), [true, true, true, true])
+  assert.deepEqual(await readdir(scratch), [])
   assert.deepEqual(r.rows.map((x) => [x.host, x.site, x.status]), hosts.map((h) => [`root@${h.ip}`, h.site === 'a' ? 'paris' : 'tokyo', 'done']))
   assert.ok(r.rows.every((x) => x.pushed), 'a fresh cache gets the executable')
   for (const n of ['a1', 'a2', 'b1', 'b2']) assertExact(target(n))
   assertNothingLeft()
 })
 
-test('a second deploy of a changed tree moves only the changed piece, with the cached executable', { timeout: 120_000 }, async () => {
+test('a second deploy of a changed tree (--insecure: a plain torrent) moves only the changed piece, with the cached executable', { timeout: 120_000 }, async () => {
   const fh = await open(join(src, 'data/blob.bin'), 'r+')
   await fh.write(Buffer.from('a change'), 0, 8, 17 * PIECE + 5)
   await fh.close()
-  const r = await finished(deploy(await hostsFile('four', ['a1', 'a2', 'b1', 'b2'].map((n) => target(n).host))))
+  const hosts = ['a1', 'a2', 'b1', 'b2'].map((n) => target(n).host)
+  const r = await finished(deploy(await hostsFile('four', hosts), ['--insecure']))
   assert.equal(r.code, 0, r.stderr)
+  assert.deepEqual(await lastRunSsl(hosts), [false, false, false, false])
   for (const x of r.rows) {
     assert.equal(x.status, 'done')
     assert.equal(x.pushed, false, `${x.host}: the executable was in its cache`)

@@ -197,6 +197,7 @@ sitePolicyOptions(torrentOptions(withCommon(program.command('deploy'))))
   .option('--binary <file>', 'the single executable to push (default: this one, or dist/murder)')
   .option('--log-dir <dir>', "where each host's log goes (default: a new temporary folder)")
   .option('--json', 'print the summary as JSON', false)
+  .option('--insecure', 'a plain torrent and an open tracker: no TLS between peers, no passkey', false)
   .addHelpText('after', '\nExample:\n  murder deploy ./build hosts.txt /srv/app --identity ~/.ssh/deploy --delete')
   .action(async (source: string, hosts: string, destination: string, o) => deployCommand(source, hosts, destination, o, createLogger(o.logLevel, 'deploy')))
 

@@ -35,6 +35,8 @@ export interface SessionOptions {
    * cache; resolves with the gzipped executable to push (null: none), once the peer may start.
    */
   onHello: (seenSource: string, cached: boolean) => Promise<Buffer | null>
+  /** A secure deploy's secrets for this host (remoteScript's secretsBlock), sent after the executable. */
+  secrets?: () => Promise<Buffer>
   onProgress: (p: PeerProgress) => void
   /** The peer is starting (what was to be pushed was written): the deploy may open the next session. */
   onStarted: () => void
@@ -93,11 +95,10 @@ export class HostSession {
     if (!this.sawHello && line.startsWith(`${HELLO} `)) {
       this.sawHello = true
       const [, state, client] = line.split(' ')
-      void this.o.onHello(client ?? '', state === 'cached').then((push) => {
+      void Promise.all([this.o.onHello(client ?? '', state === 'cached'), this.o.secrets?.()]).then(([push, secrets]) => {
         if (this.stopping) return
-        this.child.stdin.write(`${push ? push.length : 0}\n`)
-        if (push) this.child.stdin.write(push, () => this.o.onStarted())
-        else this.o.onStarted()
+        const parts = [Buffer.from(`${push ? push.length : 0}\n`), ...(push ? [push] : []), ...(secrets ? [secrets] : [])]
+        parts.forEach((part, i) => this.child.stdin.write(part, i === parts.length - 1 ? () => this.o.onStarted() : undefined))
       }, () => this.stop())
     } else if (line === 'Done and done') {
       this.sawDone = true

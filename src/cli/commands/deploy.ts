@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { existsSync, realpathSync } from 'node:fs'
-import { mkdir, mkdtemp, readFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { hostname, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { isSea } from 'node:sea'
@@ -11,7 +11,8 @@ import type { Logger } from '../../log.js'
 import { Fleet, type StopReason } from '../../deploy/fleet.js'
 import { parseHostsFile } from '../../deploy/hostsFile.js'
 import { HostSession } from '../../deploy/hostSession.js'
-import { remoteCommand } from '../../deploy/remoteScript.js'
+import { issueCertificate, makeCa, type KeyPair } from '../../deploy/certificates.js'
+import { remoteCommand, secretsBlock } from '../../deploy/remoteScript.js'
 import { fleetTotals, liveView, summaryRows, summaryTable } from '../../deploy/view.js'
 import { HashPool } from '../../storage/hashPool.js'
 import { Bitfield } from '../../swarm/bitfield.js'
@@ -21,6 +22,7 @@ import { loadSiteMap } from '../../tracker/siteMap.js'
 import { startTracker } from '../../tracker/server.js'
 import { HEAP_FLAGS } from '../../v8Flags.js'
 import { DEFAULT_SWARM_SETTINGS } from '../session.js'
+import { readIdentity } from '../../swarm/tls.js'
 import { startSeeding, type Seeding } from './seed.js'
 
 export interface DeployOptions {
@@ -48,6 +50,26 @@ export interface DeployOptions {
   binary?: string
   json: boolean
   logDir?: string
+  /** A plain torrent and an open tracker, as before SSL torrents. */
+  insecure: boolean
+}
+
+/** Days the deploy's certificates are valid: the CA's key is gone once the deploy ends, so only a long --deadline needs more. */
+const CERT_DAYS = 7
+
+/**
+ * A deploy's own CA (made here, its key never leaves this host and is deleted with the deploy), a certificate
+ * for the seed and one per host, all "*" certificates (the CA serves this one torrent), and a tracker passkey.
+ */
+interface DeploySecrets {
+  ca: KeyPair
+  passkey: string
+  dir: string
+}
+
+async function makeSecrets(): Promise<DeploySecrets> {
+  const dir = await mkdtemp(join(tmpdir(), 'murder-deploy-ca-')) // mode 700
+  return { dir, ca: await makeCa(dir, 'ca', `murder deploy ${new Date().toISOString()}`, CERT_DAYS), passkey: randomBytes(24).toString('base64url') }
 }
 
 const REDRAW_MS = 1000
@@ -126,14 +148,28 @@ export async function deployCommand(source: string, hostsFile: string, destinati
   const partLogger = (part: string) => logger.child({ part }, process.stderr.isTTY ? { level: 'warn' } : {})
   const pool = new HashPool()
   const sites = o.sites === undefined ? undefined : await loadSiteMap(o.sites)
-  const tracker = await startTracker({ port: o.port, interval: o.interval, sites, sitePolicy: { bridgesPerSite: o.bridgesPerSite, crossSitePeers: o.crossSitePeers }, logger: partLogger('tracker') })
+  const secrets = o.insecure ? null : await makeSecrets()
   let seeding: Seeding | null = null
+  const tracker = await startTracker({ port: o.port, interval: o.interval, sites, sitePolicy: { bridgesPerSite: o.bridgesPerSite, crossSitePeers: o.crossSitePeers }, passkeys: secrets ? [secrets.passkey] : undefined, logger: partLogger('tracker') })
+    .catch(async (err) => {
+      if (secrets) await rm(secrets.dir, { recursive: true, force: true })
+      throw err
+    })
   try {
-    const { meta } = await buildTorrent({ source, trackers: [`http://127.0.0.1:${tracker.port}/announce`], pieceLength: o.pieceLength, exclude: o.exclude, align: o.align, pool })
+    const keyPath = secrets ? `/${secrets.passkey}` : ''
+    const sslCert = secrets ? await readFile(secrets.ca.cert, 'utf8') : undefined
+    const { meta } = await buildTorrent({ source, trackers: [`http://127.0.0.1:${tracker.port}${keyPath}/announce`], pieceLength: o.pieceLength, exclude: o.exclude, align: o.align, pool, sslCert })
+    let hostCerts = 0
+    const hostSecrets = secrets ? async () => {
+      const pair = await issueCertificate(secrets.ca, secrets.dir, `host-${++hostCerts}`, ['*'], CERT_DAYS)
+      const [cert, key] = await Promise.all([readFile(pair.cert, 'utf8'), readFile(pair.key, 'utf8')])
+      await Promise.all([rm(pair.key), rm(pair.cert)]) // sent once, kept nowhere here
+      return secretsBlock(cert, key, secrets.passkey)
+    } : undefined
     // Compressed once, when the first target lacks it (~3 s of CPU for 100 MB; 35 MB less to send to each).
     let packed: Promise<Buffer> | null = null
     const torrentBytes = meta.length
-    logger.info({ infoHash: meta.infoHashHex, pieces: meta.pieceCount, bytes: torrentBytes, hosts: targets.length, page: `http://${o.sourceIp ?? hostname()}:${tracker.port}/`, logDir }, 'deploy started')
+    logger.info({ infoHash: meta.infoHashHex, pieces: meta.pieceCount, bytes: torrentBytes, hosts: targets.length, page: `http://${o.sourceIp ?? hostname()}:${tracker.port}${keyPath}/`, logDir, secure: secrets !== null }, 'deploy started')
 
     // The seed announces the address the targets reach this host at: --source-ip, or what the first target
     // to answer saw ssh come from. Every peer waits for it, so none asks the tracker before the seed is there.
@@ -145,9 +181,10 @@ export async function deployCommand(source: string, hostsFile: string, destinati
         const have = new Bitfield(meta.pieceCount)
         for (let i = 0; i < meta.pieceCount; i++) have.set(i)
         // The torrent was hashed from this tree a moment ago: no second check.
+        const identity = secrets ? await issueCertificate(secrets.ca, secrets.dir, 'seed', ['*'], CERT_DAYS).then((p) => readIdentity(p.cert, p.key)) : undefined
         seeding = await startSeeding({
           meta, storage: storageFor(meta, source), have, pool, ip: o.sourceIp ?? seen,
-          opts: { port: o.port === 0 ? 0 : o.port + 1, timeout: 60, settings: { ...DEFAULT_SWARM_SETTINGS, site: o.site, spreadFirst: true } },
+          opts: { port: o.port === 0 ? 0 : o.port + 1, timeout: 60, identity, settings: { ...DEFAULT_SWARM_SETTINGS, site: o.site, spreadFirst: true } },
           logger: partLogger('seed'),
           progress: false,
         })
@@ -167,7 +204,8 @@ export async function deployCommand(source: string, hostsFile: string, destinati
       open: (r, hooks) => new HostSession({
         ssh,
         target: r.target,
-        remoteCommand: remoteCommand({ sha256, peerArgs: [meta.infoHashHex, destination, ...peerOptions(o, r.target.site)], trackerPort: tracker.port, sourceIp: o.sourceIp, nodeOptions: HEAP_FLAGS.join(' ') }),
+        remoteCommand: remoteCommand({ sha256, peerArgs: [meta.infoHashHex, destination, ...peerOptions(o, r.target.site)], trackerPort: tracker.port, sourceIp: o.sourceIp, nodeOptions: HEAP_FLAGS.join(' '), secure: secrets !== null }),
+        secrets: hostSecrets,
         logFile: join(logDir, `${r.target.name.replace(/[^\w.@-]/g, '_')}.log`),
         onHello: async (seen, cached) => {
           r.pushed = !cached
@@ -212,5 +250,7 @@ export async function deployCommand(source: string, hostsFile: string, destinati
     await (seeding as Seeding | null)?.stop()
     await tracker.close()
     await pool.close()
+    // The CA's key with it: no certificate of this deploy can be made again.
+    if (secrets) await rm(secrets.dir, { recursive: true, force: true })
   }
 }

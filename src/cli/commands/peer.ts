@@ -118,7 +118,7 @@ export async function peerCommand(torrent: string, destination: string, ip: stri
         if (reused.pieces > 0) logger.info(reused, 'copied renamed content locally')
       }
       await storage.allocate(check.sizes)
-      logger.info({ infoHash: meta.infoHashHex, have: check.have.count, pieces: meta.pieceCount, port: listener.port }, 'destination checked')
+      logger.info({ infoHash: meta.infoHashHex, have: check.have.count, pieces: meta.pieceCount, port: listener.port, ...(meta.sslCert === undefined ? {} : { ssl: true }) }, 'destination checked')
       session = await Promise.race([openSession({
         meta, storage, have: check.have, pool, listener, peerId, ip, timeoutMs: opts.timeout * 1000, settings: opts.settings, logger, identity: opts.identity,
       }), interrupted])
