@@ -7,6 +7,7 @@ import type { Logger } from '../log.js'
 import { parseInfo, type Metainfo } from '../torrent/metainfo.js'
 import { certificateCovers, certificateNames } from './certNames.js'
 import { plainTransport, type Dial, type PeerTransport } from './transport.js'
+import { connectTlsPeer } from './socketInput.js'
 import { HANDSHAKE_TIMEOUT_MS } from './wire.js'
 
 /**
@@ -129,7 +130,7 @@ function tlsTransport(meta: Metainfo, identity: PeerIdentity, logger: Logger): P
     connect(ip, port, timeoutMs, ready) {
       const peer = `${ip}:${port}`
       let stage: 'tcp' | 'tls' | 'secure' = 'tcp'
-      const socket = tls.connect({
+      const socket = connectTlsPeer({
         host: ip, port, timeout: timeoutMs, servername: meta.infoHashHex, secureContext: context, rejectUnauthorized: true,
         // The chain is OpenSSL's to check against the torrent's CA; the names are libtorrent's rule, not a host's.
         checkServerIdentity: (_host, cert) => (covers(cert) ? undefined : new Error("certificate names do not cover the torrent's name")),
@@ -162,7 +163,7 @@ export function metadataDialer(infoHashHex: string, identity: PeerIdentity): {
   const context = tls.createSecureContext({ cert: identity.cert, key: identity.key, minVersion: 'TLSv1.2' })
   return {
     dial(ip, port, timeoutMs, ready) {
-      const socket = tls.connect({ host: ip, port, timeout: timeoutMs, servername: infoHashHex, secureContext: context, rejectUnauthorized: false })
+      const socket = connectTlsPeer({ host: ip, port, timeout: timeoutMs, servername: infoHashHex, secureContext: context, rejectUnauthorized: false })
       socket.once('secureConnect', () => ready(socket))
       return socket
     },
