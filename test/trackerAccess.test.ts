@@ -48,7 +48,7 @@ async function get(url: string): Promise<{ status: number; body: Buffer }> {
   return { status: res.statusCode ?? 0, body: Buffer.concat(chunks) }
 }
 
-test('tracker --key-file: without the passkey nothing is learnt; with it, peers replicate', { timeout: 90_000 }, async () => {
+test('tracker --key-file: without the passkey nothing is learnt (announce, scrape, /stats, the live page, /metrics); with it, peers replicate', { timeout: 90_000 }, async () => {
   const work = await tempDir('tracker-access')
   dirs.push(work)
   const keyFile = join(work, 'keys')
@@ -76,7 +76,9 @@ test('tracker --key-file: without the passkey nothing is learnt; with it, peers 
     assert.deepEqual(Object.keys(bencode.decode(res.body) as object), ['failure reason'], path)
     assert.equal(Buffer.from((bencode.decode(res.body) as Record<string, Uint8Array>)['failure reason']!).toString(), PASSKEY_REQUIRED)
   }
-  for (const path of ['/stats', `/${OTHER}/stats`, '/', `/${made.infoHash}`]) {
+  // The live page and /metrics are there for the key only, like every page.
+  for (const path of ['/', '/metrics']) assert.equal((await get(`${base}/${KEY}${path}`)).status, 200, path)
+  for (const path of ['/stats', `/${OTHER}/stats`, '/', '/metrics', `/${OTHER}/metrics`, `/${OTHER}/`, `/${made.infoHash}`]) {
     const res = await get(`${base}${path}`)
     assert.equal(res.status, 404, path)
     assert.ok(!res.body.toString().includes(made.infoHash), path)
