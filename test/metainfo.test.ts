@@ -44,6 +44,24 @@ test('non-canonical info dict: the hash is of the bytes as sent, not of a re-enc
   assert.equal(m.infoHashHex, createHash('sha1').update(info).digest('hex'))
 })
 
+test('attributes of the wrong type or out of range are ignored and listed, not fatal (archive.org writes mtime as a string)', () => {
+  const m = parseTorrent(rawTorrent({
+    name: 'x', 'piece length': 16384, pieces: hashes(1),
+    files: [
+      { path: ['a'], length: 1, mtime: '1487256944', mode: 0o644 },
+      { path: ['b'], length: 1, mode: 0o17777, uid: -1, gid: 5, mtime: 7 },
+    ],
+    directories: [{ path: ['d'], mtime: ['x'] }],
+  }))
+  assert.deepEqual(m.files.map(({ path, mode, mtime, uid, gid }) => ({ path: path.join('/'), mode, mtime, uid, gid })), [
+    { path: 'a', mode: 0o644, mtime: undefined, uid: undefined, gid: undefined },
+    { path: 'b', mode: undefined, mtime: 7, uid: undefined, gid: 5 },
+  ])
+  assert.equal(m.directories[0]!.mtime, undefined)
+  assert.deepEqual(m.ignored, ['mtime of a', 'mode of b', 'uid of b', 'mtime of d'])
+  assert.deepEqual(parseTorrent(torrentWith([{ path: ['a'], length: 1 }])).ignored, [])
+})
+
 const bad: [string, () => Uint8Array, RegExp][] = [
   ['garbage', () => Buffer.from('not a torrent'), /not bencoded/],
   ['truncated', () => torrentWith([{ path: ['a'], length: 1 }]).subarray(0, 30), /not bencoded/],

@@ -59,6 +59,7 @@ export async function openSession(args: {
   logger: Logger
 }): Promise<Session> {
   const { meta, listener, logger } = args
+  if (meta.ignored.length > 0) logger.debug({ ignored: meta.ignored.length, first: meta.ignored.slice(0, 5) }, 'ignored torrent attributes murder cannot use')
   const swarm = new Swarm({
     ...args,
     ...args.settings,

@@ -54,6 +54,12 @@ export interface Metainfo {
   readonly infoBytes: Uint8Array
   readonly infoHash: Uint8Array
   readonly infoHashHex: string
+  /**
+   * Attributes murder cannot use (a string mtime, a mode out of range), each "<key> of <path>": ignored, as
+   * standard clients ignore them, rather than refusing a torrent other tools made (archive.org's give mtime
+   * as a string).
+   */
+  readonly ignored: readonly string[]
 }
 
 
@@ -142,20 +148,22 @@ function trackers(root: Dict): string[] {
   return [...new Set(urls)]
 }
 
-function optionalInt(d: Dict, key: string, what: What, max = Number.MAX_SAFE_INTEGER): number | undefined {
+/** An optional attribute: undefined when absent, or (noted in `ignored`) when it is not an integer murder can use. */
+function optionalInt(d: Dict, key: string, what: What, ignored: string[], max = Number.MAX_SAFE_INTEGER): number | undefined {
   const v = d[key]
   if (v === undefined || isSize(v, max)) return v
-  throw top.fail(`${key} of ${named(what)} is not a valid size`)
+  ignored.push(`${key} of ${named(what)}`)
+  return undefined
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] }
 
 /** Sets the entry's metadata fields that `d` gives (absent ones stay absent, not undefined). */
-function addMeta(entry: Mutable<EntryMeta>, d: Dict, what: What): void {
-  const mode = optionalInt(d, 'mode', what, 0o7777)
-  const mtime = optionalInt(d, 'mtime', what)
-  const uid = optionalInt(d, 'uid', what, 2 ** 32 - 1)
-  const gid = optionalInt(d, 'gid', what, 2 ** 32 - 1)
+function addMeta(entry: Mutable<EntryMeta>, d: Dict, what: What, ignored: string[]): void {
+  const mode = optionalInt(d, 'mode', what, ignored, 0o7777)
+  const mtime = optionalInt(d, 'mtime', what, ignored)
+  const uid = optionalInt(d, 'uid', what, ignored, 2 ** 32 - 1)
+  const gid = optionalInt(d, 'gid', what, ignored, 2 ** 32 - 1)
   if (mode !== undefined) entry.mode = mode
   if (mtime !== undefined) entry.mtime = mtime
   if (uid !== undefined) entry.uid = uid
@@ -169,7 +177,7 @@ function pathOf(v: BencodeValue | undefined, what: string): string[] {
   return path
 }
 
-function parseDirectories(info: Dict): TorrentDir[] {
+function parseDirectories(info: Dict, ignored: string[]): TorrentDir[] {
   const list = info['directories']
   if (list === undefined) return []
   if (!Array.isArray(list) || list.length > MAX_FILES) throw top.fail('directories is not a list')
@@ -178,15 +186,15 @@ function parseDirectories(info: Dict): TorrentDir[] {
     // The root folder has an empty path; every other path obeys the usual rules.
     const path = Array.isArray(entry['path']) && entry['path'].length === 0 ? [] : pathOf(entry['path'], 'directory entry')
     const dir: Mutable<TorrentDir> = { path }
-    addMeta(dir, entry, () => displayPath(path) || '.')
+    addMeta(dir, entry, () => displayPath(path) || '.', ignored)
     return dir
   })
 }
 
-function parseFiles(info: Dict, name: string): { files: TorrentFile[]; singleFile: boolean } {
+function parseFiles(info: Dict, name: string, ignored: string[]): { files: TorrentFile[]; singleFile: boolean } {
   if (info['files'] === undefined) {
     const file: Mutable<TorrentFile> = { path: [name], length: int(info['length'], 'length', MAX_TOTAL_LENGTH), offset: 0, attr: attrOf(info) }
-    addMeta(file, info, name)
+    addMeta(file, info, name, ignored)
     if (isSymlink(file) || isPadding(file)) throw top.fail('a single-file torrent must hold a regular file')
     return { singleFile: true, files: [file] }
   }
@@ -201,7 +209,7 @@ function parseFiles(info: Dict, name: string): { files: TorrentFile[]; singleFil
     const what = () => displayPath(path)
     const length = int(entry['length'], () => `length of ${what()}`, MAX_TOTAL_LENGTH)
     const file: Mutable<TorrentFile> = { path, length, offset, attr: attrOf(entry) }
-    addMeta(file, entry, what)
+    addMeta(file, entry, what, ignored)
     if (isSymlink(file)) {
       file.symlink = symlinkTarget(entry, what)
       if (length !== 0) throw top.fail(`symlink ${what()} has a length`)
@@ -278,8 +286,9 @@ function metainfoOf(infoBytes: Uint8Array, info: Dict, announce: readonly string
   }
   const pieces = info['pieces']
   if (!(pieces instanceof Uint8Array) || pieces.length % SHA1_LENGTH !== 0) throw top.fail('pieces is not a list of SHA-1 digests')
-  const { files, singleFile } = parseFiles(info, name)
-  const directories = singleFile ? [] : parseDirectories(info)
+  const ignored: string[] = []
+  const { files, singleFile } = parseFiles(info, name, ignored)
+  const directories = singleFile ? [] : parseDirectories(info, ignored)
   assertNoCollisions(files, directories)
   const last = files[files.length - 1]!
   const length = last.offset + last.length
@@ -291,6 +300,7 @@ function metainfoOf(infoBytes: Uint8Array, info: Dict, announce: readonly string
   return {
     name, pieceLength, pieceCount, pieceHashes: new Uint8Array(pieces), length, files, directories, singleFile,
     announce: [...announce], infoBytes: Uint8Array.from(infoBytes), infoHash, infoHashHex: Buffer.from(infoHash).toString('hex'),
+    ignored,
   }
 }
 
