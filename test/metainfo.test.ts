@@ -9,6 +9,7 @@ import { excludeMatcher } from '../src/torrent/glob.js'
 import { trackerUrl } from '../src/torrent/trackerUrl.js'
 import { parseTorrentSource } from '../src/torrent/source.js'
 import { comparePaths } from '../src/torrent/paths.js'
+import { isPadding } from '../src/torrent/attributes.js'
 import { prng } from './helpers/prng.js'
 
 const hashes = (n: number) => new Uint8Array(20 * n).fill(7)
@@ -60,6 +61,19 @@ test('attributes of the wrong type or out of range are ignored and listed, not f
   assert.equal(m.directories[0]!.mtime, undefined)
   assert.deepEqual(m.ignored, ['mtime of a', 'mode of b', 'uid of b', 'mtime of d'])
   assert.deepEqual(parseTorrent(torrentWith([{ path: ['a'], length: 1 }])).ignored, [])
+})
+
+test('old BitComet padding files (_____padding_file_…, no attr) are padding, as libtorrent reads them', () => {
+  const m = parseTorrent(rawTorrent({
+    name: 'x', 'piece length': 16384, pieces: hashes(2),
+    files: [
+      { path: ['a'], length: 100 },
+      { path: ['_____padding_file_0_if you see this file, please update to BitComet 0.85 or above____'], length: 16284 },
+      { path: ['b'], length: 10 },
+      { path: ['sub', '_____padding_file_1'], length: 6, attr: 'x' },
+    ],
+  }))
+  assert.deepEqual(m.files.map((f) => isPadding(f)), [false, true, false, true])
 })
 
 const bad: [string, () => Uint8Array, RegExp][] = [

@@ -28,7 +28,10 @@ export interface TorrentFile extends EntryMeta {
   readonly length: number
   /** Offset of the file's first byte in the concatenated piece stream. */
   readonly offset: number
-  /** BEP 47 attributes as given (`p` padding, `x` executable, `h` hidden, `l` symlink). */
+  /**
+   * BEP 47 attributes as given (`p` padding, `x` executable, `h` hidden, `l` symlink), plus `p` for an old
+   * BitComet padding file (named `_____padding_file_…`, no attr), which libtorrent also treats as padding.
+   */
   readonly attr: string
   /** BEP 47 symlink target, as stored on the source (relative or absolute). */
   readonly symlink?: string
@@ -208,7 +211,7 @@ function parseFiles(info: Dict, name: string, ignored: string[]): { files: Torre
     const path = pathOf(entry['path'], 'file entry')
     const what = () => displayPath(path)
     const length = int(entry['length'], () => `length of ${what()}`, MAX_TOTAL_LENGTH)
-    const file: Mutable<TorrentFile> = { path, length, offset, attr: attrOf(entry) }
+    const file: Mutable<TorrentFile> = { path, length, offset, attr: attrOf(entry, path) }
     addMeta(file, entry, what, ignored)
     if (isSymlink(file)) {
       file.symlink = symlinkTarget(entry, what)
@@ -221,8 +224,11 @@ function parseFiles(info: Dict, name: string, ignored: string[]): { files: Torre
   return { singleFile: false, files }
 }
 
-function attrOf(d: Dict): string {
-  return d['attr'] instanceof Uint8Array ? str(d['attr'], 'attr') : ''
+const BITCOMET_PADDING = '_____padding_file_'
+
+function attrOf(d: Dict, path?: readonly string[]): string {
+  const attr = d['attr'] instanceof Uint8Array ? str(d['attr'], 'attr') : ''
+  return path?.at(-1)!.startsWith(BITCOMET_PADDING) && !attr.includes('p') ? `${attr}p` : attr
 }
 
 function symlinkTarget(d: Dict, what: () => string): string {
