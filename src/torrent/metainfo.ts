@@ -4,6 +4,7 @@ import { UserError, ExitCode } from '../cli/errors.js'
 import { decodeChecked } from './bencodeSpan.js'
 import { assertSafePath, comparePaths, displayPath } from './paths.js'
 import { isPadding, isSymlink } from './attributes.js'
+import { encodeLink, linkText, treeEntries } from './symlinks.js'
 
 export const SHA1_LENGTH = 20
 /** Beyond this a torrent is refused before anything is allocated for it (1 PiB). */
@@ -33,7 +34,7 @@ export interface TorrentFile extends EntryMeta {
    * BitComet padding file (named `_____padding_file_…`, no attr), which libtorrent also treats as padding.
    */
   readonly attr: string
-  /** BEP 47 symlink target, as stored on the source (relative or absolute). */
+  /** The symlink's target as stored on the source (relative to the link's folder, or absolute): see symlinks.ts. */
   readonly symlink?: string
 }
 
@@ -194,17 +195,21 @@ function parseDirectories(info: Dict, ignored: string[]): TorrentDir[] {
   })
 }
 
-function parseFiles(info: Dict, name: string, ignored: string[]): { files: TorrentFile[]; singleFile: boolean } {
+/** A symlink's `symlink path` components, and its exact text when the torrent gives it. */
+type LinkKeys = { components: string[]; exact: string | undefined }
+
+function parseFiles(info: Dict, name: string, ignored: string[]): { files: TorrentFile[]; singleFile: boolean; links: Map<Mutable<TorrentFile>, LinkKeys> } {
   if (info['files'] === undefined) {
     const file: Mutable<TorrentFile> = { path: [name], length: int(info['length'], 'length', MAX_TOTAL_LENGTH), offset: 0, attr: attrOf(info) }
     addMeta(file, info, name, ignored)
     if (isSymlink(file) || isPadding(file)) throw top.fail('a single-file torrent must hold a regular file')
-    return { singleFile: true, files: [file] }
+    return { singleFile: true, files: [file], links: new Map() }
   }
   const list = info['files']
   if (!Array.isArray(list) || list.length === 0) throw top.fail('files is not a non-empty list')
   if (list.length > MAX_FILES) throw top.fail(`more than ${MAX_FILES} files`)
   const files: TorrentFile[] = []
+  const links = new Map<Mutable<TorrentFile>, LinkKeys>()
   let offset = 0
   for (const entry of list) {
     if (!isDict(entry)) throw top.fail('file entry is not a dictionary')
@@ -214,14 +219,14 @@ function parseFiles(info: Dict, name: string, ignored: string[]): { files: Torre
     const file: Mutable<TorrentFile> = { path, length, offset, attr: attrOf(entry, path) }
     addMeta(file, entry, what, ignored)
     if (isSymlink(file)) {
-      file.symlink = symlinkTarget(entry, what)
+      links.set(file, symlinkKeys(entry, what, ignored))
       if (length !== 0) throw top.fail(`symlink ${what()} has a length`)
     }
     files.push(file)
     offset += length
     if (offset > MAX_TOTAL_LENGTH) throw top.fail('total length is absurd')
   }
-  return { singleFile: false, files }
+  return { singleFile: false, files, links }
 }
 
 const BITCOMET_PADDING = '_____padding_file_'
@@ -231,12 +236,24 @@ function attrOf(d: Dict, path?: readonly string[]): string {
   return path?.at(-1)!.startsWith(BITCOMET_PADDING) && !attr.includes('p') ? `${attr}p` : attr
 }
 
-function symlinkTarget(d: Dict, what: () => string): string {
+function symlinkKeys(d: Dict, what: () => string, ignored: string[]): LinkKeys {
   const target = d['symlink path']
   if (!Array.isArray(target) || target.length === 0) throw top.fail(`symlink ${what()} without a symlink path`)
-  const parts = target.map((c) => str(c, 'symlink path component'))
-  if (parts.some((c) => c.includes('\0') || c.includes('/'))) throw top.fail(`symlink ${what()} has an invalid target`)
-  return parts.join('/')
+  const components = target.map((c) => str(c, 'symlink path component'))
+  if (components.some((c) => c.includes('\0') || c.includes('/'))) throw top.fail(`symlink ${what()} has an invalid target`)
+  const exact = d['symlink target']
+  if (exact === undefined) return { components, exact: undefined }
+  const text = exact instanceof Uint8Array ? str(exact, 'symlink target') : ''
+  if (text !== '' && !text.includes('\0')) return { components, exact: text }
+  ignored.push(`symlink target of ${what()}`)
+  return { components, exact: undefined }
+}
+
+/** Gives each symlink its text, once every path of the tree is known (a BEP 47 target is looked up among them). */
+function resolveLinks(links: Map<Mutable<TorrentFile>, LinkKeys>, files: readonly TorrentFile[], dirs: readonly TorrentDir[]): void {
+  if (links.size === 0) return
+  const entries = treeEntries(files.filter((f) => !isPadding(f)), dirs)
+  for (const [file, { components, exact }] of links) file.symlink = exact ?? linkText(file.path, components, entries)
 }
 
 /**
@@ -293,8 +310,9 @@ function metainfoOf(infoBytes: Uint8Array, info: Dict, announce: readonly string
   const pieces = info['pieces']
   if (!(pieces instanceof Uint8Array) || pieces.length % SHA1_LENGTH !== 0) throw top.fail('pieces is not a list of SHA-1 digests')
   const ignored: string[] = []
-  const { files, singleFile } = parseFiles(info, name, ignored)
+  const { files, singleFile, links } = parseFiles(info, name, ignored)
   const directories = singleFile ? [] : parseDirectories(info, ignored)
+  resolveLinks(links, files, directories)
   assertNoCollisions(files, directories)
   const last = files[files.length - 1]!
   const length = last.offset + last.length
@@ -329,11 +347,11 @@ function encodeMeta(m: EntryMeta): Record<string, number> {
   return out
 }
 
-function encodeFile(f: InfoInput['files'][number], withPath: boolean): Record<string, unknown> {
+function encodeFile(f: InfoInput['files'][number], withPath: boolean, entries: () => ReadonlySet<string>): Record<string, unknown> {
   const o: Record<string, unknown> = { length: f.length, ...encodeMeta(f) }
   if (withPath) o['path'] = [...f.path]
   if (f.attr) o['attr'] = f.attr
-  if (f.symlink !== undefined) o['symlink path'] = f.symlink.split('/')
+  if (f.symlink !== undefined) Object.assign(o, encodeLink(f.path, f.symlink, entries()))
   return o
 }
 
@@ -344,9 +362,11 @@ export function encodeTorrent(input: InfoInput, announce: readonly string[]): Ui
     'piece length': input.pieceLength,
     pieces: input.pieceHashes,
   }
-  if (input.singleFile) Object.assign(info, encodeFile(input.files[0]!, false))
+  let entries: ReadonlySet<string> | undefined
+  const tree = () => (entries ??= treeEntries(input.files.filter((f) => !isPadding({ attr: f.attr ?? '' })), input.directories ?? []))
+  if (input.singleFile) Object.assign(info, encodeFile(input.files[0]!, false, tree))
   else {
-    info['files'] = input.files.map((f) => encodeFile(f, true))
+    info['files'] = input.files.map((f) => encodeFile(f, true, tree))
     if (input.directories?.length) info['directories'] = input.directories.map((d) => ({ path: [...d.path], ...encodeMeta(d) }))
   }
   const root: Record<string, unknown> = { announce: announce[0], info }
