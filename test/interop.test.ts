@@ -2,7 +2,7 @@ import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { runMurder, start } from './helpers/proc.js'
-import { killAll, startSeed, track, treeWithTracker } from './helpers/swarm.js'
+import { killAll, logLines, startSeed, track, treeWithTracker } from './helpers/swarm.js'
 import { cleanup, snapshot, tempDir } from './helpers/tree.js'
 import { ARIA2 } from './helpers/aria2.js'
 
@@ -47,4 +47,15 @@ test('murder peer downloads from an aria2c seeder', async () => {
   assert.equal(r.code, 0, r.stderr)
   assert.equal(r.stdout, 'Done and done\n')
   assert.deepEqual(await snapshot(dest), await snapshot(s.src))
+})
+
+test('outgoing connections come from the announced address when it is local (clients that track peers by address)', async () => {
+  const s = await setup('none')
+  const seed = await startSeed(s.torrent, s.src, ['--log-level', 'debug'])
+  const dest = join(s.work, 'dest')
+  // 127.0.0.2 is this host's (all of 127/8 is), but not the source address the system would pick for 127.0.0.1.
+  const r = await runMurder(['peer', s.torrent, dest, '127.0.0.2', '--linger', '0'], 60_000)
+  assert.equal(r.code, 0, r.stderr)
+  const connected = logLines(seed.stderr(), 'peer connected').map((l) => String(l['peer']))
+  assert.ok(connected.length > 0 && connected.every((a) => /^(::ffff:)?127\.0\.0\.2:/.test(a)), connected.join(' '))
 })

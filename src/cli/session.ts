@@ -8,6 +8,7 @@ import type { Bitfield } from '../swarm/bitfield.js'
 import type { Listener } from '../swarm/listener.js'
 import { TokenBucket } from '../swarm/rateLimiter.js'
 import { Swarm } from '../swarm/swarm.js'
+import { localSource } from '../swarm/socketInput.js'
 
 /** Swarm settings shared by `seed` and `peer`, with their defaults. */
 export interface SwarmSettings {
@@ -63,6 +64,7 @@ export async function openSession(args: {
   const swarm = new Swarm({
     ...args,
     ...args.settings,
+    localAddress: await localSource(args.ip),
     uploadLimit: new TokenBucket(args.settings.maxUploadRate),
     downloadLimit: new TokenBucket(args.settings.maxDownloadRate),
   })

@@ -17,6 +17,8 @@ export interface MetadataFetchOptions {
   peerId: Uint8Array
   port: number
   ip?: string
+  /** Source address of the connections (see localSource). */
+  localAddress?: string
   timeoutMs: number
   logger: Logger
 }
@@ -195,7 +197,7 @@ export async function fetchMetadata(opts: MetadataFetchOptions): Promise<Metainf
 
 /** A connection for the fetch; `closed` runs when it ends, so that the next announce may dial the peer again. */
 function connect(ip: string, port: number, address: string, fetch: Fetch, opts: MetadataFetchOptions, closed: () => void): net.Socket {
-  const socket = connectPeer(ip, port, HANDSHAKE_TIMEOUT_MS)
+  const socket = connectPeer(ip, port, HANDSHAKE_TIMEOUT_MS, opts.localAddress)
   socket.once('timeout', () => socket.destroy())
   socket.once('error', (err) => opts.logger.debug({ peer: address, err: err.message }, 'metadata fetch: connect failed'))
   socket.once('close', closed)

@@ -35,6 +35,8 @@ export interface SwarmOptions {
   memoryBudget: number
   /** This host's site: peers of the same site are preferred for pieces that both sides of a WAN link hold. */
   site?: string
+  /** Source address of outgoing connections (the announced one, when it is local: see localSource). */
+  localAddress?: string
   /** Reveal pieces a few at a time (BEP 16) instead of announcing them all; for a complete source. */
   superSeed: boolean
   /** Refuse pieces other peers hold or are being sent, while others wait (SpreadFirst); for a complete source. */
@@ -236,7 +238,7 @@ export class Swarm extends EventEmitter {
 
   private dial(ip: string, port: number, address: string): void {
     this.dialing.add(address)
-    const socket = connectPeer(ip, port, HANDSHAKE_TIMEOUT_MS)
+    const socket = connectPeer(ip, port, HANDSHAKE_TIMEOUT_MS, this.opts.localAddress)
     const done = () => this.dialing.delete(address)
     socket.once('connect', () => {
       done()
