@@ -14,7 +14,7 @@ import { metadataServer } from './metadataServer.js'
 import { PieceCache } from './pieceCache.js'
 import { MAX_QUEUED_UPLOADS, Uploader } from './uploader.js'
 import { PiecePicker, type BlockRef } from './piecePicker.js'
-import { DEFAULT_PIPELINE, PipelineDepth } from './pipeline.js'
+import { DEFAULT_PIPELINE, PipelineDepth, STANDARD_CLIENT_PIPELINE } from './pipeline.js'
 import type { TokenBucket } from './rateLimiter.js'
 import { REFUSE_WINDOW_MS, SpreadFirst } from './spreadFirst.js'
 import { STARVING_MS, SuperSeeder } from './superSeed.js'
@@ -330,8 +330,10 @@ export class Swarm extends EventEmitter {
     wire.on('extended', (ext: string, info: Record<string, unknown>) => {
       if (ext !== 'handshake') return
       // A later extended handshake (a peer that learned its site) keeps the depth measured so far.
-      const reqq = typeof info?.['reqq'] === 'number' ? Math.max(1, info['reqq']) : undefined
-      if (reqq !== undefined && reqq !== conn.pipeline.peerLimit) conn.pipeline = new PipelineDepth(DEFAULT_PIPELINE, performance.now(), reqq)
+      const reqq = typeof info?.['reqq'] === 'number' ? Math.max(1, info['reqq']) : Infinity
+      const v = info?.['v']
+      const pipeline = v instanceof Uint8Array && Buffer.from(v).toString() === 'murder' ? DEFAULT_PIPELINE : STANDARD_CLIENT_PIPELINE
+      if (reqq !== conn.pipeline.peerLimit || pipeline !== conn.pipeline.opts) conn.pipeline = new PipelineDepth(pipeline, performance.now(), reqq)
       const site = info?.['murder_site']
       if (site instanceof Uint8Array) conn.remoteSite = Buffer.from(site).toString()
       this.updateLocal(conn)
