@@ -150,9 +150,9 @@ export class Swarm extends EventEmitter {
       },
       // Across sites the tracker's policy decides who reaches whom: refusing there could only slow a bridge.
       // A peer near its end is served whatever it asks: a refusal there only makes it the last one done.
-      refuse: (conn, piece) => {
+      refuse: (conn, piece, offset) => {
         const refused = this.spread !== null && (!this.site || conn.local) && !this.nearlyDone(conn) &&
-          this.spread.refuse(conn.id, piece, this.picker.availabilityOf(piece) > 0, this.othersWaiting(conn), performance.now())
+          this.spread.refuse(conn.id, piece, offset, this.picker.availabilityOf(piece) > 0, this.othersWaiting(conn), performance.now())
         if (refused) this.counters.refused++
         return refused
       },
