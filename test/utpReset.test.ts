@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { utpResetFor } from '../src/swarm/utpReset.js'
 
-test('a uTP SYN gets a reset with its connection id that acknowledges its sequence number; nothing else is answered', () => {
+test('a uTP SYN without extensions (libtorrent\'s) gets a reset with its connection id that acknowledges its sequence number; nothing else is answered', () => {
   const syn = Buffer.alloc(26)
   syn[0] = 0x41
   syn.writeUInt16BE(0xbeef, 2)
@@ -16,4 +16,7 @@ test('a uTP SYN gets a reset with its connection id that acknowledges its sequen
     other[0] = first
     assert.equal(utpResetFor(other, 0), null, `type/version 0x${first.toString(16)}`)
   }
+  const libutp = Buffer.from(syn)
+  libutp[1] = 2
+  assert.equal(utpResetFor(libutp, 0), null, 'libutp\'s SYN (Transmission) is left to time out')
 })
