@@ -1,0 +1,113 @@
+/**
+ * Standard BitTorrent clients (Debian packages that .ci/run installs) driven the same way in a namespace lab:
+ * each downloads a torrent or magnet into a folder, or seeds a tree it holds, with only the tracker naming
+ * peers (no DHT, local discovery, peer exchange or port mapping).
+ */
+import { mkdir, writeFile } from 'node:fs/promises'
+import { existsSync, watch } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { HostSpec } from '../../bench/netns.js'
+import { start, type Proc } from '../../bench/proc.js'
+import { ARIA2 } from './aria2.js'
+
+export interface Client {
+  name: string
+  /** Whether it keeps BEP 47 padding files off the disk (aria2c and Transmission write them under `.pad/`). */
+  padding: boolean
+  /** Downloads `what` (a .torrent path or a magnet link) into `dir`; resolves once complete, the client stopped. */
+  get(host: HostSpec, what: string, dir: string, work: string, timeoutMs: number): Promise<void>
+  /** Seeds the tree at `dir/<torrent name>`; the returned function stops it. */
+  seed(host: HostSpec, torrent: string, dir: string, work: string): Promise<() => Promise<void>>
+}
+
+/** Resolves once `file` exists (the clients that report completion only by running a program write one). */
+function fileAppears(dir: string, name: string, timeoutMs: number, proc: Proc): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const watcher = watch(dir, () => check())
+    const timer = setTimeout(() => done(new Error(`${proc.name}: not complete within ${timeoutMs / 1000} s:\n${proc.tail(80)}`)), timeoutMs)
+    const done = (err?: Error) => {
+      clearTimeout(timer)
+      watcher.close()
+      if (err) reject(err)
+      else resolve()
+    }
+    const check = () => {
+      if (existsSync(join(dir, name))) done()
+      else if (proc.exit) done(new Error(`${proc.name} exited (code ${proc.exit.code}) before completing:\n${proc.tail()}`))
+    }
+    void proc.exited.then(check)
+    check()
+  })
+}
+
+async function stopped(p: Proc): Promise<void> {
+  await p.stop(5000)
+}
+
+const LT_SCRIPT = fileURLToPath(new URL('../../../test/helpers/ltclient.py', import.meta.url))
+
+export const libtorrent: Client = {
+  name: 'libtorrent',
+  padding: true,
+  async get(host, what, dir, _work, timeoutMs) {
+    await mkdir(dir, { recursive: true })
+    const p = start(`libtorrent@${host.name}`, '/usr/bin/python3', [LT_SCRIPT, 'get', what, dir, '--interface', host.ip], { ns: host.ns })
+    await p.waitLine((l) => l.json?.['msg'] === 'done', timeoutMs)
+    await p.waitExit(5000)
+  },
+  async seed(host, torrent, dir) {
+    const p = start(`libtorrent-seed@${host.name}`, '/usr/bin/python3', [LT_SCRIPT, 'seed', torrent, dir, '--interface', host.ip], { ns: host.ns })
+    await p.waitLine((l) => l.json?.['msg'] === 'seeding', 30_000)
+    return () => stopped(p)
+  },
+}
+
+export const aria2: Client = {
+  name: 'aria2',
+  padding: false,
+  async get(host, what, dir, _work, timeoutMs) {
+    const p = start(`aria2c@${host.name}`, 'aria2c', [...ARIA2, '--seed-time=0', `--dir=${dir}`, what], { ns: host.ns })
+    const e = await p.waitExit(timeoutMs)
+    if (e.code !== 0) throw new Error(`aria2c exit ${e.code}:\n${p.tail()}`)
+  },
+  async seed(host, torrent, dir) {
+    // It announces once its check is done; a murder peer asks the tracker until it does.
+    const p = start(`aria2c-seed@${host.name}`, 'aria2c', [...ARIA2, '-V', '--seed-ratio=0.0', '--seed-time=600', `--dir=${dir}`, torrent], { ns: host.ns })
+    return () => stopped(p)
+  },
+}
+
+/** Transmission 3.00's one-torrent client; it runs a script on completion and seeds until stopped. */
+async function transmissionConfig(host: HostSpec, work: string): Promise<{ cfg: string; done: string }> {
+  const cfg = join(work, `transmission-${host.name}-${Date.now()}`)
+  await mkdir(cfg, { recursive: true })
+  await writeFile(join(cfg, 'settings.json'), JSON.stringify({
+    'dht-enabled': false, 'lpd-enabled': false, 'pex-enabled': false, 'port-forwarding-enabled': false,
+    'bind-address-ipv4': host.ip, 'peer-port': 51413, 'rpc-enabled': false, 'message-level': 2,
+    'script-torrent-done-enabled': true,
+    // With uTP on (its default) Transmission 3.00 never connected to a murder peer in the lab: see README.
+    'utp-enabled': false,
+  }))
+  const done = join(cfg, 'done.sh')
+  await writeFile(done, `#!/bin/sh\ntouch '${join(cfg, 'complete')}'\n`, { mode: 0o755 })
+  return { cfg, done }
+}
+
+export const transmission: Client = {
+  name: 'transmission',
+  padding: false,
+  async get(host, what, dir, work, timeoutMs) {
+    await mkdir(dir, { recursive: true })
+    const { cfg, done } = await transmissionConfig(host, work)
+    const p = start(`transmission@${host.name}`, 'transmission-cli', ['-g', cfg, '-w', dir, '-f', done, what], { ns: host.ns })
+    await fileAppears(cfg, 'complete', timeoutMs, p)
+    await stopped(p)
+  },
+  async seed(host, torrent, dir, work) {
+    const { cfg } = await transmissionConfig(host, work)
+    // It announces once its check is done; a murder peer asks the tracker until it does.
+    const p = start(`transmission-seed@${host.name}`, 'transmission-cli', ['-g', cfg, '-w', dir, '-v', torrent], { ns: host.ns })
+    return () => stopped(p)
+  },
+}
