@@ -13,10 +13,10 @@ import { murder, start, type Proc } from '../bench/proc.js'
 import { runMurder } from './helpers/proc.js'
 import { netnsScope } from './helpers/netnsScope.js'
 import { snapshot, tempDir, writeTree } from './helpers/tree.js'
-import { aria2, libtorrent, transmission, type Client } from './helpers/clients.js'
+import { aria2, libtorrent, rtorrent, transmission, type Client } from './helpers/clients.js'
 
 const { prefix: PREFIX, dirs } = netnsScope('mcli')
-const CLIENTS: Client[] = [transmission, libtorrent, aria2]
+const CLIENTS: Client[] = [transmission, libtorrent, aria2, rtorrent]
 const TRACKER_PORT = 8998
 const OPENTRACKER_PORT = 6969
 /**
@@ -39,7 +39,9 @@ async function make(name: string, tracker: string, args: string[]): Promise<void
   const path = join(work, `${name}.torrent`)
   const r = await runMurder(['make-torrent', src, tracker, path, '--json', ...args])
   assert.equal(r.code, 0, r.stderr)
-  torrents[name] = { path, infoHash: (JSON.parse(r.stdout) as { infoHash: string }).infoHash, name: 'src' }
+  const summary = JSON.parse(r.stdout) as { infoHash: string; torrentBytes: number }
+  assert.ok(summary.torrentBytes > 3 * 16384, `${summary.torrentBytes} bytes: fewer than 4 metadata pieces`)
+  torrents[name] = { path, infoHash: summary.infoHash, name: 'src' }
 }
 
 const magnet = (t: string, tracker = `http://${lab.source.ip}:${TRACKER_PORT}/announce`) =>
@@ -67,7 +69,9 @@ before(async () => {
   work = await tempDir('clients')
   dirs.push(work)
   src = join(work, 'src')
-  await writeTree(src, { 'big.bin': 6 * 1024 * 1024, 'sub/a.txt': 1234, 'sub/deeper/c.bin': 3 * 1024 * 1024 + 1, 'bin/tool': 5000, 'empty': 0 })
+  // 600 small files besides: an info dictionary of 4 metadata pieces, which rtorrent serves one request at a time.
+  const small = Object.fromEntries(Array.from({ length: 600 }, (_, i) => [`many/folder-${i % 7}/file-with-a-long-name-${i}.txt`, 10 + i]))
+  await writeTree(src, { 'big.bin': 6 * 1024 * 1024, 'sub/a.txt': 1234, 'sub/deeper/c.bin': 3 * 1024 * 1024 + 1, 'bin/tool': 5000, 'empty': 0, ...small })
   await chmod(join(src, 'bin/tool'), 0o755)
   await symlink('../bin/tool', join(src, 'sub/tool'))
   await mkdir(join(src, 'void'))

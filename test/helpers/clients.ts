@@ -111,3 +111,43 @@ export const transmission: Client = {
     return () => stopped(p)
   },
 }
+
+/** rtorrent 0.9.8 (libtorrent 0.13) as a daemon: no terminal; a file appears when a download finishes. */
+async function rtorrentConfig(host: HostSpec, dir: string, work: string, what: string): Promise<{ rc: string; cfg: string }> {
+  const cfg = join(work, `rtorrent-${host.name}-${Date.now()}`)
+  await mkdir(join(cfg, 'session'), { recursive: true })
+  await mkdir(dir, { recursive: true })
+  const rc = join(cfg, 'rtorrent.rc')
+  await writeFile(rc, [
+    `directory.default.set = ${dir}`,
+    `session.path.set = ${join(cfg, 'session')}`,
+    'network.port_range.set = 6881-6889',
+    `network.bind_address.set = ${host.ip}`,
+    `network.local_address.set = ${host.ip}`,
+    'dht.mode.set = disable',
+    'protocol.pex.set = no',
+    'trackers.use_udp.set = no',
+    'system.daemon.set = true',
+    `method.set_key = event.download.finished, murder_done, "execute.nothrow = touch, ${join(cfg, 'complete')}"`,
+    `load.start = "${what}"`,
+    '',
+  ].join('\n'))
+  return { rc, cfg }
+}
+
+export const rtorrent: Client = {
+  name: 'rtorrent',
+  padding: false,
+  async get(host, what, dir, work, timeoutMs) {
+    const { rc, cfg } = await rtorrentConfig(host, dir, work, what)
+    const p = start(`rtorrent@${host.name}`, 'rtorrent', ['-n', '-o', `import=${rc}`], { ns: host.ns })
+    await fileAppears(cfg, 'complete', timeoutMs, p)
+    await stopped(p)
+  },
+  async seed(host, torrent, dir, work) {
+    // It hashes the files it finds, then announces; a murder peer asks the tracker until it does.
+    const { rc } = await rtorrentConfig(host, dir, work, torrent)
+    const p = start(`rtorrent-seed@${host.name}`, 'rtorrent', ['-n', '-o', `import=${rc}`], { ns: host.ns })
+    return () => stopped(p)
+  },
+}
