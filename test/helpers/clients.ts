@@ -13,12 +13,10 @@ import { ARIA2 } from './aria2.js'
 
 export interface Client {
   name: string
-  /** Whether it keeps BEP 47 padding files off the disk (aria2c and Transmission write them under `.pad/`). */
-  padding: boolean
   /** Downloads `what` (a .torrent path or a magnet link) into `dir`; resolves once complete, the client stopped. */
   get(host: HostSpec, what: string, dir: string, work: string, timeoutMs: number): Promise<void>
-  /** Seeds the tree at `dir/<torrent name>`; the returned function stops it. */
-  seed(host: HostSpec, torrent: string, dir: string, work: string): Promise<() => Promise<void>>
+  /** Seeds the tree at `dir/<torrent name>`; the returned function stops it. Absent: not tested (see README). */
+  seed?(host: HostSpec, torrent: string, dir: string, work: string): Promise<() => Promise<void>>
 }
 
 /** Resolves once `file` exists (the clients that report completion only by running a program write one). */
@@ -49,7 +47,6 @@ const LT_SCRIPT = fileURLToPath(new URL('../../../test/helpers/ltclient.py', imp
 
 export const libtorrent: Client = {
   name: 'libtorrent',
-  padding: true,
   async get(host, what, dir, _work, timeoutMs) {
     await mkdir(dir, { recursive: true })
     const p = start(`libtorrent@${host.name}`, '/usr/bin/python3', [LT_SCRIPT, 'get', what, dir, '--interface', host.ip], { ns: host.ns })
@@ -65,7 +62,6 @@ export const libtorrent: Client = {
 
 export const aria2: Client = {
   name: 'aria2',
-  padding: false,
   async get(host, what, dir, _work, timeoutMs) {
     const p = start(`aria2c@${host.name}`, 'aria2c', [...ARIA2, '--seed-time=0', `--dir=${dir}`, what], { ns: host.ns })
     const e = await p.waitExit(timeoutMs)
@@ -96,7 +92,6 @@ async function transmissionConfig(host: HostSpec, work: string): Promise<{ cfg: 
 
 export const transmission: Client = {
   name: 'transmission',
-  padding: false,
   async get(host, what, dir, work, timeoutMs) {
     await mkdir(dir, { recursive: true })
     const { cfg, done } = await transmissionConfig(host, work)
@@ -137,7 +132,6 @@ async function rtorrentConfig(host: HostSpec, dir: string, work: string, what: s
 
 export const rtorrent: Client = {
   name: 'rtorrent',
-  padding: false,
   async get(host, what, dir, work, timeoutMs) {
     const { rc, cfg } = await rtorrentConfig(host, dir, work, what)
     const p = start(`rtorrent@${host.name}`, 'rtorrent', ['-n', '-o', `import=${rc}`], { ns: host.ns })
@@ -149,5 +143,30 @@ export const rtorrent: Client = {
     const { rc } = await rtorrentConfig(host, dir, work, torrent)
     const p = start(`rtorrent-seed@${host.name}`, 'rtorrent', ['-n', '-o', `import=${rc}`], { ns: host.ns })
     return () => stopped(p)
+  },
+}
+
+/** qBittorrent-nox 4.5 (libtorrent 2.0.8 underneath): no web UI; its "run on completion" program touches a file. */
+async function qbittorrentProfile(host: HostSpec, dir: string, work: string): Promise<{ profile: string }> {
+  const profile = join(work, `qbittorrent-${host.name}-${Date.now()}`)
+  await mkdir(join(profile, 'qBittorrent', 'config'), { recursive: true })
+  await mkdir(dir, { recursive: true })
+  await writeFile(join(profile, 'qBittorrent', 'config', 'qBittorrent.conf'), [
+    '[LegalNotice]', 'Accepted=true', '',
+    '[AutoRun]', 'enabled=true', `program=touch ${join(profile, 'complete')}`, '',
+    '[BitTorrent]', 'Session\\DHTEnabled=false', 'Session\\LSDEnabled=false', 'Session\\PeXEnabled=false',
+    'Session\\Port=6881', `Session\\InterfaceAddress=${host.ip}`, `Session\\DefaultSavePath=${dir}`, '',
+    '[Preferences]', 'Connection\\UPnP=false', 'WebUI\\Enabled=false', '',
+  ].join('\n'))
+  return { profile }
+}
+
+export const qbittorrent: Client = {
+  name: 'qbittorrent',
+  async get(host, what, dir, work, timeoutMs) {
+    const { profile } = await qbittorrentProfile(host, dir, work)
+    const p = start(`qbittorrent@${host.name}`, 'qbittorrent-nox', [`--profile=${profile}`, `--save-path=${dir}`, what], { ns: host.ns })
+    await fileAppears(profile, 'complete', timeoutMs, p)
+    await stopped(p)
   },
 }
