@@ -1,9 +1,8 @@
 // Interoperability with the mainstream clients, in network namespaces (Transmission refuses peers on 127.x):
 // the source host runs murder's tracker, opentracker and the murder seeds; each client runs on a target host of
 // its own. For each client: murder seeds it (padded torrent and --align none), it seeds murder, magnet links
-// both ways, and murder's seed through opentracker (qBittorrent only downloads: see README); then one swarm of murder
-// peers and every client. Needs root,
-// iproute2 and the clients' Debian packages (as CI has).
+// both ways, and murder's seed through opentracker (qBittorrent only downloads: see README); then one swarm of
+// murder peers and every client. Needs root, iproute2 and the clients' Debian packages (as CI has).
 import { test, before } from 'node:test'
 import assert from 'node:assert/strict'
 import { readlinkSync } from 'node:fs'
