@@ -1,8 +1,9 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
+import dgram from 'node:dgram'
 import { join } from 'node:path'
 import { runMurder, start } from './helpers/proc.js'
-import { killAll, startSeed, track, treeWithTracker } from './helpers/swarm.js'
+import { killAll, logLines, startSeed, track, treeWithTracker } from './helpers/swarm.js'
 import { cleanup, snapshot, tempDir } from './helpers/tree.js'
 import { ARIA2 } from './helpers/aria2.js'
 
@@ -47,4 +48,34 @@ test('murder peer downloads from an aria2c seeder', async () => {
   assert.equal(r.code, 0, r.stderr)
   assert.equal(r.stdout, 'Done and done\n')
   assert.deepEqual(await snapshot(dest), await snapshot(s.src))
+})
+
+test('outgoing connections come from the announced address when it is local (clients that track peers by address)', async () => {
+  const s = await setup('none')
+  const seed = await startSeed(s.torrent, s.src, ['--log-level', 'debug'])
+  const dest = join(s.work, 'dest')
+  // 127.0.0.2 is this host's (all of 127/8 is), but not the source address the system would pick for 127.0.0.1.
+  const r = await runMurder(['peer', s.torrent, dest, '127.0.0.2', '--linger', '0'], 60_000)
+  assert.equal(r.code, 0, r.stderr)
+  const connected = logLines(seed.stderr(), 'peer connected').map((l) => String(l['peer']))
+  assert.ok(connected.length > 0 && connected.every((a) => /^(::ffff:)?127\.0\.0\.2:/.test(a)), connected.join(' '))
+})
+
+test('a uTP SYN to the listening port is answered with a reset, so that libtorrent falls back to TCP at once', async () => {
+  const s = await setup('none')
+  const seed = await startSeed(s.torrent, s.src)
+  const port = (await seed.logLine((l) => l['msg'] === 'seeding'))['port'] as number
+  const udp = dgram.createSocket('udp4')
+  try {
+    const syn = Buffer.alloc(20)
+    syn[0] = 0x41 // ST_SYN, version 1
+    syn.writeUInt16BE(0x1234, 2)
+    syn.writeUInt16BE(77, 16)
+    const reply = new Promise<Buffer>((resolve) => udp.once('message', resolve))
+    udp.send(syn, port, '127.0.0.1')
+    const reset = await reply
+    assert.deepEqual([reset.length, reset[0], reset.readUInt16BE(2), reset.readUInt16BE(18)], [20, 0x31, 0x1234, 77])
+  } finally {
+    udp.close()
+  }
 })

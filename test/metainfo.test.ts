@@ -9,6 +9,7 @@ import { excludeMatcher } from '../src/torrent/glob.js'
 import { trackerUrl } from '../src/torrent/trackerUrl.js'
 import { parseTorrentSource } from '../src/torrent/source.js'
 import { comparePaths } from '../src/torrent/paths.js'
+import { isPadding } from '../src/torrent/attributes.js'
 import { prng } from './helpers/prng.js'
 
 const hashes = (n: number) => new Uint8Array(20 * n).fill(7)
@@ -42,6 +43,37 @@ test('non-canonical info dict: the hash is of the bytes as sent, not of a re-enc
   const data = Buffer.from(`d8:announce3:x:14:info${info}e`)
   const m = parseTorrent(data)
   assert.equal(m.infoHashHex, createHash('sha1').update(info).digest('hex'))
+})
+
+test('attributes of the wrong type or out of range are ignored and listed, not fatal (archive.org writes mtime as a string)', () => {
+  const m = parseTorrent(rawTorrent({
+    name: 'x', 'piece length': 16384, pieces: hashes(1),
+    files: [
+      { path: ['a'], length: 1, mtime: '1487256944', mode: 0o644 },
+      { path: ['b'], length: 1, mode: 0o17777, uid: -1, gid: 5, mtime: 7 },
+    ],
+    directories: [{ path: ['d'], mtime: ['x'] }],
+  }))
+  assert.deepEqual(m.files.map(({ path, mode, mtime, uid, gid }) => ({ path: path.join('/'), mode, mtime, uid, gid })), [
+    { path: 'a', mode: 0o644, mtime: undefined, uid: undefined, gid: undefined },
+    { path: 'b', mode: undefined, mtime: 7, uid: undefined, gid: 5 },
+  ])
+  assert.equal(m.directories[0]!.mtime, undefined)
+  assert.deepEqual(m.ignored, ['mtime of a', 'mode of b', 'uid of b', 'mtime of d'])
+  assert.deepEqual(parseTorrent(torrentWith([{ path: ['a'], length: 1 }])).ignored, [])
+})
+
+test('old BitComet padding files (_____padding_file_…, no attr) are padding, as libtorrent reads them', () => {
+  const m = parseTorrent(rawTorrent({
+    name: 'x', 'piece length': 16384, pieces: hashes(2),
+    files: [
+      { path: ['a'], length: 100 },
+      { path: ['_____padding_file_0_if you see this file, please update to BitComet 0.85 or above____'], length: 16284 },
+      { path: ['b'], length: 10 },
+      { path: ['sub', '_____padding_file_1'], length: 6, attr: 'x' },
+    ],
+  }))
+  assert.deepEqual(m.files.map((f) => isPadding(f)), [false, true, false, true])
 })
 
 const bad: [string, () => Uint8Array, RegExp][] = [

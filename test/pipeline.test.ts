@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { DEFAULT_PIPELINE, PipelineDepth } from '../src/swarm/pipeline.js'
+import { DEFAULT_PIPELINE, PipelineDepth, STANDARD_CLIENT_PIPELINE } from '../src/swarm/pipeline.js'
 
 const opts = { ...DEFAULT_PIPELINE, initial: 64, min: 16, max: 500, targetQueueMs: 500 }
 
@@ -28,3 +28,17 @@ test('never above what the peer says it queues (reqq)', () => {
   feed(small, 16 * 1024, 2)
   assert.equal(small.depth, 10, 'the floor never overrides the peer\'s limit')
 })
+
+test('a standard client that sends in bursts (all that is asked, every half second) is not held to its first rate', () => {
+  const p = new PipelineDepth(STANDARD_CLIENT_PIPELINE, 0)
+  const blocksPerSecond: number[] = []
+  for (let t = 0; t < 3000; t += 500) {
+    // One burst each half second: every request then in flight.
+    const burst = p.depth
+    for (let i = 0; i < burst; i++) p.received(DEFAULT_PIPELINE.blockLength, t + 250 + i / burst)
+    blocksPerSecond.push(burst * 2)
+  }
+  assert.equal(p.depth, DEFAULT_PIPELINE.max)
+  assert.equal(blocksPerSecond.at(-1), 2 * DEFAULT_PIPELINE.max, `blocks/s per half second: ${blocksPerSecond.join(' ')}`)
+})
+

@@ -109,7 +109,15 @@ describe('parseAnnounce', () => {
     rejects(query({ port: undefined }), /missing port/)
     rejects(query({ left: '-5' }), /left/)
     rejects(query({ uploaded: '1.5' }), /uploaded/)
-    rejects(query({ downloaded: '99999999999999999' }), /downloaded/)
+    rejects(query({ downloaded: '9223372036854775808' }), /downloaded.*2\^63-1/)
+    rejects(query({ left: '00000000000000000001' }), /left/)
+  })
+
+  it('accepts counters up to 2^63-1, as Transmission sends left before it has the metadata', () => {
+    const req = parseAnnounce(query({ left: '9223372036854775807', uploaded: '99999999999999999' }), '::1')
+    assert.equal(req.left, Number.MAX_SAFE_INTEGER)
+    assert.equal(req.uploaded, Number.MAX_SAFE_INTEGER)
+    assert.equal(parseAnnounce(query({ left: '9007199254740991' }), '::1').left, 2 ** 53 - 1)
   })
 
   it('accepts the three events and none, rejects others', () => {

@@ -9,6 +9,7 @@ import type { Listener } from '../swarm/listener.js'
 import { TokenBucket } from '../swarm/rateLimiter.js'
 import { Swarm } from '../swarm/swarm.js'
 import { transportFor, type PeerIdentity } from '../swarm/tls.js'
+import { localSource } from '../swarm/socketInput.js'
 
 /** Swarm settings shared by `seed` and `peer`, with their defaults. */
 export interface SwarmSettings {
@@ -63,10 +64,12 @@ export async function openSession(args: {
 }): Promise<Session> {
   const { meta, listener, logger } = args
   const transport = transportFor(meta, args.identity, logger)
+  if (meta.ignored.length > 0) logger.debug({ ignored: meta.ignored.length, first: meta.ignored.slice(0, 5) }, 'ignored torrent attributes murder cannot use')
   const swarm = new Swarm({
     transport,
     ...args,
     ...args.settings,
+    localAddress: await localSource(args.ip),
     uploadLimit: new TokenBucket(args.settings.maxUploadRate),
     downloadLimit: new TokenBucket(args.settings.maxDownloadRate),
   })

@@ -22,13 +22,35 @@ function onread(this: Fed, n: number, buf: Uint8Array): void {
 
 const reading = { buffer: READ_BUFFER, callback: onread as (n: number, buf: Uint8Array) => boolean }
 
-/** An outgoing peer connection reading into READ_BUFFER. */
-export function connectPeer(host: string, port: number, timeoutMs: number): net.Socket {
-  return ours(net.connect({ host, port, timeout: timeoutMs, onread: reading } as net.NetConnectOpts))
+/**
+ * An outgoing peer connection reading into READ_BUFFER, from `localAddress` when given and of the peer's
+ * family (an IPv4 source cannot reach an IPv6 peer).
+ */
+export function connectPeer(host: string, port: number, timeoutMs: number, localAddress?: string): net.Socket {
+  return ours(net.connect({ host, port, timeout: timeoutMs, onread: reading, localAddress: sourceFor(host, localAddress) } as net.NetConnectOpts))
+}
+
+/** `localAddress` if it is of `host`'s family (an IPv4 source cannot reach an IPv6 peer). */
+export function sourceFor(host: string, localAddress: string | undefined): string | undefined {
+  return localAddress !== undefined && net.isIP(localAddress) === net.isIP(host) ? localAddress : undefined
+}
+
+/**
+ * `ip` when this host has that address, so that connections go out from the address it announces: a client
+ * that tracks peers by address (Transmission) otherwise takes two murder hosts for one. Undefined otherwise
+ * (an address of a NAT in front, a name): the system picks the source as before.
+ */
+export function localSource(ip: string): Promise<string | undefined> {
+  if (net.isIP(ip) === 0) return Promise.resolve(undefined)
+  return new Promise((resolve) => {
+    const probe = net.createServer()
+    probe.once('error', () => resolve(undefined))
+    probe.listen(0, ip, () => probe.close(() => resolve(ip)))
+  })
 }
 
 /** An outgoing TLS peer connection, reading its decrypted bytes into READ_BUFFER too (a 16 KiB record a read). */
-export function connectTlsPeer(options: tls.ConnectionOptions): tls.TLSSocket {
+export function connectTlsPeer(options: tls.ConnectionOptions & Pick<net.TcpSocketConnectOpts, 'localAddress'>): tls.TLSSocket {
   return ours(tls.connect({ ...options, onread: reading } as tls.ConnectionOptions))
 }
 

@@ -14,7 +14,7 @@ import { metadataServer } from './metadataServer.js'
 import { PieceCache } from './pieceCache.js'
 import { MAX_QUEUED_UPLOADS, Uploader } from './uploader.js'
 import { PiecePicker, type BlockRef } from './piecePicker.js'
-import { DEFAULT_PIPELINE, PipelineDepth } from './pipeline.js'
+import { DEFAULT_PIPELINE, PipelineDepth, STANDARD_CLIENT_PIPELINE } from './pipeline.js'
 import type { TokenBucket } from './rateLimiter.js'
 import { REFUSE_WINDOW_MS, SpreadFirst } from './spreadFirst.js'
 import { STARVING_MS, SuperSeeder } from './superSeed.js'
@@ -35,6 +35,8 @@ export interface SwarmOptions {
   memoryBudget: number
   /** This host's site: peers of the same site are preferred for pieces that both sides of a WAN link hold. */
   site?: string
+  /** Source address of outgoing connections (the announced one, when it is local: see localSource). */
+  localAddress?: string
   /** Reveal pieces a few at a time (BEP 16) instead of announcing them all; for a complete source. */
   superSeed: boolean
   /** Refuse pieces other peers hold or are being sent, while others wait (SpreadFirst); for a complete source. */
@@ -150,9 +152,9 @@ export class Swarm extends EventEmitter {
       },
       // Across sites the tracker's policy decides who reaches whom: refusing there could only slow a bridge.
       // A peer near its end is served whatever it asks: a refusal there only makes it the last one done.
-      refuse: (conn, piece) => {
+      refuse: (conn, piece, offset) => {
         const refused = this.spread !== null && (!this.site || conn.local) && !this.nearlyDone(conn) &&
-          this.spread.refuse(conn.id, piece, this.picker.availabilityOf(piece) > 0, this.othersWaiting(conn), performance.now())
+          this.spread.refuse(conn.id, piece, offset, this.picker.availabilityOf(piece) > 0, this.othersWaiting(conn), performance.now())
         if (refused) this.counters.refused++
         return refused
       },
@@ -243,7 +245,7 @@ export class Swarm extends EventEmitter {
       done()
       socket.setTimeout(0)
       this.setup(socket, true, address)
-    })
+    }, this.opts.localAddress)
     socket.once('timeout', () => socket.destroy())
     socket.once('error', (err) => this.opts.logger.debug({ peer: address, err: err.message }, 'connect failed'))
     socket.once('close', done)
@@ -329,8 +331,10 @@ export class Swarm extends EventEmitter {
     wire.on('extended', (ext: string, info: Record<string, unknown>) => {
       if (ext !== 'handshake') return
       // A later extended handshake (a peer that learned its site) keeps the depth measured so far.
-      const reqq = typeof info?.['reqq'] === 'number' ? Math.max(1, info['reqq']) : undefined
-      if (reqq !== undefined && reqq !== conn.pipeline.peerLimit) conn.pipeline = new PipelineDepth(DEFAULT_PIPELINE, performance.now(), reqq)
+      const reqq = typeof info?.['reqq'] === 'number' ? Math.max(1, info['reqq']) : Infinity
+      const v = info?.['v']
+      const pipeline = v instanceof Uint8Array && Buffer.from(v).toString() === 'murder' ? DEFAULT_PIPELINE : STANDARD_CLIENT_PIPELINE
+      if (reqq !== conn.pipeline.peerLimit || pipeline !== conn.pipeline.opts) conn.pipeline = new PipelineDepth(pipeline, performance.now(), reqq)
       const site = info?.['murder_site']
       if (site instanceof Uint8Array) conn.remoteSite = Buffer.from(site).toString()
       this.updateLocal(conn)

@@ -7,7 +7,7 @@ import type { Logger } from '../log.js'
 import { parseInfo, type Metainfo } from '../torrent/metainfo.js'
 import { certificateCovers, certificateNames } from './certNames.js'
 import { plainTransport, type Dial, type PeerTransport } from './transport.js'
-import { connectTlsPeer } from './socketInput.js'
+import { connectTlsPeer, sourceFor } from './socketInput.js'
 import { HANDSHAKE_TIMEOUT_MS } from './wire.js'
 
 /**
@@ -127,11 +127,11 @@ function tlsTransport(meta: Metainfo, identity: PeerIdentity, logger: Logger): P
     deliver(socket)
   })
   return {
-    connect(ip, port, timeoutMs, ready) {
+    connect(ip, port, timeoutMs, ready, localAddress) {
       const peer = `${ip}:${port}`
       let stage: 'tcp' | 'tls' | 'secure' = 'tcp'
       const socket = connectTlsPeer({
-        host: ip, port, timeout: timeoutMs, servername: meta.infoHashHex, secureContext: context, rejectUnauthorized: true,
+        host: ip, port, timeout: timeoutMs, localAddress: sourceFor(ip, localAddress), servername: meta.infoHashHex, secureContext: context, rejectUnauthorized: true,
         // The chain is OpenSSL's to check against the torrent's CA; the names are libtorrent's rule, not a host's.
         checkServerIdentity: (_host, cert) => (covers(cert) ? undefined : new Error("certificate names do not cover the torrent's name")),
       })
@@ -162,8 +162,8 @@ export function metadataDialer(infoHashHex: string, identity: PeerIdentity): {
 } {
   const context = tls.createSecureContext({ cert: identity.cert, key: identity.key, minVersion: 'TLSv1.2' })
   return {
-    dial(ip, port, timeoutMs, ready) {
-      const socket = connectTlsPeer({ host: ip, port, timeout: timeoutMs, servername: infoHashHex, secureContext: context, rejectUnauthorized: false })
+    dial(ip, port, timeoutMs, ready, localAddress) {
+      const socket = connectTlsPeer({ host: ip, port, timeout: timeoutMs, localAddress: sourceFor(ip, localAddress), servername: infoHashHex, secureContext: context, rejectUnauthorized: false })
       socket.once('secureConnect', () => ready(socket))
       return socket
     },

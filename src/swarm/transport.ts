@@ -3,8 +3,11 @@ import { adoptAccepted, connectPeer } from './socketInput.js'
 
 /** How peer connections are made and taken: plain TCP, or TLS for an SSL torrent (tls.ts). */
 export interface PeerTransport {
-  /** Dials a peer; `ready` is called once the connection may carry BitTorrent (errors and close are socket events). */
-  connect(ip: string, port: number, timeoutMs: number, ready: (socket: net.Socket) => void): net.Socket
+  /**
+   * Dials a peer, from `localAddress` when given (see localSource); `ready` is called once the connection may
+   * carry BitTorrent (errors and close are socket events).
+   */
+  connect(ip: string, port: number, timeoutMs: number, ready: (socket: net.Socket) => void, localAddress?: string): net.Socket
   /** Takes a connection as the listener accepted it (paused, nothing read); `ready` as for `connect`. */
   accept(raw: net.Socket, ready: (socket: net.Socket) => void): void
 }
@@ -13,8 +16,8 @@ export interface PeerTransport {
 export type Dial = PeerTransport['connect']
 
 export const plainTransport: PeerTransport = {
-  connect(ip, port, timeoutMs, ready) {
-    const socket = connectPeer(ip, port, timeoutMs)
+  connect(ip, port, timeoutMs, ready, localAddress) {
+    const socket = connectPeer(ip, port, timeoutMs, localAddress)
     socket.once('connect', () => ready(socket))
     return socket
   },

@@ -22,7 +22,7 @@ export interface UploaderHost {
   /** Bytes sent, for the swarm's counters. */
   sent: (conn: PeerConnection, bytes: number) => void
   /** Whether to refuse (BEP 6 reject) this request rather than serve it; asked only of fast-extension peers. */
-  refuse: (conn: PeerConnection, piece: number) => boolean
+  refuse: (conn: PeerConnection, piece: number, offset: number) => boolean
   fatal: (err: UserError) => void
 }
 
@@ -43,7 +43,7 @@ export class Uploader {
       if (conn.wire.hasFast) return conn.wire.reject(index, offset, length)
       return host.drop(conn, `request for piece ${index} we do not have`)
     }
-    if (conn.wire.hasFast && host.refuse(conn, index)) return conn.wire.reject(index, offset, length)
+    if (conn.wire.hasFast && host.refuse(conn, index, offset)) return conn.wire.reject(index, offset, length)
     if (conn.uploads.length >= MAX_QUEUED_UPLOADS) return host.drop(conn, 'request flood', true)
     conn.uploads.push({ index, offset, length, respond })
     void this.pump(conn)

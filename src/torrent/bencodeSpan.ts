@@ -154,3 +154,10 @@ export function decodeChecked(buf: Uint8Array, spanKey = ''): { value: BencodeVa
   if (at !== buf.length) throw new BencodeError('trailing bytes after the value')
   return { value, start: span.start, end: span.end }
 }
+
+/** Decodes the value at the start of `buf` and says where it ends (a BEP 9 message: a dictionary, then data). */
+export function decodePrefix(buf: Uint8Array): { value: BencodeValue; end: number } {
+  at = 0
+  const value = decodeValue(buf, 0, null)
+  return { value, end: at }
+}

@@ -4,6 +4,7 @@ import { UserError, ExitCode } from '../cli/errors.js'
 import { decodeChecked } from './bencodeSpan.js'
 import { assertSafePath, comparePaths, displayPath } from './paths.js'
 import { isPadding, isSymlink } from './attributes.js'
+import { encodeLink, linkText, treeEntries } from './symlinks.js'
 
 export const SHA1_LENGTH = 20
 /** Beyond this a torrent is refused before anything is allocated for it (1 PiB). */
@@ -28,9 +29,12 @@ export interface TorrentFile extends EntryMeta {
   readonly length: number
   /** Offset of the file's first byte in the concatenated piece stream. */
   readonly offset: number
-  /** BEP 47 attributes as given (`p` padding, `x` executable, `h` hidden, `l` symlink). */
+  /**
+   * BEP 47 attributes as given (`p` padding, `x` executable, `h` hidden, `l` symlink), plus `p` for an old
+   * BitComet padding file (named `_____padding_file_…`, no attr), which libtorrent also treats as padding.
+   */
   readonly attr: string
-  /** BEP 47 symlink target, as stored on the source (relative or absolute). */
+  /** The symlink's target as stored on the source (relative to the link's folder, or absolute): see symlinks.ts. */
   readonly symlink?: string
 }
 
@@ -56,6 +60,12 @@ export interface Metainfo {
   readonly infoHashHex: string
   /** An SSL torrent's CA certificate (PEM, libtorrent's `ssl-cert`): its peers talk TLS only, see swarm/tls.ts. */
   readonly sslCert?: string
+  /**
+   * Attributes murder cannot use (a string mtime, a mode out of range), each "<key> of <path>": ignored, as
+   * standard clients ignore them, rather than refusing a torrent other tools made (archive.org's give mtime
+   * as a string).
+   */
+  readonly ignored: readonly string[]
 }
 
 
@@ -144,20 +154,22 @@ function trackers(root: Dict): string[] {
   return [...new Set(urls)]
 }
 
-function optionalInt(d: Dict, key: string, what: What, max = Number.MAX_SAFE_INTEGER): number | undefined {
+/** An optional attribute: undefined when absent, or (noted in `ignored`) when it is not an integer murder can use. */
+function optionalInt(d: Dict, key: string, what: What, ignored: string[], max = Number.MAX_SAFE_INTEGER): number | undefined {
   const v = d[key]
   if (v === undefined || isSize(v, max)) return v
-  throw top.fail(`${key} of ${named(what)} is not a valid size`)
+  ignored.push(`${key} of ${named(what)}`)
+  return undefined
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] }
 
 /** Sets the entry's metadata fields that `d` gives (absent ones stay absent, not undefined). */
-function addMeta(entry: Mutable<EntryMeta>, d: Dict, what: What): void {
-  const mode = optionalInt(d, 'mode', what, 0o7777)
-  const mtime = optionalInt(d, 'mtime', what)
-  const uid = optionalInt(d, 'uid', what, 2 ** 32 - 1)
-  const gid = optionalInt(d, 'gid', what, 2 ** 32 - 1)
+function addMeta(entry: Mutable<EntryMeta>, d: Dict, what: What, ignored: string[]): void {
+  const mode = optionalInt(d, 'mode', what, ignored, 0o7777)
+  const mtime = optionalInt(d, 'mtime', what, ignored)
+  const uid = optionalInt(d, 'uid', what, ignored, 2 ** 32 - 1)
+  const gid = optionalInt(d, 'gid', what, ignored, 2 ** 32 - 1)
   if (mode !== undefined) entry.mode = mode
   if (mtime !== undefined) entry.mtime = mtime
   if (uid !== undefined) entry.uid = uid
@@ -171,7 +183,7 @@ function pathOf(v: BencodeValue | undefined, what: string): string[] {
   return path
 }
 
-function parseDirectories(info: Dict): TorrentDir[] {
+function parseDirectories(info: Dict, ignored: string[]): TorrentDir[] {
   const list = info['directories']
   if (list === undefined) return []
   if (!Array.isArray(list) || list.length > MAX_FILES) throw top.fail('directories is not a list')
@@ -180,51 +192,70 @@ function parseDirectories(info: Dict): TorrentDir[] {
     // The root folder has an empty path; every other path obeys the usual rules.
     const path = Array.isArray(entry['path']) && entry['path'].length === 0 ? [] : pathOf(entry['path'], 'directory entry')
     const dir: Mutable<TorrentDir> = { path }
-    addMeta(dir, entry, () => displayPath(path) || '.')
+    addMeta(dir, entry, () => displayPath(path) || '.', ignored)
     return dir
   })
 }
 
-function parseFiles(info: Dict, name: string): { files: TorrentFile[]; singleFile: boolean } {
+/** A symlink's `symlink path` components, and its exact text when the torrent gives it. */
+type LinkKeys = { components: string[]; exact: string | undefined }
+
+function parseFiles(info: Dict, name: string, ignored: string[]): { files: TorrentFile[]; singleFile: boolean; links: Map<Mutable<TorrentFile>, LinkKeys> } {
   if (info['files'] === undefined) {
     const file: Mutable<TorrentFile> = { path: [name], length: int(info['length'], 'length', MAX_TOTAL_LENGTH), offset: 0, attr: attrOf(info) }
-    addMeta(file, info, name)
+    addMeta(file, info, name, ignored)
     if (isSymlink(file) || isPadding(file)) throw top.fail('a single-file torrent must hold a regular file')
-    return { singleFile: true, files: [file] }
+    return { singleFile: true, files: [file], links: new Map() }
   }
   const list = info['files']
   if (!Array.isArray(list) || list.length === 0) throw top.fail('files is not a non-empty list')
   if (list.length > MAX_FILES) throw top.fail(`more than ${MAX_FILES} files`)
   const files: TorrentFile[] = []
+  const links = new Map<Mutable<TorrentFile>, LinkKeys>()
   let offset = 0
   for (const entry of list) {
     if (!isDict(entry)) throw top.fail('file entry is not a dictionary')
     const path = pathOf(entry['path'], 'file entry')
     const what = () => displayPath(path)
     const length = int(entry['length'], () => `length of ${what()}`, MAX_TOTAL_LENGTH)
-    const file: Mutable<TorrentFile> = { path, length, offset, attr: attrOf(entry) }
-    addMeta(file, entry, what)
+    const file: Mutable<TorrentFile> = { path, length, offset, attr: attrOf(entry, path) }
+    addMeta(file, entry, what, ignored)
     if (isSymlink(file)) {
-      file.symlink = symlinkTarget(entry, what)
+      links.set(file, symlinkKeys(entry, what, ignored))
       if (length !== 0) throw top.fail(`symlink ${what()} has a length`)
     }
     files.push(file)
     offset += length
     if (offset > MAX_TOTAL_LENGTH) throw top.fail('total length is absurd')
   }
-  return { singleFile: false, files }
+  return { singleFile: false, files, links }
 }
 
-function attrOf(d: Dict): string {
-  return d['attr'] instanceof Uint8Array ? str(d['attr'], 'attr') : ''
+const BITCOMET_PADDING = '_____padding_file_'
+
+function attrOf(d: Dict, path?: readonly string[]): string {
+  const attr = d['attr'] instanceof Uint8Array ? str(d['attr'], 'attr') : ''
+  return path?.at(-1)!.startsWith(BITCOMET_PADDING) && !attr.includes('p') ? `${attr}p` : attr
 }
 
-function symlinkTarget(d: Dict, what: () => string): string {
+function symlinkKeys(d: Dict, what: () => string, ignored: string[]): LinkKeys {
   const target = d['symlink path']
   if (!Array.isArray(target) || target.length === 0) throw top.fail(`symlink ${what()} without a symlink path`)
-  const parts = target.map((c) => str(c, 'symlink path component'))
-  if (parts.some((c) => c.includes('\0') || c.includes('/'))) throw top.fail(`symlink ${what()} has an invalid target`)
-  return parts.join('/')
+  const components = target.map((c) => str(c, 'symlink path component'))
+  if (components.some((c) => c.includes('\0') || c.includes('/'))) throw top.fail(`symlink ${what()} has an invalid target`)
+  const exact = d['symlink target']
+  if (exact === undefined) return { components, exact: undefined }
+  const text = exact instanceof Uint8Array ? str(exact, 'symlink target') : ''
+  if (text !== '' && !text.includes('\0')) return { components, exact: text }
+  ignored.push(`symlink target of ${what()}`)
+  return { components, exact: undefined }
+}
+
+/** Gives each symlink its text, once every path of the tree is known (a BEP 47 target is looked up among them). */
+function resolveLinks(links: Map<Mutable<TorrentFile>, LinkKeys>, files: readonly TorrentFile[], dirs: readonly TorrentDir[]): void {
+  if (links.size === 0) return
+  const entries = treeEntries(files.filter((f) => !isPadding(f)), dirs)
+  for (const [file, { components, exact }] of links) file.symlink = exact ?? linkText(file.path, components, entries)
 }
 
 /**
@@ -280,8 +311,10 @@ function metainfoOf(infoBytes: Uint8Array, info: Dict, announce: readonly string
   }
   const pieces = info['pieces']
   if (!(pieces instanceof Uint8Array) || pieces.length % SHA1_LENGTH !== 0) throw top.fail('pieces is not a list of SHA-1 digests')
-  const { files, singleFile } = parseFiles(info, name)
-  const directories = singleFile ? [] : parseDirectories(info)
+  const ignored: string[] = []
+  const { files, singleFile, links } = parseFiles(info, name, ignored)
+  const directories = singleFile ? [] : parseDirectories(info, ignored)
+  resolveLinks(links, files, directories)
   assertNoCollisions(files, directories)
   const last = files[files.length - 1]!
   const length = last.offset + last.length
@@ -294,6 +327,7 @@ function metainfoOf(infoBytes: Uint8Array, info: Dict, announce: readonly string
     name, pieceLength, pieceCount, pieceHashes: new Uint8Array(pieces), length, files, directories, singleFile,
     announce: [...announce], infoBytes: Uint8Array.from(infoBytes), infoHash, infoHashHex: Buffer.from(infoHash).toString('hex'),
     ...(info['ssl-cert'] === undefined ? {} : { sslCert: str(info['ssl-cert'], 'ssl-cert') }),
+    ignored,
   }
 }
 
@@ -318,11 +352,11 @@ function encodeMeta(m: EntryMeta): Record<string, number> {
   return out
 }
 
-function encodeFile(f: InfoInput['files'][number], withPath: boolean): Record<string, unknown> {
+function encodeFile(f: InfoInput['files'][number], withPath: boolean, entries: () => ReadonlySet<string>): Record<string, unknown> {
   const o: Record<string, unknown> = { length: f.length, ...encodeMeta(f) }
   if (withPath) o['path'] = [...f.path]
   if (f.attr) o['attr'] = f.attr
-  if (f.symlink !== undefined) o['symlink path'] = f.symlink.split('/')
+  if (f.symlink !== undefined) Object.assign(o, encodeLink(f.path, f.symlink, entries()))
   return o
 }
 
@@ -333,9 +367,11 @@ export function encodeTorrent(input: InfoInput, announce: readonly string[]): Ui
     'piece length': input.pieceLength,
     pieces: input.pieceHashes,
   }
-  if (input.singleFile) Object.assign(info, encodeFile(input.files[0]!, false))
+  let entries: ReadonlySet<string> | undefined
+  const tree = () => (entries ??= treeEntries(input.files.filter((f) => !isPadding({ attr: f.attr ?? '' })), input.directories ?? []))
+  if (input.singleFile) Object.assign(info, encodeFile(input.files[0]!, false, tree))
   else {
-    info['files'] = input.files.map((f) => encodeFile(f, true))
+    info['files'] = input.files.map((f) => encodeFile(f, true, tree))
     if (input.directories?.length) info['directories'] = input.directories.map((d) => ({ path: [...d.path], ...encodeMeta(d) }))
   }
   // Private (BEP 27): standard clients then find peers through the tracker only, no DHT or peer exchange.

@@ -63,16 +63,23 @@ function text(params: QueryParams, name: string): string | undefined {
   }
 }
 
-/** A non-negative integer parameter; required unless a default is given. */
+/** The largest count a client sends: a signed 64-bit integer (Transmission's `left` before it has the metadata). */
+const MAX_COUNT = 2n ** 63n - 1n
+
+/**
+ * A non-negative integer parameter, at most 2^63-1; required unless a default is given. Values past 2^53 are
+ * held as Number.MAX_SAFE_INTEGER: the tracker only compares them with 0 and adds nothing up from them.
+ */
 function integerParam(params: QueryParams, name: string, fallback?: number): number {
   const value = text(params, name)
   if (value === undefined) {
     if (fallback === undefined) throw new TrackerRequestError(`missing ${name}`)
     return fallback
   }
-  const n = /^[0-9]{1,16}$/.test(value) ? Number(value) : NaN
-  if (!Number.isSafeInteger(n)) throw new TrackerRequestError(`invalid ${name}: must be a non-negative integer`)
-  return n
+  if (!/^[0-9]{1,19}$/.test(value) || BigInt(value) > MAX_COUNT) {
+    throw new TrackerRequestError(`invalid ${name}: must be an integer from 0 to 2^63-1`)
+  }
+  return Math.min(Number(value), Number.MAX_SAFE_INTEGER)
 }
 
 function parsePort(params: QueryParams): number {

@@ -31,6 +31,7 @@ declare module 'bittorrent-protocol' {
     setKeepAlive(enable: boolean): void
     setTimeout(ms: number, unref?: boolean): void
     use(ext: ExtensionConstructor): void
+    extended(ext: string, message: Uint8Array): void
     handshake(infoHash: Uint8Array | string, peerId: Uint8Array | string, extensions?: Extensions): void
     choke(): void
     unchoke(): void

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile, lstat } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile, lstat, readlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 
@@ -37,7 +37,7 @@ export async function snapshot(root: string): Promise<Record<string, string>> {
       const r = rel ? `${rel}/${name}` : name
       const st = await lstat(full)
       if (st.isDirectory()) await visit(full, r)
-      else if (st.isSymbolicLink()) out[r] = 'symlink'
+      else if (st.isSymbolicLink()) out[r] = `symlink -> ${await readlink(full)}`
       else out[r] = createHash('sha256').update(await readFile(full)).digest('hex')
     }
   }

@@ -20,6 +20,7 @@ import type { Swarm } from '../../swarm/swarm.js'
 import type { Session } from '../session.js'
 import { startProgress } from '../progress.js'
 import { newPeerId, openSession, untilSignal, type SwarmSettings } from '../session.js'
+import { localSource } from '../../swarm/socketInput.js'
 
 export interface PeerOptions {
   port: number
@@ -99,7 +100,7 @@ export async function peerCommand(torrent: string, destination: string, ip: stri
     const meta = await Promise.race([
       source.kind === 'file'
         ? readTorrentFile(source.path)
-        : fetchMetadata({ infoHash: source.infoHash, trackers: source.trackers, peerId, port: listener.port, ip, timeoutMs: opts.timeout * 1000, logger, identity: opts.identity }),
+        : fetchMetadata({ infoHash: source.infoHash, trackers: source.trackers, peerId, port: listener.port, ip, localAddress: await localSource(ip), timeoutMs: opts.timeout * 1000, logger, identity: opts.identity }),
       interrupted,
     ])
     assertIdentityFits(meta, opts.identity)
