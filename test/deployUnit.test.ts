@@ -7,7 +7,7 @@ import { parseHostsFile, type Target } from '../src/deploy/hostsFile.js'
 import { shellQuote } from '../src/deploy/remoteScript.js'
 import { Fleet, type SessionHooks } from '../src/deploy/fleet.js'
 import type { SessionEnd } from '../src/deploy/hostSession.js'
-import { UserError } from '../src/cli/errors.js'
+import { UserError } from '../src/errors.js'
 
 test('hosts file: specs, sites, comments and blank lines', () => {
   const t = parseHostsFile('# fleet\n\nweb1\nroot@10.0.0.2:2222  paris # rack 3\n  deploy@[fd00::7]:22 tokyo\nfd00::8\n')

@@ -1,7 +1,7 @@
 /** The operator-facing policies of issue 22, without processes: error lines, stalls, progress, logs, --delete. */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readable, UserError } from '../src/cli/errors.js'
+import { readable, UserError } from '../src/errors.js'
 import { ProgressLog } from '../src/cli/progress.js'
 import { humanLine } from '../src/log.js'
 import { deleteRefusal } from '../src/storage/deletion.js'

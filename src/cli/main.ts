@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
-import { UserError, ExitCode } from './errors.js'
+import { UserError, ExitCode } from '../errors.js'
 import { createLogger, LOG_LEVELS } from '../log.js'
 import { isValidPieceLength } from '../torrent/pieceLength.js'
 import { ALIGN_POLICIES } from '../torrent/padding.js'

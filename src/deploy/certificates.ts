@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { UserError } from '../cli/errors.js'
+import { UserError } from '../errors.js'
 
 // node:crypto makes keys but not X.509 certificates: the `openssl` command (the system's OpenSSL, which
 // node:tls uses too) makes them. P-256 keys: small, fast, and every TLS 1.2/1.3 peer (libtorrent too) has them.

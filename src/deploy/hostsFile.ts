@@ -1,4 +1,4 @@
-import { UserError, ExitCode } from '../cli/errors.js'
+import { UserError, ExitCode } from '../errors.js'
 
 /** One target of a deploy, as the hosts file names it. */
 export interface Target {

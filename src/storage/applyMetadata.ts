@@ -2,7 +2,7 @@ import {
   chmodSync, chownSync, closeSync, constants, fchmodSync, fchownSync, fstatSync, futimesSync, lchownSync, lstatSync, lutimesSync,
   openSync, readlinkSync, statSync, symlinkSync, utimesSync, type Stats,
 } from 'node:fs'
-import { ExitCode, UserError, fsError, fsSync } from '../cli/errors.js'
+import { ExitCode, UserError, fsError, fsSync } from '../errors.js'
 import { isPadding, isSymlink } from '../torrent/attributes.js'
 import type { EntryMeta, Metainfo } from '../torrent/metainfo.js'
 import { comparePaths } from '../torrent/paths.js'

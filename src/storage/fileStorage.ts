@@ -1,6 +1,6 @@
 import { lstat } from 'node:fs/promises'
 import { closeSync, constants, ftruncateSync } from 'node:fs'
-import { fsError } from '../cli/errors.js'
+import { fsError } from '../errors.js'
 import { spansOfPiece, type Layout } from '../torrent/layout.js'
 import type { ReadSpan, WriteSpan } from './hashPool.js'
 import { mapLimit } from './mapLimit.js'

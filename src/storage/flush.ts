@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { UserError } from '../cli/errors.js'
+import { UserError } from '../errors.js'
 
 /**
  * Flushes the file system holding `path` to disk (syncfs(2), through coreutils `sync -f`): the pieces were

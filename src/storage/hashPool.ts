@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
-import { UserError, type ExitCodeValue } from '../cli/errors.js'
+import { UserError, type ExitCodeValue } from '../errors.js'
 import type { ApplyOptions, MetadataTree } from './applyMetadata.js'
 
 /**

@@ -2,7 +2,7 @@ import { closeSync, constants, openSync, readSync, writeSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import { parentPort } from 'node:worker_threads'
 import type { HashJob, ReadSpan, WriteSpan } from './hashPool.js'
-import { ExitCode, UserError, fsSync } from '../cli/errors.js'
+import { ExitCode, UserError, fsSync } from '../errors.js'
 import { Folders, readError, under } from './safePath.js'
 import { applyMetadata } from './applyMetadata.js'
 

@@ -1,6 +1,6 @@
 import { constants, lstatSync, mkdirSync, openSync, rmSync, type Dirent } from 'node:fs'
 import { readdir, rm } from 'node:fs/promises'
-import { ExitCode, UserError, fsError, fsSync } from '../cli/errors.js'
+import { ExitCode, UserError, fsError, fsSync } from '../errors.js'
 
 export const O_NOFOLLOW = constants.O_NOFOLLOW
 

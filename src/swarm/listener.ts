@@ -1,6 +1,6 @@
 import dgram from 'node:dgram'
 import net from 'node:net'
-import { ExitCode, UserError } from '../cli/errors.js'
+import { ExitCode, UserError } from '../errors.js'
 import { utpResetFor } from './utpReset.js'
 
 /**

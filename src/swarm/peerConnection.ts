@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net'
 import type Wire from 'bittorrent-protocol'
-import { Bitfield } from './bitfield.js'
+import { Bitfield } from '../bitfield.js'
 import { DEFAULT_PIPELINE, PipelineDepth } from './pipeline.js'
 import type { BlockRef } from './piecePicker.js'
 

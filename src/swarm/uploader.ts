@@ -1,6 +1,6 @@
-import { UserError } from '../cli/errors.js'
+import { UserError } from '../errors.js'
 import { validRequest, type Layout } from '../torrent/layout.js'
-import type { Bitfield } from './bitfield.js'
+import type { Bitfield } from '../bitfield.js'
 import type { PeerConnection } from './peerConnection.js'
 import type { PieceCache } from './pieceCache.js'
 import type { TokenBucket } from './rateLimiter.js'

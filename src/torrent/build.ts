@@ -1,6 +1,6 @@
 import { lstat } from 'node:fs/promises'
 import { basename, dirname, resolve } from 'node:path'
-import { UserError, fsError } from '../cli/errors.js'
+import { UserError, fsError } from '../errors.js'
 import { FileStorage } from '../storage/fileStorage.js'
 import { hashPieces } from '../storage/hashPieces.js'
 import type { HashPool } from '../storage/hashPool.js'

@@ -1,6 +1,6 @@
 import bencode, { type BencodeValue } from 'bencode'
 import { sync as sha1 } from 'simple-sha1'
-import { UserError, ExitCode } from '../cli/errors.js'
+import { UserError, ExitCode } from '../errors.js'
 import { decodeChecked } from './bencodeSpan.js'
 import { assertSafePath, comparePaths, displayPath } from './paths.js'
 import { isPadding, isSymlink } from './attributes.js'

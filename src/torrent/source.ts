@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises'
-import { UserError, ExitCode } from '../cli/errors.js'
+import { UserError, ExitCode } from '../errors.js'
 import { parseTorrent, type Metainfo } from './metainfo.js'
 import { trackerUrl } from './trackerUrl.js'
 

@@ -1,4 +1,4 @@
-import { UserError, ExitCode } from '../cli/errors.js'
+import { UserError, ExitCode } from '../errors.js'
 
 /** `host:port` (murder's form) becomes `http://host:port/announce`; a full URL is kept as given. */
 export function trackerUrl(spec: string): string {

@@ -1,7 +1,7 @@
 import { lstatSync, readdirSync, readlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Stats } from 'node:fs'
-import { UserError, fsSync } from '../cli/errors.js'
+import { UserError, fsSync } from '../errors.js'
 import type { Matcher } from './glob.js'
 import type { EntryMeta } from './metainfo.js'
 import { comparePaths, componentProblem } from './paths.js'

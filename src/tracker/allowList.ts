@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises'
-import { ExitCode, UserError } from '../cli/errors.js'
+import { ExitCode, UserError } from '../errors.js'
 
 /** At most this many entries: the list is held in memory and checked on every announce. */
 export const MAX_ALLOWED = 1_000_000

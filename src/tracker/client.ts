@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { ExitCode, UserError } from '../cli/errors.js'
+import { ExitCode, UserError } from '../errors.js'
 import type { Logger } from '../log.js'
 import { parseAnnounceResponse, TrackerFailure, type AnnounceResponse } from './announceResponse.js'
 import { buildAnnounceUrl, shownTrackerUrl, type AnnounceParams } from './announceUrl.js'

@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
-import { ExitCode, UserError } from '../cli/errors.js'
+import { ExitCode, UserError } from '../errors.js'
 
 /** Sent for any announce or scrape without a valid passkey: the same words whatever was wrong, so it tells nothing. */
 export const PASSKEY_REQUIRED = 'passkey required'

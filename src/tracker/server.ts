@@ -1,6 +1,6 @@
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { ExitCode, UserError } from '../cli/errors.js'
+import { ExitCode, UserError } from '../errors.js'
 import type { Logger } from '../log.js'
 import { DEFAULT_MAX_NUMWANT, parseAnnounce } from './announceRequest.js'
 import { torrentView, type TorrentView } from './fleet.js'

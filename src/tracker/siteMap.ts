@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises'
-import { UserError, ExitCode } from '../cli/errors.js'
+import { UserError, ExitCode } from '../errors.js'
 import { parseIp } from './ip.js'
 import { MAX_SITE_LENGTH } from './announceRequest.js'
 

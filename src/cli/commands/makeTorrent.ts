@@ -1,5 +1,5 @@
 import { writeFile } from 'node:fs/promises'
-import { fsError } from '../errors.js'
+import { fsError } from '../../errors.js'
 import { HashPool } from '../../storage/hashPool.js'
 import { buildTorrent } from '../../torrent/build.js'
 import type { AlignPolicy } from '../../torrent/padding.js'

@@ -1,6 +1,6 @@
 import { access, constants, mkdir } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
-import { UserError, ExitCode, fsError } from '../errors.js'
+import { UserError, ExitCode, fsError } from '../../errors.js'
 import type { Logger } from '../../log.js'
 import { checkExisting } from '../../storage/checkExisting.js'
 import { findExtraneous } from '../../storage/destinationTree.js'
