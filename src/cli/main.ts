@@ -144,6 +144,8 @@ sitePolicyOptions(withCommon(program.command('tracker')))
   .option('--max-peers-per-torrent <n>', 'peers kept per torrent at most; the least recently seen is forgotten first', integer(1), 5_000)
   .option('--request-timeout <s>', 'cut off a client that has not sent its whole request by then', integer(1, 3600), 10)
   .option('--key-file <file>', 'passkeys, one a line: every request must carry one in its path (http://host:port/<passkey>/announce)')
+  .option('--tls-cert <pem>', "serve HTTPS with this certificate (an SSL torrent's peers check it against the torrent's CA)")
+  .option('--tls-key <pem>', "the certificate's private key")
   .addHelpText('after', '\nExample:\n  murder tracker --port 8998 --allow /etc/murder/allowed &')
   .action(async (o) => trackerCommand(o, createLogger(o.logLevel, 'tracker')))
 

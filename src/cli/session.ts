@@ -77,6 +77,7 @@ export async function openSession(args: {
   listener.onConnection((raw) => transport.accept(raw, (socket) => swarm.accept(socket)))
   const announcer = new Announcer({
     urls: meta.announce,
+    trackerCa: meta.sslCert,
     infoHash: meta.infoHash,
     peerId: args.peerId,
     port: listener.port,

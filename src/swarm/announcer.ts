@@ -4,6 +4,8 @@ import { shownTrackerUrl } from '../tracker/announceUrl.js'
 
 export interface AnnouncerOptions {
   urls: readonly string[]
+  /** The CA an https tracker's certificate must chain to: an SSL torrent's own (default: the system's). */
+  trackerCa?: string
   infoHash: Uint8Array
   peerId: Uint8Array
   port: number
@@ -82,14 +84,14 @@ export class Announcer {
 
   private async send(url: string, event: Event, numwant?: number): Promise<AnnounceResponse> {
     const p = this.params(event, numwant)
-    const res = await announce(url, p, { timeoutMs: 5000 })
+    const res = await announce(url, p, { timeoutMs: 5000, ca: this.opts.trackerCa })
     this.sent(url, p)
     return res
   }
 
   async start(): Promise<void> {
     const p = this.params('started')
-    const res = await announceWithRetry([...this.opts.urls], p, { deadlineMs: this.opts.timeoutMs, logger: this.opts.logger })
+    const res = await announceWithRetry([...this.opts.urls], p, { deadlineMs: this.opts.timeoutMs, logger: this.opts.logger, ca: this.opts.trackerCa })
     this.sent(res.url, p)
     this.accept(res, res.url)
     this.schedule(this.intervalMs)
@@ -122,6 +124,6 @@ export class Announcer {
     this.stopped = true
     if (this.timer) clearTimeout(this.timer)
     if (this.progressTimer) clearTimeout(this.progressTimer)
-    await Promise.any(this.opts.urls.map((url) => announce(url, this.params('stopped'), { timeoutMs: STOP_TIMEOUT_MS }))).catch(() => undefined)
+    await Promise.any(this.opts.urls.map((url) => announce(url, this.params('stopped'), { timeoutMs: STOP_TIMEOUT_MS, ca: this.opts.trackerCa }))).catch(() => undefined)
   }
 }

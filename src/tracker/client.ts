@@ -22,14 +22,14 @@ const DEFAULT_ATTEMPT_TIMEOUT_MS = 5_000
 export async function announce(
   url: string,
   params: AnnounceParams,
-  opts: { timeoutMs: number; signal?: AbortSignal },
+  opts: { timeoutMs: number; signal?: AbortSignal; ca?: string },
 ): Promise<AnnounceResponse> {
   const protocol = new URL(url).protocol
   if (protocol !== 'http:' && protocol !== 'https:') throw new Error(`unsupported tracker protocol ${protocol}`)
   const timeout = AbortSignal.timeout(opts.timeoutMs)
   const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout
   try {
-    return parseAnnounceResponse(await get(buildAnnounceUrl(url, params), protocol, signal))
+    return parseAnnounceResponse(await get(buildAnnounceUrl(url, params), protocol, signal, opts.ca))
   } catch (err) {
     if (opts.signal?.aborted) throw opts.signal.reason
     if (timeout.aborted) throw new Error(`no response within ${opts.timeoutMs} ms`)
@@ -42,17 +42,20 @@ export async function announce(
  * trackers that are nearly always plain HTTP). Not import(): the single executable, whose code is cached, has
  * no dynamic import. Any absolute path serves as the base, since only built-ins are loaded.
  */
-const builtin = createRequire(process.execPath) as (id: 'node:http' | 'node:https') => Pick<typeof import('node:http'), 'request'>
+const builtin = createRequire(process.execPath) as (id: 'node:http' | 'node:https') => Pick<typeof import('node:https'), 'request'>
 
 /**
  * GETs a tracker URL with node:http rather than fetch: fetch loads undici on first use, ~50 ms of CPU at
  * every peer's start, when 8 peers starting at once on 2 cores are what delays the first bytes.
  * Refuses a reply over MAX_RESPONSE_BYTES before buffering it.
  */
-async function get(url: string, protocol: string, signal: AbortSignal): Promise<Uint8Array> {
+async function get(url: string, protocol: string, signal: AbortSignal, ca: string | undefined): Promise<Uint8Array> {
   const { request } = protocol === 'https:' ? builtin('node:https') : builtin('node:http')
+  // A swarm's own CA (an SSL torrent's ssl-cert) is the tracker's whole identity: its certificate must chain to
+  // that CA, whatever address it is reached at (a deploy's targets reach it at addresses no certificate lists).
+  const trust = ca === undefined ? {} : { ca, checkServerIdentity: () => undefined }
   return new Promise((resolve, reject) => {
-    const req = request(url, { signal, agent: false }, (res) => {
+    const req = request(url, { signal, agent: false, ...trust }, (res) => {
       const fail = (message: string) => {
         res.destroy()
         reject(new Error(message))
@@ -84,6 +87,8 @@ export interface RetryOptions {
   signal?: AbortSignal
   /** Cap on a single attempt, so one hung tracker cannot eat the whole budget. Default 5 s. */
   attemptTimeoutMs?: number
+  /** The CA an https tracker's certificate must chain to (default: the system's). */
+  ca?: string
 }
 
 /**
@@ -118,7 +123,7 @@ export async function announceWithRetry(
       if (remaining <= 0 || (attempted && remaining < MIN_ATTEMPT_MS)) throw unreachable()
       attempted = true
       try {
-        return { ...(await announce(url, params, { timeoutMs: Math.ceil(Math.min(attemptTimeoutMs, remaining)), signal: opts.signal })), url }
+        return { ...(await announce(url, params, { timeoutMs: Math.ceil(Math.min(attemptTimeoutMs, remaining)), signal: opts.signal, ca: opts.ca })), url }
       } catch (err) {
         if (opts.signal?.aborted) throw opts.signal.reason
         lastUrl = url

@@ -1,4 +1,5 @@
 import http from 'node:http'
+import https from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { ExitCode, UserError } from '../errors.js'
 import type { Logger } from '../log.js'
@@ -31,6 +32,8 @@ export interface TrackerOptions {
   allow?: ReadonlySet<string>
   /** Passkeys (--key-file): every request must start with `/<passkey>/`; undefined: open. */
   passkeys?: readonly string[]
+  /** HTTPS with this certificate and key (PEM); undefined: plain HTTP. */
+  tls?: { cert: string; key: string }
   /** Sites of peers that announce none themselves, by address range. */
   sites?: SiteMap
   /** How sites are put in touch (defaults: DEFAULT_SITE_POLICY). */
@@ -172,38 +175,38 @@ export async function startTracker(opts: TrackerOptions): Promise<RunningTracker
     return /\/(announce|scrape)$/.test(path) ? bencoded(encodeFailure(PASSKEY_REQUIRED)) : { status: 404, type: 'text/plain', body: 'not found\n' }
   }
 
-  const server = http.createServer(
-    {
-      requestTimeout: requestTimeoutMs,
-      headersTimeout: requestTimeoutMs,
-      maxHeaderSize: MAX_HEADER_BYTES,
-      // The default check period is 30 s, which would make the timeouts above mostly theoretical.
-      connectionsCheckingInterval: Math.min(1_000, Math.max(100, Math.floor(requestTimeoutMs / 2))),
-    },
-    (req, res) => {
-      const started = performance.now()
-      const url = req.url ?? '/'
-      const q = url.indexOf('?')
-      const fullPath = q < 0 ? url : url.slice(0, q)
-      // The one gate of every page, those added later included: without a passkey nothing is routed.
-      const path = opts.passkeys ? unlockPath(fullPath, opts.passkeys) : fullPath
-      let reply: Reply
-      try {
-        reply = path === null ? locked(fullPath, req) : route(req, url, path, q < 0 ? '' : url.slice(q + 1))
-      } catch (err) {
-        logger.error({ err }, 'tracker request failed')
-        reply = { status: 500, type: 'text/plain', body: 'internal error\n' }
-      }
-      res.writeHead(reply.status, {
-        'content-type': reply.type,
-        'content-length': String(Buffer.byteLength(reply.body)),
-        'cache-control': 'no-store',
-        ...reply.headers,
-      })
-      res.end(reply.body)
-      metrics.observe((path !== null && KINDS.get(path)) || 'other', (performance.now() - started) / 1000)
-    },
-  )
+  const options: http.ServerOptions = {
+    requestTimeout: requestTimeoutMs,
+    headersTimeout: requestTimeoutMs,
+    maxHeaderSize: MAX_HEADER_BYTES,
+    // The default check period is 30 s, which would make the timeouts above mostly theoretical.
+    connectionsCheckingInterval: Math.min(1_000, Math.max(100, Math.floor(requestTimeoutMs / 2))),
+  }
+  const handle = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    const started = performance.now()
+    const url = req.url ?? '/'
+    const q = url.indexOf('?')
+    const fullPath = q < 0 ? url : url.slice(0, q)
+    // The one gate of every page, those added later included: without a passkey nothing is routed.
+    const path = opts.passkeys ? unlockPath(fullPath, opts.passkeys) : fullPath
+    let reply: Reply
+    try {
+      reply = path === null ? locked(fullPath, req) : route(req, url, path, q < 0 ? '' : url.slice(q + 1))
+    } catch (err) {
+      logger.error({ err }, 'tracker request failed')
+      reply = { status: 500, type: 'text/plain', body: 'internal error\n' }
+    }
+    res.writeHead(reply.status, {
+      'content-type': reply.type,
+      'content-length': String(Buffer.byteLength(reply.body)),
+      'cache-control': 'no-store',
+      ...reply.headers,
+    })
+    res.end(reply.body)
+    metrics.observe((path !== null && KINDS.get(path)) || 'other', (performance.now() - started) / 1000)
+  }
+  // The same server over TLS when given a certificate: passkeys then never cross the network in clear.
+  const server: http.Server = opts.tls ? https.createServer({ ...options, ...opts.tls }, handle) : http.createServer(options, handle)
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
@@ -225,7 +228,7 @@ export async function startTracker(opts: TrackerOptions): Promise<RunningTracker
   sweeper.unref()
 
   const port = (server.address() as AddressInfo).port
-  logger.info({ port, host: opts.host, interval: opts.interval, passkeys: opts.passkeys?.length }, 'tracker listening')
+  logger.info({ port, host: opts.host, interval: opts.interval, passkeys: opts.passkeys?.length, https: opts.tls !== undefined }, 'tracker listening')
 
   let closing: Promise<void> | undefined
   return {

@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises'
+import { ExitCode, UserError, fsError } from '../../errors.js'
 import type { Logger } from '../../log.js'
 import { loadAllowList } from '../../tracker/allowList.js'
 import { startTracker } from '../../tracker/server.js'
@@ -21,6 +23,16 @@ export interface TrackerOptions {
   crossSitePeers: number
   /** File of passkeys: announces and scrapes must carry one (`/<passkey>/announce`). */
   keyFile?: string
+  /** HTTPS: the tracker's certificate and key (PEM files), both or neither. */
+  tlsCert?: string
+  tlsKey?: string
+}
+
+async function tlsOf(opts: TrackerOptions): Promise<{ cert: string; key: string } | undefined> {
+  if (opts.tlsCert === undefined && opts.tlsKey === undefined) return undefined
+  if (opts.tlsCert === undefined || opts.tlsKey === undefined) throw new UserError('--tls-cert and --tls-key go together', ExitCode.usage)
+  const read = (file: string) => readFile(file, 'utf8').catch((err) => { throw fsError(err, file) })
+  return { cert: await read(opts.tlsCert), key: await read(opts.tlsKey) }
 }
 
 export async function trackerCommand(opts: TrackerOptions, logger: Logger): Promise<void> {
@@ -29,6 +41,7 @@ export async function trackerCommand(opts: TrackerOptions, logger: Logger): Prom
   const sites = opts.sites === undefined ? undefined : await loadSiteMap(opts.sites)
   const passkeys = opts.keyFile === undefined ? undefined : await loadPasskeys(opts.keyFile)
   const tracker = await startTracker({
+    tls: await tlsOf(opts),
     port: opts.port,
     host: opts.host,
     interval: opts.interval,
