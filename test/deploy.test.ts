@@ -95,6 +95,9 @@ test('deploy to 4 hosts in two sites: exact copies, executable pushed once per h
   assert.equal(r.code, 0, r.stderr)
   // Secure by default: an SSL torrent (TLS between all peers) behind a passkey, the CA's key deleted at the end.
   assert.deepEqual(await lastRunSsl(hosts), [true, true, true, true])
+  // ... and its tracker speaks HTTPS (with the deploy CA's certificate, which every peer checked to announce at all).
+  assert.match(r.stderr, /"msg":"tracker listening"/)
+  assert.match(r.stderr.split('\n').find((l) => l.includes('"tracker listening"'))!, /"https":true/)
   assert.deepEqual(await readdir(scratch), [])
   assert.deepEqual(r.rows.map((x) => [x.host, x.site, x.status]), hosts.map((h) => [`root@${h.ip}`, h.site === 'a' ? 'paris' : 'tokyo', 'done']))
   assert.ok(r.rows.every((x) => x.pushed), 'a fresh cache gets the executable')

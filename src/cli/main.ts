@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
-import { UserError, ExitCode } from '../errors.js'
+import { UserError, ExitCode, fsError } from '../errors.js'
 import { createLogger, LOG_LEVELS } from '../log.js'
 import { isValidPieceLength } from '../torrent/pieceLength.js'
 import { ALIGN_POLICIES } from '../torrent/padding.js'
@@ -70,6 +71,11 @@ function swarmOptions(cmd: Command): Command {
     .option('--max-download-rate <rate>', 'download limit for all connections, same units (default: none)', rate)
     .option('--cert <pem>', "this peer's certificate, signed by an SSL torrent's CA (see Security)")
     .option('--key <pem>', 'the private key of --cert')
+    .option('--tracker-ca <pem>', "the CA an https tracker's certificate must chain to (default: an SSL torrent's own, else the system's)")
+}
+
+async function trackerCaOf(o: { trackerCa?: string }): Promise<string | undefined> {
+  return o.trackerCa === undefined ? undefined : readFile(o.trackerCa, 'utf8').catch((err) => { throw fsError(err, o.trackerCa!) })
 }
 
 /** --cert and --key go together. */
@@ -158,7 +164,7 @@ swarmOptions(withCommon(program.command('seed')))
   .option('--no-spread-first', 'serve every request, even for pieces other peers hold or are being sent')
   .addHelpText('after', '\nExample:\n  murder seed /tmp/build.torrent ./build 10.0.0.1')
   .action(async (torrent: string, source: string, ip: string, o) =>
-    seedCommand(torrent, source, ip, { port: o.port, timeout: o.timeout, identity: await identityOf(o), settings: { ...settingsOf(o), superSeed: o.superSeed, spreadFirst: o.spreadFirst } }, createLogger(o.logLevel, 'seed')))
+    seedCommand(torrent, source, ip, { port: o.port, timeout: o.timeout, identity: await identityOf(o), trackerCa: await trackerCaOf(o), settings: { ...settingsOf(o), superSeed: o.superSeed, spreadFirst: o.spreadFirst } }, createLogger(o.logLevel, 'seed')))
 
 swarmOptions(withCommon(program.command('peer')))
   .description('download the torrent into a destination, helping the other peers, then print "Done and done"')
@@ -174,7 +180,7 @@ swarmOptions(withCommon(program.command('peer')))
   .option('--owner', 'apply the numeric owner and group of every entry (as root)', false)
   .addHelpText('after', '\nExample:\n  murder peer /tmp/build.torrent /srv/app 10.0.0.7')
   .action(async (torrent: string, destination: string, ip: string, o) =>
-    peerCommand(torrent, destination, ip, { port: o.port, timeout: o.timeout, linger: o.linger, fsync: o.fsync, delete: o.delete, maxDelete: o.maxDelete ?? Infinity, owner: o.owner, tracker: o.tracker, stallTimeout: o.stallTimeout, identity: await identityOf(o), settings: settingsOf(o) }, createLogger(o.logLevel, 'peer')))
+    peerCommand(torrent, destination, ip, { port: o.port, timeout: o.timeout, linger: o.linger, fsync: o.fsync, delete: o.delete, maxDelete: o.maxDelete ?? Infinity, owner: o.owner, tracker: o.tracker, stallTimeout: o.stallTimeout, identity: await identityOf(o), trackerCa: await trackerCaOf(o), settings: settingsOf(o) }, createLogger(o.logLevel, 'peer')))
 
 sitePolicyOptions(torrentOptions(withCommon(program.command('deploy'))))
   .description('replicate a tree to every host of a hosts file over ssh: tracker and seed here, a peer on each host')

@@ -61,6 +61,8 @@ export async function openSession(args: {
   logger: Logger
   /** --cert and --key, for an SSL torrent. */
   identity?: PeerIdentity
+  /** --tracker-ca: what an https tracker's certificate must chain to (default: an SSL torrent's CA). */
+  trackerCa?: string
 }): Promise<Session> {
   const { meta, listener, logger } = args
   const transport = transportFor(meta, args.identity, logger)
@@ -77,7 +79,7 @@ export async function openSession(args: {
   listener.onConnection((raw) => transport.accept(raw, (socket) => swarm.accept(socket)))
   const announcer = new Announcer({
     urls: meta.announce,
-    trackerCa: meta.sslCert,
+    trackerCa: args.trackerCa ?? meta.sslCert,
     infoHash: meta.infoHash,
     peerId: args.peerId,
     port: listener.port,

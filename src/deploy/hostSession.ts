@@ -54,6 +54,8 @@ export class HostSession {
   private sawHello = false
   private sawDone = false
   private lastError = ''
+  /** lastError is a line that names the failure: later lines (a usage error's help) do not replace it. */
+  private named = false
 
   constructor(private readonly o: SessionOptions) {
     const t = o.target
@@ -109,7 +111,9 @@ export class HostSession {
   private stderrLine(line: string, log: NodeJS.WritableStream): void {
     log.write(`${line}\n`)
     if (!line.startsWith('{')) {
-      if (line.trim() !== '') this.lastError = line.trim()
+      // murder's one-line errors and commander's usage errors say why; the help text after a usage error does not.
+      if (/^(murder|error|ssh):/.test(line) || (line.trim() !== '' && !this.named)) this.lastError = line.trim()
+      if (/^(murder|error|ssh):/.test(line)) this.named = true
       return
     }
     let j: Record<string, unknown>

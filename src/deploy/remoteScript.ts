@@ -13,17 +13,21 @@ export interface RemoteRun {
   sourceIp?: string
   /** NODE_OPTIONS for the peer (V8 flags the single executable cannot set itself, see src/cli/v8Flags.ts). */
   nodeOptions: string
-  /** An SSL torrent behind a passkey: the host's certificate, key and the passkey follow the executable (secretsBlock). */
+  /**
+   * An SSL torrent behind a passkey and an HTTPS tracker: the host's certificate and key, the deploy's CA
+   * certificate and the passkey follow the executable (secretsBlock).
+   */
   secure: boolean
 }
 
 /**
- * What a secure deploy sends a host after the executable, on the same ssh channel: its certificate and key
- * (each a byte-count line, then the bytes) and the tracker's passkey (a line). Nothing goes on a command line.
+ * What a secure deploy sends a host after the executable, on the same ssh channel: its certificate and key, the
+ * CA's certificate (which the tracker's HTTPS certificate must chain to; each a byte-count line, then the bytes)
+ * and the tracker's passkey (a line). Nothing goes on a command line.
  */
-export function secretsBlock(cert: string, key: string, passkey: string): Buffer {
+export function secretsBlock(cert: string, key: string, caCert: string, passkey: string): Buffer {
   const item = (text: string) => [Buffer.from(`${Buffer.byteLength(text)}\n`), Buffer.from(text)]
-  return Buffer.concat([...item(cert), ...item(key), Buffer.from(`${passkey}\n`)])
+  return Buffer.concat([...item(cert), ...item(key), ...item(caCert), Buffer.from(`${passkey}\n`)])
 }
 
 /** Printed first by the remote side: `murder-deploy <cached|missing> <$SSH_CONNECTION>`. */
@@ -37,7 +41,7 @@ export const REMOTE_EXIT = { noGo: 111, store: 112 } as const
  *    the ssh connection (`$SSH_CONNECTION`: the source as the target sees it, and the target's own address);
  * 2. reads a line with a byte count, then that many bytes of the gzipped executable (0: cached), stores it
  *    under a temporary name, checks its hash and renames it into place (hosts may share a home directory);
- * 3. for a secure deploy, reads the host's certificate, key and the passkey (secretsBlock) into a folder of
+ * 3. for a secure deploy, reads the host's certificate, key, the CA's certificate and the passkey (secretsBlock) into a folder of
  *    its own (mode 700), removed when the script ends;
  * 4. runs the peer with the target's own address and the tracker on the source, and stops it (SIGTERM, by
  *    its pid) as soon as its stdin, the ssh channel, ends: when the deploy ends the session or dies, or the
@@ -60,12 +64,12 @@ ${r.secure ? `umask 077
 sec=$(mktemp -d) || exit ${REMOTE_EXIT.store}
 trap 'rm -rf "$sec"' EXIT
 trap 'exit 143' HUP INT TERM
-IFS= read -r n && head -c "$n" >"$sec/cert.pem" && IFS= read -r n && head -c "$n" >"$sec/key.pem" && IFS= read -r passkey || exit ${REMOTE_EXIT.noGo}
+IFS= read -r n && head -c "$n" >"$sec/cert.pem" && IFS= read -r n && head -c "$n" >"$sec/key.pem" && IFS= read -r n && head -c "$n" >"$sec/ca.pem" && IFS= read -r passkey || exit ${REMOTE_EXIT.noGo}
 ` : ''}set -- $SSH_CONNECTION
 src=${r.sourceIp === undefined ? '$1' : shellQuote(r.sourceIp)}
 me=$3
 case $src in *:*) src="[$src]" ;; esac
-NODE_OPTIONS=${shellQuote(r.nodeOptions)} "$bin" peer ${r.peerArgs.map(shellQuote).join(' ')} "$me" ${r.secure ? `--cert "$sec/cert.pem" --key "$sec/key.pem" --tracker "http://$src:${r.trackerPort}/$passkey/announce"` : `--tracker "http://$src:${r.trackerPort}/announce"`} </dev/null &
+NODE_OPTIONS=${shellQuote(r.nodeOptions)} "$bin" peer ${r.peerArgs.map(shellQuote).join(' ')} "$me" ${r.secure ? `--cert "$sec/cert.pem" --key "$sec/key.pem" --tracker-ca "$sec/ca.pem" --tracker "https://$src:${r.trackerPort}/$passkey/announce"` : `--tracker "http://$src:${r.trackerPort}/announce"`} </dev/null &
 pid=$!
 # An asynchronous list reads /dev/null unless told otherwise (POSIX, without job control): fd 3 is the channel.
 exec 3<&0

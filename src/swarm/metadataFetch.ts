@@ -24,6 +24,8 @@ export interface MetadataFetchOptions {
   logger: Logger
   /** For an SSL torrent's magnet link: fetch over TLS with this certificate. */
   identity?: PeerIdentity
+  /** What an https tracker's certificate must chain to (default: the system's CAs). */
+  trackerCa?: string
 }
 
 /** How long the peers known so far work on the metadata before the tracker is asked again for new ones. */
@@ -198,7 +200,7 @@ export async function fetchMetadata(opts: MetadataFetchOptions): Promise<Metainf
       const res = await announceWithRetry([...opts.trackers], {
         infoHash: opts.infoHash, peerId: opts.peerId, port: opts.port, ip: opts.ip,
         uploaded: 0, downloaded: 0, left: 1, numwant: 200,
-      }, { deadlineMs: Math.max(1, deadline - Date.now()), logger: opts.logger })
+      }, { deadlineMs: Math.max(1, deadline - Date.now()), logger: opts.logger, ca: opts.trackerCa })
       for (const { ip, port } of res.peers as { ip: string; port: number }[]) {
         const address = `${ip}:${port}`
         if (!sockets.has(address)) sockets.set(address, connect(ip, port, address, fetch, dialer, opts, () => sockets.delete(address)))

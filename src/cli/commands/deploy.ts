@@ -150,26 +150,29 @@ export async function deployCommand(source: string, hostsFile: string, destinati
   const sites = o.sites === undefined ? undefined : await loadSiteMap(o.sites)
   const secrets = o.insecure ? null : await makeSecrets()
   let seeding: Seeding | null = null
-  const tracker = await startTracker({ port: o.port, interval: o.interval, sites, sitePolicy: { bridgesPerSite: o.bridgesPerSite, crossSitePeers: o.crossSitePeers }, passkeys: secrets ? [secrets.passkey] : undefined, logger: partLogger('tracker') })
+  // A secure deploy's tracker speaks HTTPS with a certificate of the deploy's CA, which peers check it against.
+  const trackerTls = secrets ? await issueCertificate(secrets.ca, secrets.dir, 'tracker', ['*'], CERT_DAYS).then(async (p) => ({ cert: await readFile(p.cert, 'utf8'), key: await readFile(p.key, 'utf8') })) : undefined
+  const tracker = await startTracker({ port: o.port, interval: o.interval, sites, sitePolicy: { bridgesPerSite: o.bridgesPerSite, crossSitePeers: o.crossSitePeers }, passkeys: secrets ? [secrets.passkey] : undefined, tls: trackerTls, logger: partLogger('tracker') })
     .catch(async (err) => {
       if (secrets) await rm(secrets.dir, { recursive: true, force: true })
       throw err
     })
   try {
     const keyPath = secrets ? `/${secrets.passkey}` : ''
+    const scheme = secrets ? 'https' : 'http'
     const sslCert = secrets ? await readFile(secrets.ca.cert, 'utf8') : undefined
-    const { meta } = await buildTorrent({ source, trackers: [`http://127.0.0.1:${tracker.port}${keyPath}/announce`], pieceLength: o.pieceLength, exclude: o.exclude, align: o.align, pool, sslCert })
+    const { meta } = await buildTorrent({ source, trackers: [`${scheme}://127.0.0.1:${tracker.port}${keyPath}/announce`], pieceLength: o.pieceLength, exclude: o.exclude, align: o.align, pool, sslCert })
     let hostCerts = 0
     const hostSecrets = secrets ? async () => {
       const pair = await issueCertificate(secrets.ca, secrets.dir, `host-${++hostCerts}`, ['*'], CERT_DAYS)
       const [cert, key] = await Promise.all([readFile(pair.cert, 'utf8'), readFile(pair.key, 'utf8')])
       await Promise.all([rm(pair.key), rm(pair.cert)]) // sent once, kept nowhere here
-      return secretsBlock(cert, key, secrets.passkey)
+      return secretsBlock(cert, key, sslCert!, secrets.passkey)
     } : undefined
     // Compressed once, when the first target lacks it (~3 s of CPU for 100 MB; 35 MB less to send to each).
     let packed: Promise<Buffer> | null = null
     const torrentBytes = meta.length
-    logger.info({ infoHash: meta.infoHashHex, pieces: meta.pieceCount, bytes: torrentBytes, hosts: targets.length, page: `http://${o.sourceIp ?? hostname()}:${tracker.port}${keyPath}/`, logDir, secure: secrets !== null }, 'deploy started')
+    logger.info({ infoHash: meta.infoHashHex, pieces: meta.pieceCount, bytes: torrentBytes, hosts: targets.length, page: `${scheme}://${o.sourceIp ?? hostname()}:${tracker.port}${keyPath}/`, logDir, secure: secrets !== null }, 'deploy started')
 
     // The seed announces the address the targets reach this host at: --source-ip, or what the first target
     // to answer saw ssh come from. Every peer waits for it, so none asks the tracker before the seed is there.

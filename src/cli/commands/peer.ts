@@ -39,6 +39,8 @@ export interface PeerOptions {
   settings: SwarmSettings
   /** --cert and --key, for an SSL torrent (and the TLS metadata fetch of its magnet link). */
   identity?: PeerIdentity
+  /** --tracker-ca, as PEM. */
+  trackerCa?: string
 }
 
 const LINGER_POLL_MS = 1000
@@ -100,7 +102,7 @@ export async function peerCommand(torrent: string, destination: string, ip: stri
     const meta = await Promise.race([
       source.kind === 'file'
         ? readTorrentFile(source.path)
-        : fetchMetadata({ infoHash: source.infoHash, trackers: source.trackers, peerId, port: listener.port, ip, localAddress: await localSource(ip), timeoutMs: opts.timeout * 1000, logger, identity: opts.identity }),
+        : fetchMetadata({ infoHash: source.infoHash, trackers: source.trackers, peerId, port: listener.port, ip, localAddress: await localSource(ip), timeoutMs: opts.timeout * 1000, logger, identity: opts.identity, trackerCa: opts.trackerCa }),
       interrupted,
     ])
     assertIdentityFits(meta, opts.identity)
@@ -121,7 +123,7 @@ export async function peerCommand(torrent: string, destination: string, ip: stri
       await storage.allocate(check.sizes)
       logger.info({ infoHash: meta.infoHashHex, have: check.have.count, pieces: meta.pieceCount, port: listener.port, ...(meta.sslCert === undefined ? {} : { ssl: true }) }, 'destination checked')
       session = await Promise.race([openSession({
-        meta, storage, have: check.have, pool, listener, peerId, ip, timeoutMs: opts.timeout * 1000, settings: opts.settings, logger, identity: opts.identity,
+        meta, storage, have: check.have, pool, listener, peerId, ip, timeoutMs: opts.timeout * 1000, settings: opts.settings, logger, identity: opts.identity, trackerCa: opts.trackerCa,
       }), interrupted])
       const { swarm, announcer } = session
       const stopProgress = startProgress(() => swarm.stats, logger)
