@@ -9,7 +9,7 @@ import { ensurePayload, payloadProblem } from './payload.js'
 import { killAll, sh } from './proc.js'
 import { formatLab, formatSites, lowerBound, sitesLowerBound, type LabReport, type SitesReport } from './report.js'
 import { runAria2 } from './scenarios/aria2c.js'
-import { SCENARIOS, type LabContext, type ScenarioName, type ScenarioResult, type Torrent } from './scenarios/common.js'
+import { ALL_SCENARIOS, SCENARIOS, type LabContext, type ScenarioName, type ScenarioResult, type Torrent } from './scenarios/common.js'
 import { runMurder } from './scenarios/murder.js'
 import { runRsync } from './scenarios/rsync.js'
 
@@ -28,7 +28,8 @@ lab options:
   --rate <Mbit/s>       upload and download limit of every target (default 100; 0: unshaped)
   --source-rate <Mbit/s> the source's limits (default: --rate)
   --size <bytes>        payload size, e.g. 32M, 128M, 1G (default 128M)
-  --scenarios <list>    comma-separated subset of rsync,murder,aria2c (default: all three)
+  --scenarios <list>    comma-separated subset of rsync,murder,aria2c (default: all three), or murder-ssl (an SSL
+                        torrent: TLS between all peers); a name may repeat
   --shaper <tbf|htb>    qdisc on the veth ends (default tbf)
   --delay <ms>          one-way delay between two hosts (default 0): each host's link delays D/2 each way, so a
                         round trip between two hosts takes 2·D. Added by a userspace relay (bench/delayRelay.c,
@@ -100,6 +101,7 @@ async function runScenarios(ctx: LabContext, scenarios: ScenarioName[], size: nu
       const problem = await payloadProblem(payload.dir, size, seed)
       if (problem) throw new Error(`the source payload was changed by an earlier scenario: ${problem}`)
       if (s === 'rsync') r = await runRsync(ctx)
+      else if (s === 'murder-ssl') r = (await runMurder(ctx, undefined, true)).result
       else if (s === 'murder') {
         let m = await runMurder(ctx, torrent)
         // Others on a shared machine may pkill murder processes: one more try, noted in the report.
@@ -131,7 +133,7 @@ function scenarioOptions(v: Values, defaultSize: string) {
   const shaper = ((v['shaper'] as string | undefined) ?? 'tbf') as Shaper
   if (shaper !== 'tbf' && shaper !== 'htb') throw new Error('--shaper must be tbf or htb')
   const scenarios = ((v['scenarios'] as string | undefined) ?? SCENARIOS.join(',')).split(',').map((s) => s.trim()) as ScenarioName[]
-  for (const s of scenarios) if (!SCENARIOS.includes(s)) throw new Error(`unknown scenario "${s}" (rsync, murder, aria2c)`)
+  for (const s of scenarios) if (!ALL_SCENARIOS.includes(s)) throw new Error(`unknown scenario "${s}" (${ALL_SCENARIOS.join(', ')})`)
   const interval = v['interval'] === undefined ? undefined : num(v['interval'] as string, 'interval', 10, 1)
   const linger = num(v['linger'] as string | undefined, 'linger', 30)
   const seed = num(v['seed'] as string | undefined, 'seed', 1)

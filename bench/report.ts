@@ -117,7 +117,7 @@ function formatDetails(scenarios: ScenarioResult[], F: number, payloadFiles: num
       const relay = s.relayCpuSeconds === undefined ? '' : `; delay relay ${f2(s.relayCpuSeconds)} (${s.seconds ? Math.round((100 * s.relayCpuSeconds) / s.seconds) : '—'}% of one core over the transfer)`
       out.push(`  CPU seconds: source ${f2(Number(s.extra['sourceCpuSeconds'] ?? NaN))}, targets ${f2(cpu.reduce((a, b) => a + b, 0))} in all (max ${f2(Math.max(...cpu))} per host)${relay}`)
     }
-    if (s.scenario === 'murder') {
+    if (s.scenario === 'murder' || s.scenario === 'murder-ssl') {
       // A fresh destination needs exactly F bytes of file data; anything received beyond that is duplicate or rejected.
       const wasted = s.hosts.map((h) => Number(h.extra?.['received'] ?? 0) - F)
       const exits = s.hosts.map((h) => h.extra?.['exitSecondsAfterLastCopy']).filter((x): x is number => typeof x === 'number')

@@ -7,8 +7,10 @@ import { treeDigestOrNull } from '../payload.js'
 import { cpuSecondsOf, murder, murderCommand, run, type Proc } from '../proc.js'
 import { cpuTimes, Timeline, type Probes, type TimelineReport } from '../timeline.js'
 
-export type ScenarioName = 'rsync' | 'murder' | 'aria2c'
+export type ScenarioName = 'rsync' | 'murder' | 'aria2c' | 'murder-ssl'
+/** The default scenarios; `murder-ssl` (an SSL torrent: TLS between all peers) runs when named. */
 export const SCENARIOS: readonly ScenarioName[] = ['rsync', 'murder', 'aria2c']
+export const ALL_SCENARIOS: readonly ScenarioName[] = [...SCENARIOS, 'murder-ssl']
 
 export interface LabContext {
   lab: Lab

@@ -2,29 +2,43 @@
 import { join } from 'node:path'
 import type { HostSpec } from '../netns.js'
 import { murder, watchStall, type Proc } from '../proc.js'
+import { issueCertificate, makeCa, type KeyPair } from '../../src/deploy/certificates.js'
 
 /** A peer with no new bytes for this long is stuck: it is stopped and reported. */
 const STALL_MS = 60_000
 import { allSettledBy, conclude, makeTorrent, Meter, prepareDestinations, startTracker, targetDest, type LabContext, type ScenarioResult, type Torrent } from './common.js'
+
+/** A CA and one "*" certificate of it that the seed and every peer present (libtorrent's name rule allows "*"). */
+async function labCertificates(dir: string): Promise<{ ca: KeyPair; host: KeyPair }> {
+  const ca = await makeCa(dir, 'lab-ca', 'murder bench CA', 2)
+  return { ca, host: await issueCertificate(ca, dir, 'lab-host', ['*'], 2) }
+}
 
 /** `--site <name>` for a host of the two-site lab when the bench asks for site flags. */
 function siteArgs(ctx: LabContext, h: HostSpec): string[] {
   return ctx.siteFlags && h.site ? ['--site', h.site] : []
 }
 
-export async function runMurder(ctx: LabContext, torrentIn?: Torrent): Promise<{ result: ScenarioResult; torrent: Torrent }> {
+/**
+ * `ssl`: the same as an SSL torrent (make-torrent --ca, every peer and the seed with a certificate of that CA),
+ * so that every connection is TLS: what encryption costs in the lab. Its torrent is its own.
+ */
+export async function runMurder(ctx: LabContext, torrentIn?: Torrent, ssl = false): Promise<{ result: ScenarioResult; torrent: Torrent }> {
   const { lab } = ctx
-  await prepareDestinations(ctx, 'murder')
+  const name = ssl ? 'murder-ssl' : 'murder'
+  await prepareDestinations(ctx, name)
   const procs: Proc[] = []
   try {
-    const torrent = torrentIn ?? await makeTorrent(ctx)
+    const certs = ssl ? await labCertificates(ctx.runDir) : null
+    const torrent = certs ? await makeTorrent(ctx, ['--ca', certs.ca.cert], 'lab-ssl.torrent') : torrentIn ?? await makeTorrent(ctx)
+    const certArgs = certs ? ['--cert', certs.host.cert, '--key', certs.host.key] : []
     ctx.log(`  make-torrent: ${torrent.files} files, ${torrent.bytes} bytes, ${torrent.pieces} pieces of ${torrent.pieceLength} B in ${torrent.seconds.toFixed(2)} s`)
     let t = performance.now()
-    const tracker = await startTracker(ctx, 'murder', ctx.sitesFile ? ['--sites', ctx.sitesFile] : [])
+    const tracker = await startTracker(ctx, name, ctx.sitesFile ? ['--sites', ctx.sitesFile] : [])
     procs.push(tracker)
     const trackerS = (performance.now() - t) / 1000
     t = performance.now()
-    const seed = murder('murder/seed', ['seed', torrent.path, ctx.payload.dir, lab.source.ip, ...siteArgs(ctx, lab.source), ...ctx.seedArgs], { ns: lab.source.ns, log: join(ctx.logDir, 'murder-seed.log') })
+    const seed = murder('murder/seed', ['seed', torrent.path, ctx.payload.dir, lab.source.ip, ...siteArgs(ctx, lab.source), ...ctx.seedArgs, ...certArgs], { ns: lab.source.ns, log: join(ctx.logDir, 'murder-seed.log') })
     procs.push(seed)
     await seed.waitLine((l) => l.json?.['msg'] === 'seeding', ctx.timeoutMs)
     const prep = { makeTorrent: torrent.seconds, tracker: trackerS, seedCheck: (performance.now() - t) / 1000 }
@@ -33,7 +47,7 @@ export async function runMurder(ctx: LabContext, torrentIn?: Torrent): Promise<{
     const meter = new Meter(lab, ctx.probes)
     const deadline = performance.now() + ctx.timeoutMs
     const peers = lab.targets.map((h) => {
-      const p = murder(`murder/${h.name}`, ['peer', torrent.path, targetDest(ctx, 'murder', h), h.ip, '--linger', String(ctx.linger), ...siteArgs(ctx, h), ...ctx.peerArgs], {
+      const p = murder(`murder/${h.name}`, ['peer', torrent.path, targetDest(ctx, name, h), h.ip, '--linger', String(ctx.linger), ...siteArgs(ctx, h), ...ctx.peerArgs, ...certArgs], {
         ns: h.ns,
         log: join(ctx.logDir, `murder-${h.name}.log`),
       })
@@ -105,11 +119,11 @@ export async function runMurder(ctx: LabContext, torrentIn?: Torrent): Promise<{
     if (seedWarn.length) notes.push(`seed: ${seedWarn.length} warn/error log lines, first: ${seedWarn[0]!.text.slice(0, 300)}`)
     await tracker.stop()
     const result = await conclude(ctx, meter, {
-      scenario: 'murder',
+      scenario: name,
       prep,
       notes,
       extra: { seedUploaded: stopping?.['uploaded'], seedRefused: stopping?.['refused'], sourceCpuSeconds: seedCpu, pieces: torrent.pieces, pieceLength: torrent.pieceLength, torrentBytes: torrent.bytes, torrentFiles: torrent.files },
-    }, finish, new Map(lab.targets.map((h) => [h.name, targetDest(ctx, 'murder', h)])))
+    }, finish, new Map(lab.targets.map((h) => [h.name, targetDest(ctx, name, h)])))
     return { result, torrent }
   } finally {
     for (const p of procs) p.kill('SIGKILL')
