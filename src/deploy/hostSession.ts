@@ -112,8 +112,9 @@ export class HostSession {
     log.write(`${line}\n`)
     if (!line.startsWith('{')) {
       // murder's one-line errors and commander's usage errors say why; the help text after a usage error does not.
-      if (/^(murder|error|ssh):/.test(line) || (line.trim() !== '' && !this.named)) this.lastError = line.trim()
-      if (/^(murder|error|ssh):/.test(line)) this.named = true
+      const names = /^(murder|error|ssh):/.test(line)
+      if (names || (line.trim() !== '' && !this.named)) this.lastError = line.trim()
+      this.named ||= names
       return
     }
     let j: Record<string, unknown>
