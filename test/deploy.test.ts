@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { createSitesLab, type HostSpec, type Lab } from '../bench/netns.js'
 import { murder as benchMurder, sh, start as benchStart, type Proc } from '../bench/proc.js'
 import { MURDER } from './helpers/proc.js'
+import { shellQuote } from '../src/deploy/remoteScript.js'
 import { netnsScope } from './helpers/netnsScope.js'
 import { deployLeftovers, inTarget, sshKeys, startSshd, type SshKeys, type SshTarget } from './helpers/sshLab.js'
 import { tempDir, writeTree } from './helpers/tree.js'
@@ -126,7 +127,7 @@ test('on a terminal: a live view redrawn in place, then the summary table', { ti
   const hosts = ['a1', 'a2', 'b1', 'b2'].map((n) => target(n).host)
   const args = deployArgs(await hostsFile('four', hosts)).filter((a) => a !== '--json')
   // script(1) gives the deploy a pseudo-terminal, as an operator's shell would; its output is the terminal's.
-  const command = [MURDER, ...args].map((a) => `'${a}'`).join(' ')
+  const command = [MURDER, ...args].map(shellQuote).join(' ')
   const tty = benchStart('deploy-tty', 'script', ['-qfec', command, '/dev/null'], { ns: lab.source.ns })
   const e = await tty.waitExit(90_000)
   const screen = tty.lines.map((l) => l.text).join('\n')

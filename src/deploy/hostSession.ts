@@ -56,12 +56,16 @@ export class HostSession {
   private lastError = ''
   /** lastError is a line that names the failure: later lines (a usage error's help) do not replace it. */
   private named = false
+  /** Our side of the hello failed: the session ends as a failure, not as a stop. */
+  private helloFailed = false
 
   constructor(private readonly o: SessionOptions) {
     const t = o.target
     const dest = t.user ? `${t.user}@${t.host}` : t.host
     this.child = spawn(o.ssh[0]!, [...o.ssh.slice(1), ...(t.port ? ['-p', String(t.port)] : []), '--', dest, o.remoteCommand], { stdio: ['pipe', 'pipe', 'pipe'] })
     const log = createWriteStream(o.logFile, { flags: 'a' })
+    // A host's log that cannot be written (a full disk here) costs its log, not the deploy.
+    log.on('error', () => undefined)
     // The remote may end before what we write reaches it (a refused push): the exit tells, not EPIPE.
     this.child.stdin.on('error', () => undefined)
     createInterface({ input: this.child.stdout }).on('line', (line) => this.stdoutLine(line, log))
@@ -101,7 +105,12 @@ export class HostSession {
         if (this.stopping) return
         const parts = [Buffer.from(`${push ? push.length : 0}\n`), ...(push ? [push] : []), ...(secrets ? [secrets] : [])]
         parts.forEach((part, i) => this.child.stdin.write(part, i === parts.length - 1 ? () => this.o.onStarted() : undefined))
-      }, () => this.stop())
+      }, (err: Error) => {
+        // Preparing this host failed here (a certificate, the executable's compression): it is named, and retried.
+        this.lastError = `cannot prepare the host: ${err.message}`
+        this.named = this.helloFailed = true
+        this.stop()
+      })
     } else if (line === 'Done and done') {
       this.sawDone = true
       this.o.onProgress({ done: true })
@@ -139,6 +148,7 @@ export class HostSession {
 
   private outcome(code: number | null): SessionEnd {
     if (this.sawDone) return { kind: 'done' }
+    if (this.helloFailed) return { kind: 'failed', reason: this.lastError, code }
     if (this.stopping) return { kind: 'stopped' }
     // ssh's own failures (no route, refused, host key, authentication) end with 255 before our hello.
     if (!this.sawHello) return { kind: 'unreachable', reason: this.lastError || `ssh exited with ${code}` }

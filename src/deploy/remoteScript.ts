@@ -11,7 +11,7 @@ export interface RemoteRun {
   trackerPort: number
   /** The source's address for the targets; omitted: each target uses the address it sees ssh come from. */
   sourceIp?: string
-  /** NODE_OPTIONS for the peer (V8 flags the single executable cannot set itself, see src/cli/v8Flags.ts). */
+  /** NODE_OPTIONS for the peer (V8 flags the single executable cannot set itself, see src/v8Flags.ts). */
   nodeOptions: string
   /**
    * An SSL torrent behind a passkey and an HTTPS tracker: the host's certificate and key, the deploy's CA
@@ -71,6 +71,7 @@ me=$3
 case $src in *:*) src="[$src]" ;; esac
 NODE_OPTIONS=${shellQuote(r.nodeOptions)} "$bin" peer ${r.peerArgs.map(shellQuote).join(' ')} "$me" ${r.secure ? `--cert "$sec/cert.pem" --key "$sec/key.pem" --tracker-ca "$sec/ca.pem" --tracker "https://$src:${r.trackerPort}/$passkey/announce"` : `--tracker "http://$src:${r.trackerPort}/announce"`} </dev/null &
 pid=$!
+trap 'kill -TERM $pid 2>/dev/null; exit 143' HUP INT TERM
 # An asynchronous list reads /dev/null unless told otherwise (POSIX, without job control): fd 3 is the channel.
 exec 3<&0
 { while IFS= read -r _; do :; done; kill -TERM $pid; } <&3 >/dev/null 2>&1 &

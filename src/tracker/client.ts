@@ -1,4 +1,5 @@
-import { createRequire } from 'node:module'
+import http from 'node:http'
+import https from 'node:https'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ExitCode, UserError } from '../errors.js'
 import type { Logger } from '../log.js'
@@ -38,19 +39,12 @@ export async function announce(
 }
 
 /**
- * Loads a built-in module at first use (node:https pulls in TLS, ~20 ms of CPU at every peer's start, for
- * trackers that are nearly always plain HTTP). Not import(): the single executable, whose code is cached, has
- * no dynamic import. Any absolute path serves as the base, since only built-ins are loaded.
- */
-const builtin = createRequire(process.execPath) as (id: 'node:http' | 'node:https') => Pick<typeof import('node:https'), 'request'>
-
-/**
  * GETs a tracker URL with node:http rather than fetch: fetch loads undici on first use, ~50 ms of CPU at
  * every peer's start, when 8 peers starting at once on 2 cores are what delays the first bytes.
  * Refuses a reply over MAX_RESPONSE_BYTES before buffering it.
  */
 async function get(url: string, protocol: string, signal: AbortSignal, ca: string | undefined): Promise<Uint8Array> {
-  const { request } = protocol === 'https:' ? builtin('node:https') : builtin('node:http')
+  const { request } = protocol === 'https:' ? https : http
   // A swarm's own CA (an SSL torrent's ssl-cert) is the tracker's whole identity: its certificate must chain to
   // that CA, whatever address it is reached at (a deploy's targets reach it at addresses no certificate lists).
   const trust = ca === undefined ? {} : { ca, checkServerIdentity: () => undefined }

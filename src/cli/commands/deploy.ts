@@ -69,7 +69,11 @@ interface DeploySecrets {
 
 async function makeSecrets(): Promise<DeploySecrets> {
   const dir = await mkdtemp(join(tmpdir(), 'murder-deploy-ca-')) // mode 700
-  return { dir, ca: await makeCa(dir, 'ca', `murder deploy ${new Date().toISOString()}`, CERT_DAYS), passkey: randomBytes(24).toString('base64url') }
+  const ca = await makeCa(dir, 'ca', `murder deploy ${new Date().toISOString()}`, CERT_DAYS).catch(async (err) => {
+    await rm(dir, { recursive: true, force: true })
+    throw err
+  })
+  return { dir, ca, passkey: randomBytes(24).toString('base64url') }
 }
 
 const REDRAW_MS = 1000
@@ -150,13 +154,14 @@ export async function deployCommand(source: string, hostsFile: string, destinati
   const sites = o.sites === undefined ? undefined : await loadSiteMap(o.sites)
   const secrets = o.insecure ? null : await makeSecrets()
   let seeding: Seeding | null = null
-  // A secure deploy's tracker speaks HTTPS with a certificate of the deploy's CA, which peers check it against.
-  const trackerTls = secrets ? await issueCertificate(secrets.ca, secrets.dir, 'tracker', ['*'], CERT_DAYS).then(async (p) => ({ cert: await readFile(p.cert, 'utf8'), key: await readFile(p.key, 'utf8') })) : undefined
-  const tracker = await startTracker({ port: o.port, interval: o.interval, sites, sitePolicy: { bridgesPerSite: o.bridgesPerSite, crossSitePeers: o.crossSitePeers }, passkeys: secrets ? [secrets.passkey] : undefined, tls: trackerTls, logger: partLogger('tracker') })
-    .catch(async (err) => {
-      if (secrets) await rm(secrets.dir, { recursive: true, force: true })
-      throw err
-    })
+  const tracker = await (async () => {
+    // A secure deploy's tracker speaks HTTPS with a certificate of the deploy's CA, which peers check it against.
+    const tls = secrets ? await issueCertificate(secrets.ca, secrets.dir, 'tracker', ['*'], CERT_DAYS).then(async (p) => ({ cert: await readFile(p.cert, 'utf8'), key: await readFile(p.key, 'utf8') })) : undefined
+    return startTracker({ port: o.port, interval: o.interval, sites, sitePolicy: { bridgesPerSite: o.bridgesPerSite, crossSitePeers: o.crossSitePeers }, passkeys: secrets ? [secrets.passkey] : undefined, tls, logger: partLogger('tracker') })
+  })().catch(async (err) => {
+    if (secrets) await rm(secrets.dir, { recursive: true, force: true })
+    throw err
+  })
   try {
     const keyPath = secrets ? `/${secrets.passkey}` : ''
     const scheme = secrets ? 'https' : 'http'
@@ -180,7 +185,8 @@ export async function deployCommand(source: string, hostsFile: string, destinati
     const seenAddresses = new Set<string>()
     const ensureSeed = (seen: string): Promise<void> => {
       if (seen) seenAddresses.add(seen)
-      seedStarted ??= (async () => {
+      if (seedStarted) return seedStarted
+      seedStarted = (async () => {
         const have = new Bitfield(meta.pieceCount)
         for (let i = 0; i < meta.pieceCount; i++) have.set(i)
         // The torrent was hashed from this tree a moment ago: no second check.
