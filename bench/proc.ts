@@ -173,7 +173,7 @@ export function start(name: string, cmd: string, args: string[], opts: StartOpti
 }
 
 /** The node options on bin/murder.js's `#!/usr/bin/env -S node …` line. */
-const SHEBANG_NODE_ARGS = readFileSync(MURDER, 'utf8').split('\n', 1)[0]!.split(/\s+/).slice(3)
+export const SHEBANG_NODE_ARGS = readFileSync(MURDER, 'utf8').split('\n', 1)[0]!.split(/\s+/).slice(3)
 /** Extra node options for every murder process the bench starts, e.g. MURDER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'. */
 const EXTRA_NODE_ARGS = (process.env['MURDER_NODE_ARGS'] ?? '').split(/\s+/).filter(Boolean)
 

@@ -11,6 +11,10 @@ import { parseArgs } from 'node:util'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { ensurePayload } from './payload.js'
+import { SHEBANG_NODE_ARGS } from './proc.js'
+
+/** bin/murder.js's heap flags, which the single executable takes only through NODE_OPTIONS (as deploy gives them). */
+const HEAP_FLAGS = SHEBANG_NODE_ARGS.filter((f) => f.startsWith('--max-semi-space-size')).join(' ')
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const { values: v } = parseArgs({ options: { rounds: { type: 'string' }, workdir: { type: 'string' }, size: { type: 'string' } } })
@@ -25,7 +29,7 @@ const variants: Variant[] = [
   { name: 'bin/murder.js', command: [join(ROOT, 'bin/murder.js')] },
   { name: 'dist/murder (code cache)', command: [join(ROOT, 'dist/murder')] },
   { name: 'dist/murder, no code cache', command: [NO_CACHE] },
-  { name: 'dist/murder, NODE_OPTIONS=--max-semi-space-size=4', command: [join(ROOT, 'dist/murder')], env: { NODE_OPTIONS: '--max-semi-space-size=4' } },
+  { name: `dist/murder, NODE_OPTIONS=${HEAP_FLAGS}`, command: [join(ROOT, 'dist/murder')], env: { NODE_OPTIONS: HEAP_FLAGS } },
 ]
 
 const log = (s: string) => process.stderr.write(`${s}\n`)

@@ -2,8 +2,7 @@
 // mount namespaces where node is masked, so nothing of Node.js, node_modules or the build tree can serve it.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
-import { appendFile, copyFile, cp, open, realpath } from 'node:fs/promises'
+import { appendFile, chmod, copyFile, cp, mkdir, open, realpath } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { start, type Proc } from './helpers/proc.js'
@@ -26,9 +25,9 @@ after(async () => {
 before(async () => {
   work = await tempDir('binary')
   binary = join(work, 'bin', 'murder')
-  execFileSync('mkdir', [join(work, 'bin')])
+  await mkdir(join(work, 'bin'))
   await copyFile(BUILT, binary)
-  execFileSync('chmod', ['755', binary])
+  await chmod(binary, 0o755)
   node = await realpath(process.execPath)
 })
 

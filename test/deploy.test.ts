@@ -4,10 +4,10 @@
 // openssh-server (as CI has).
 import { test, before } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdir, open, readdir, readFile, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, open, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createSitesLab, type HostSpec, type Lab } from '../bench/netns.js'
-import { murder as benchMurder, sh, start as benchStart, type Proc } from '../bench/proc.js'
+import { murder as benchMurder, start as benchStart, type Proc } from '../bench/proc.js'
 import { MURDER } from './helpers/proc.js'
 import { shellQuote } from '../src/deploy/remoteScript.js'
 import { netnsScope } from './helpers/netnsScope.js'
@@ -32,7 +32,7 @@ before(async () => {
   dirs.push(work)
   src = join(work, 'src')
   await writeTree(src, { 'bin/app': 3 * PIECE + 11, 'conf/app.conf': 700, 'data/blob.bin': 40 * PIECE, 'empty': 0, 'a/b/c/deep.txt': 5000 })
-  sh('chmod', ['755', join(src, 'bin/app')])
+  await chmod(join(src, 'bin/app'), 0o755)
   lab = createSitesLab({ prefix: PREFIX, nA: 3, nB: 3, rateBps: 0, sourceRateBps: 0, wanRateBps: 200e6, shaper: 'tbf' })
   keys = sshKeys(work, lab.targets)
   for (const h of lab.targets) {

@@ -13,7 +13,7 @@ import { parseHostsFile } from '../../deploy/hostsFile.js'
 import { HostSession } from '../../deploy/hostSession.js'
 import { issueCertificate, makeCa, type KeyPair } from '../../deploy/certificates.js'
 import { remoteCommand, secretsBlock } from '../../deploy/remoteScript.js'
-import { fleetTotals, liveView, summaryRows, summaryTable } from '../../deploy/view.js'
+import { fleetTotals, liveView, summaryRows, summaryTable, type FleetTotals } from '../../deploy/view.js'
 import { HashPool } from '../../storage/hashPool.js'
 import { Bitfield } from '../../bitfield.js'
 import { buildTorrent, storageFor } from '../../torrent/build.js'
@@ -108,23 +108,23 @@ function peerOptions(o: DeployOptions, site: string | undefined): string[] {
 }
 
 /** Redraws the live view in place on a terminal, or logs a JSON progress line every few seconds. */
-function startView(render: (rate: number) => { lines: string[]; fields: Record<string, unknown> }, have: () => number, logger: Logger): () => void {
+function startView(totals: () => FleetTotals, logger: Logger): () => void {
   const tty = process.stderr.isTTY === true
   let shown = 0
-  let last = { at: Date.now(), have: have() }
+  let last = { at: Date.now(), have: totals().have }
   let lastLog = 0
   const draw = (final: boolean) => {
     const now = Date.now()
-    const h = have()
-    const rate = Math.max(0, ((h - last.have) * 1000) / Math.max(1, now - last.at))
-    last = { at: now, have: h }
-    const { lines, fields } = render(rate)
+    const t = totals()
+    const rate = Math.max(0, ((t.have - last.have) * 1000) / Math.max(1, now - last.at))
+    last = { at: now, have: t.have }
     if (tty) {
+      const lines = liveView(t, rate)
       process.stderr.write(`${shown ? `\x1b[${shown}F` : ''}\x1b[J${lines.join('\n')}\n`)
       shown = lines.length
     } else if (final || now - lastLog >= LOG_EVERY_MS) {
       lastLog = now
-      logger.info({ ...fields, rate: Math.round(rate) }, 'deploy progress')
+      logger.info({ done: t.done, running: t.running, failed: t.failed, waiting: t.waiting, have: t.have, left: t.left, sites: t.sites, slowest: t.slowest, rate: Math.round(rate) }, 'deploy progress')
     }
   }
   const timer = setInterval(() => draw(false), REDRAW_MS)
@@ -234,10 +234,7 @@ export async function deployCommand(source: string, hostsFile: string, destinati
     process.once('SIGINT', onSignal)
     process.once('SIGTERM', onSignal)
     const deadline = o.deadline === undefined ? undefined : setTimeout(() => stop('deadline'), o.deadline * 1000)
-    const stopView = startView((rate) => {
-      const t = fleetTotals(fleet.reports, torrentBytes, Date.now())
-      return { lines: liveView(t, rate), fields: { done: t.done, running: t.running, failed: t.failed, waiting: t.waiting, have: t.have, left: t.left, sites: t.sites, slowest: t.slowest } }
-    }, () => fleetTotals(fleet.reports, torrentBytes, Date.now()).have, logger)
+    const stopView = startView(() => fleetTotals(fleet.reports, torrentBytes, Date.now()), logger)
 
     fleet.start()
     const reports = await fleet.finished
