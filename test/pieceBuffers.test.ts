@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { PieceBuffers } from '../src/swarm/pieceBuffers.js'
+import { PieceBuffers } from '../src/storage/pieceBuffers.js'
 import { PieceCache } from '../src/swarm/pieceCache.js'
 
 test('piece buffers are reused, only whole ones, up to the limit', () => {

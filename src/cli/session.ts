@@ -10,6 +10,9 @@ import { TokenBucket } from '../swarm/rateLimiter.js'
 import { Swarm } from '../swarm/swarm.js'
 import { transportFor, type PeerIdentity } from '../swarm/tls.js'
 import { localSource } from '../swarm/socketInput.js'
+import { socketDialer } from '../swarm/transport.js'
+import { socketLink } from '../swarm/wire.js'
+import { FilePieceStore } from '../storage/pieceStore.js'
 
 /** Swarm settings shared by `seed` and `peer`, with their defaults. */
 export interface SwarmSettings {
@@ -68,15 +71,15 @@ export async function openSession(args: {
   const transport = transportFor(meta, args.identity, logger)
   if (meta.ignored.length > 0) logger.debug({ ignored: meta.ignored.length, first: meta.ignored.slice(0, 5) }, 'ignored torrent attributes murder cannot use')
   const swarm = new Swarm({
-    transport,
     ...args,
     ...args.settings,
-    localAddress: await localSource(args.ip),
+    store: new FilePieceStore(args.storage, args.pool, meta, args.settings.memoryBudget),
+    dialer: socketDialer(transport, logger, await localSource(args.ip)),
     uploadLimit: new TokenBucket(args.settings.maxUploadRate),
     downloadLimit: new TokenBucket(args.settings.maxDownloadRate),
   })
   swarm.start()
-  listener.onConnection((raw) => transport.accept(raw, (socket) => swarm.accept(socket)))
+  listener.onConnection((raw) => transport.accept(raw, (socket) => swarm.accept(socketLink(socket))))
   const announcer = new Announcer({
     urls: meta.announce,
     trackerCa: args.trackerCa ?? meta.sslCert,

@@ -1,6 +1,6 @@
-import type { Socket } from 'node:net'
-import type Wire from 'bittorrent-protocol'
 import { Bitfield } from '../bitfield.js'
+import type { Timer } from './clock.js'
+import type { PeerWire, WireLink } from './peerWire.js'
 import { DEFAULT_PIPELINE, PipelineDepth } from './pipeline.js'
 import type { BlockRef } from './piecePicker.js'
 
@@ -34,12 +34,12 @@ export class PeerConnection {
   /** Pieces the peer refused us (BEP 6 reject), until when we ask others for them. */
   readonly refused = new Map<number, number>()
   /** Asks this peer again once its refusals have lapsed. */
-  retryAfterRefusal: NodeJS.Timeout | null = null
+  retryAfterRefusal: Timer | null = null
   /** Pieces this peer contributed blocks to; a piece that fails its hash is blamed on them. */
   readonly contributed = new Set<number>()
   handshaken = false
   /** Requests to keep in flight, following the measured rate. */
-  pipeline = new PipelineDepth(DEFAULT_PIPELINE, performance.now())
+  pipeline: PipelineDepth
   /** The site the peer named in its extended handshake, if any. */
   remoteSite: string | undefined
   /** The peer is in our site (both sites known and equal). */
@@ -50,8 +50,12 @@ export class PeerConnection {
    */
   pieces: Bitfield | 'all'
 
-  constructor(readonly wire: Wire, readonly socket: Socket, readonly outgoing: boolean, readonly address: string, pieceCount: number) {
+  readonly wire: PeerWire
+
+  constructor(readonly link: WireLink, readonly outgoing: boolean, readonly address: string, pieceCount: number, now: number) {
+    this.wire = link.wire
     this.pieces = new Bitfield(pieceCount)
+    this.pipeline = new PipelineDepth(DEFAULT_PIPELINE, now)
   }
 
   has(piece: number): boolean {
@@ -63,18 +67,17 @@ export class PeerConnection {
   }
 
   get congested(): boolean {
-    return this.socket.writableLength > UPLOAD_BACKLOG_BYTES
+    return this.link.backlog > UPLOAD_BACKLOG_BYTES
   }
 
   /** Requests of this peer wait to be sent, in our queue or in the socket. */
   get backlogged(): boolean {
-    return this.uploads.length > 0 || this.socket.writableLength > 0
+    return this.uploads.length > 0 || this.link.backlog > 0
   }
 
   close(): void {
-    if (this.retryAfterRefusal) clearTimeout(this.retryAfterRefusal)
-    this.wire.destroy()
-    this.socket.destroy()
+    this.retryAfterRefusal?.cancel()
+    this.link.close()
   }
 }
 

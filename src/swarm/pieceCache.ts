@@ -1,4 +1,7 @@
-import type { PieceBuffers } from './pieceBuffers.js'
+import type { PieceStore } from '../storage/pieceStore.js'
+
+/** Where piece memory comes from and goes back to. */
+type PieceMemory = Pick<PieceStore, 'take' | 'give'>
 
 /** Where pieces not in the cache come from. */
 export interface PieceSource {
@@ -30,7 +33,7 @@ export interface Lent {
 export class PieceCache {
   private readonly entries = new Map<number, Entry>()
 
-  constructor(private readonly source: PieceSource, private readonly capacity: number, private readonly buffers: PieceBuffers) {}
+  constructor(private readonly source: PieceSource, private readonly capacity: number, private readonly buffers: PieceMemory) {}
 
   /** The piece for an upload. */
   async get(index: number): Promise<Lent> {

@@ -1,12 +1,9 @@
 import { EventEmitter } from 'node:events'
-import type net from 'node:net'
 import { UserError, ExitCode } from '../errors.js'
 import type { Logger } from '../log.js'
-import type { FileStorage } from '../storage/fileStorage.js'
-import type { HashPool } from '../storage/hashPool.js'
-import { PieceBuffers } from './pieceBuffers.js'
+import { piecesInBudget, type PieceStore } from '../storage/pieceStore.js'
 import { BLOCK_LENGTH, pieceSize } from '../torrent/layout.js'
-import { pieceHash, type Metainfo } from '../torrent/metainfo.js'
+import type { Metainfo } from '../torrent/metainfo.js'
 import { Bitfield, validWireBitfield } from '../bitfield.js'
 import { chooseUnchoked } from './choker.js'
 import { PeerConnection, blockKey } from './peerConnection.js'
@@ -18,15 +15,15 @@ import { DEFAULT_PIPELINE, PipelineDepth, STANDARD_CLIENT_PIPELINE } from './pip
 import type { TokenBucket } from './rateLimiter.js'
 import { REFUSE_WINDOW_MS, SpreadFirst } from './spreadFirst.js'
 import { STARVING_MS, SuperSeeder } from './superSeed.js'
-import { attachWire, HANDSHAKE_TIMEOUT_MS, resendExtendedHandshake } from './wire.js'
-import { plainTransport, type PeerTransport } from './transport.js'
+import { HANDSHAKE_TIMEOUT_MS } from './wire.js'
+import { wallClock, type Clock, type Timer } from './clock.js'
+import type { WireDialer, WireLink } from './peerWire.js'
 
 export interface SwarmOptions {
   meta: Metainfo
-  storage: FileStorage
+  store: PieceStore
   /** Pieces already held and verified. */
   have: Bitfield
-  pool: HashPool
   logger: Logger
   peerId: Uint8Array
   maxPeers: number
@@ -35,8 +32,6 @@ export interface SwarmOptions {
   memoryBudget: number
   /** This host's site: peers of the same site are preferred for pieces that both sides of a WAN link hold. */
   site?: string
-  /** Source address of outgoing connections (the announced one, when it is local: see localSource). */
-  localAddress?: string
   /** Reveal pieces a few at a time (BEP 16) instead of announcing them all; for a complete source. */
   superSeed: boolean
   /** Refuse pieces other peers hold or are being sent, while others wait (SpreadFirst); for a complete source. */
@@ -44,8 +39,10 @@ export interface SwarmOptions {
   /** Shared by all connections of this swarm. */
   uploadLimit: TokenBucket
   downloadLimit: TokenBucket
-  /** TLS for an SSL torrent (tls.ts); plain TCP by default. */
-  transport?: PeerTransport
+  /** How peers are dialed: sockets (plain or TLS) for the commands, a modelled network in the simulator. */
+  dialer: WireDialer
+  /** The wall clock by default. */
+  clock?: Clock
 }
 
 const CHOKE_ROUND_MS = 10_000
@@ -92,14 +89,14 @@ export class Swarm extends EventEmitter {
   /** Pieces being assembled that hold blocks from a peer that has since left: no lone culprit if they fail. */
   private readonly orphaned = new Set<number>()
   private readonly cache: PieceCache
-  private readonly buffers: PieceBuffers
   private readonly uploader: Uploader
   private readonly peerIdHex: string
   private verifying = 0
   private finished: boolean
   private closed = false
-  private chokeTimer: NodeJS.Timeout | null = null
-  private revealTimer: NodeJS.Timeout | null = null
+  private chokeTimer: Timer | null = null
+  private revealTimer: Timer | null = null
+  private readonly clock: Clock
   private optimistic: string | null = null
   private fillScheduled = false
   private rechokeScheduled = false
@@ -118,32 +115,33 @@ export class Swarm extends EventEmitter {
 
   constructor(private readonly opts: SwarmOptions) {
     super()
-    const { meta, storage, have } = opts
+    const { meta, store, have } = opts
+    this.clock = opts.clock ?? wallClock
     this.peerIdHex = Buffer.from(opts.peerId).toString('hex')
     // The budget bounds the piece buffers: the upload cache, and pieces being downloaded or verified (up to
-    // the picker's hard limit, twice its soft one). Six at least, so that large pieces still stream.
-    const piecesInBudget = Math.max(6, Math.floor(opts.memoryBudget / meta.pieceLength))
-    const cached = Math.max(1, Math.floor(piecesInBudget / 4))
+    // the picker's hard limit, twice its soft one).
+    const budgeted = piecesInBudget(opts.memoryBudget, meta.pieceLength)
+    const cached = Math.max(1, Math.floor(budgeted / 4))
     this.picker = new PiecePicker({
       pieceCount: meta.pieceCount,
-      blocksIn: (i) => Math.ceil(storage.dataPrefix(i) / BLOCK_LENGTH),
-      maxActive: Math.floor((piecesInBudget - cached) / 2),
+      blocksIn: (i) => Math.ceil(store.dataPrefix(i) / BLOCK_LENGTH),
+      maxActive: Math.floor((budgeted - cached) / 2),
       randomFirst: 4,
     })
     for (let i = 0; i < meta.pieceCount; i++) {
       if (have.get(i)) {
         this.picker.markHave(i)
-        this.bytesHeld += storage.dataBytes(i)
+        this.bytesHeld += store.dataBytes(i)
       }
     }
-    this.buffers = new PieceBuffers(meta.pieceLength, piecesInBudget)
     // A quarter of the budget: the page cache serves re-reads too, this only saves the read calls.
-    this.cache = new PieceCache({ size: (i) => pieceSize(storage.layout, i), read: (i, buf) => opts.pool.read(storage.readSpans(i), buf) }, cached, this.buffers)
+    this.cache = new PieceCache({ size: (i) => pieceSize(store.layout, i), read: (i, buf) => store.read(i, buf) }, cached, store)
     this.uploader = new Uploader({
-      layout: storage.layout,
+      layout: store.layout,
       have,
       cache: this.cache,
       limit: opts.uploadLimit,
+      clock: this.clock,
       closed: () => this.closed,
       drop: (conn, reason, ban) => this.drop(conn, reason, ban),
       sent: (conn, bytes) => {
@@ -154,7 +152,7 @@ export class Swarm extends EventEmitter {
       // A peer near its end is served whatever it asks: a refusal there only makes it the last one done.
       refuse: (conn, piece, offset) => {
         const refused = this.spread !== null && (!this.site || conn.local) && !this.nearlyDone(conn) &&
-          this.spread.refuse(conn.id, piece, offset, this.picker.availabilityOf(piece) > 0, this.othersWaiting(conn), performance.now())
+          this.spread.refuse(conn.id, piece, offset, this.picker.availabilityOf(piece) > 0, this.othersWaiting(conn), this.clock.now())
         if (refused) this.counters.refused++
         return refused
       },
@@ -192,7 +190,7 @@ export class Swarm extends EventEmitter {
       ...this.counters,
       pieces: this.opts.have.count,
       pieceCount: this.opts.meta.pieceCount,
-      left: this.opts.storage.dataLength - this.bytesHeld,
+      left: this.opts.store.dataLength - this.bytesHeld,
       peers: [...this.conns].filter((c) => c.handshaken).length,
     }
   }
@@ -207,7 +205,7 @@ export class Swarm extends EventEmitter {
     this.site = site
     for (const c of this.conns) {
       c.wire.extendedHandshake['murder_site'] = site
-      resendExtendedHandshake(c.wire)
+      c.link.resendExtendedHandshake()
       this.updateLocal(c)
     }
   }
@@ -221,9 +219,9 @@ export class Swarm extends EventEmitter {
 
   /** Starts the choke rounds; connections come from `addPeers` and from `accept`. */
   start(): void {
-    this.chokeTimer = setInterval(() => this.chokeRound(), CHOKE_ROUND_MS)
+    this.chokeTimer = this.clock.every(CHOKE_ROUND_MS, () => this.chokeRound())
     // A starving peer sends no message that would make us look again.
-    if (this.superSeeder) this.revealTimer = setInterval(() => { for (const c of this.conns) if (c.handshaken) this.peerChanged(c) }, STARVING_MS / 2)
+    if (this.superSeeder) this.revealTimer = this.clock.every(STARVING_MS / 2, () => { for (const c of this.conns) if (c.handshaken) this.peerChanged(c) })
   }
 
   /** Connects to peers the tracker returned, skipping known, banned and surplus ones. */
@@ -234,53 +232,39 @@ export class Swarm extends EventEmitter {
       if (this.closed || this.finished || this.conns.size + this.dialing.size >= this.opts.maxPeers) return
       if (this.dialing.has(address) || this.banned.has(address)) continue
       if ([...this.conns].some((c) => c.address === address)) continue
-      this.dial(ip, port, address)
+      this.dialing.add(address)
+      this.opts.dialer.dial(ip, port, (link) => this.setup(link, true, address), () => this.dialing.delete(address))
     }
-  }
-
-  private dial(ip: string, port: number, address: string): void {
-    this.dialing.add(address)
-    const done = () => this.dialing.delete(address)
-    const socket = (this.opts.transport ?? plainTransport).connect(ip, port, HANDSHAKE_TIMEOUT_MS, () => {
-      done()
-      socket.setTimeout(0)
-      this.setup(socket, true, address)
-    }, this.opts.localAddress)
-    socket.once('timeout', () => socket.destroy())
-    socket.once('error', (err) => this.opts.logger.debug({ peer: address, err: err.message }, 'connect failed'))
-    socket.once('close', done)
   }
 
   /** Takes an incoming connection (from the listener that the command opened). */
-  accept(socket: net.Socket): void {
-    const address = `${socket.remoteAddress}:${socket.remotePort}`
+  accept(link: WireLink): void {
     // Bans are by peer id and address:port (hosts behind one address, or tests on loopback, share an IP),
     // so a banned peer is refused at its handshake.
     if (this.closed || this.conns.size >= this.opts.maxPeers * 2) {
-      socket.destroy()
+      link.close()
       return
     }
-    this.setup(socket, false, address)
+    this.setup(link, false, link.address)
   }
 
-  private setup(socket: net.Socket, outgoing: boolean, address: string): void {
+  private setup(link: WireLink, outgoing: boolean, address: string): void {
     const { meta } = this.opts
-    let conn: PeerConnection | null = null
-    const wire = attachWire(socket, (reason) => conn && this.drop(conn, reason, true))
-    conn = new PeerConnection(wire, socket, outgoing, address, meta.pieceCount)
-    const c = conn
+    const c = new PeerConnection(link, outgoing, address, meta.pieceCount, this.clock.now())
+    const { wire } = c
     this.conns.add(c)
+    wire.on('protocol-error', (reason: string) => this.drop(c, reason, true))
     wire.use(this.metadataExtension)
     wire.extendedHandshake['reqq'] = MAX_QUEUED_UPLOADS
     wire.extendedHandshake['v'] = 'murder'
     if (this.site) wire.extendedHandshake['murder_site'] = this.site
-    const timer = setTimeout(() => this.drop(c, 'no handshake'), HANDSHAKE_TIMEOUT_MS)
+    const timer = this.clock.after(HANDSHAKE_TIMEOUT_MS, () => this.drop(c, 'no handshake'))
     wire.once('handshake', (infoHash: string, peerId: string) => {
-      clearTimeout(timer)
+      timer.cancel()
       this.onHandshake(c, infoHash, peerId)
     })
     wire.once('close', () => {
-      clearTimeout(timer)
+      timer.cancel()
       this.remove(c)
     })
     if (outgoing) wire.handshake(meta.infoHash, this.opts.peerId, { fast: true })
@@ -334,7 +318,7 @@ export class Swarm extends EventEmitter {
       const reqq = typeof info?.['reqq'] === 'number' ? Math.max(1, info['reqq']) : Infinity
       const v = info?.['v']
       const pipeline = v instanceof Uint8Array && Buffer.from(v).toString() === 'murder' ? DEFAULT_PIPELINE : STANDARD_CLIENT_PIPELINE
-      if (reqq !== conn.pipeline.peerLimit || pipeline !== conn.pipeline.opts) conn.pipeline = new PipelineDepth(pipeline, performance.now(), reqq)
+      if (reqq !== conn.pipeline.peerLimit || pipeline !== conn.pipeline.opts) conn.pipeline = new PipelineDepth(pipeline, this.clock.now(), reqq)
       const site = info?.['murder_site']
       if (site instanceof Uint8Array) conn.remoteSite = Buffer.from(site).toString()
       this.updateLocal(conn)
@@ -360,13 +344,12 @@ export class Swarm extends EventEmitter {
     // A refused piece is fetched from other peers for a while (a source spreading first refuses what they hold);
     // then this peer is asked again, even if nothing else happened meanwhile to prompt a request.
     wire.on('reject', (index: number) => {
-      conn.refused.set(index, performance.now() + REFUSED_MS)
+      conn.refused.set(index, this.clock.now() + REFUSED_MS)
       if (conn.retryAfterRefusal) return
-      conn.retryAfterRefusal = setTimeout(() => {
+      conn.retryAfterRefusal = this.clock.after(REFUSED_MS + 1, () => {
         conn.retryAfterRefusal = null
         this.fill(conn)
-      }, REFUSED_MS + 1)
-      conn.retryAfterRefusal.unref()
+      })
     })
     wire.on('unchoke', () => this.fill(conn))
     wire.on('interested', () => this.scheduleRechoke())
@@ -391,7 +374,7 @@ export class Swarm extends EventEmitter {
   private peerChanged(conn: PeerConnection): void {
     if (this.superSeeder) {
       const held = conn.pieces === 'all' ? this.opts.meta.pieceCount : conn.pieces.count
-      for (const piece of this.superSeeder.reveal(conn.id, (i) => conn.has(i), (i) => this.picker.availabilityOf(i), held, performance.now())) conn.wire.have(piece)
+      for (const piece of this.superSeeder.reveal(conn.id, (i) => conn.has(i), (i) => this.picker.availabilityOf(i), held, this.clock.now())) conn.wire.have(piece)
       return
     }
     this.updateInterest(conn)
@@ -426,7 +409,7 @@ export class Swarm extends EventEmitter {
     }
     // Across a WAN link, ask only for what no peer of our own site holds: that arrives locally.
     const crossSite = !conn.local && !!this.site
-    const now = performance.now()
+    const now = this.clock.now()
     const offered = (i: number) => conn.has(i) && !((conn.refused.get(i) ?? 0) > now)
     const has = crossSite ? (i: number) => offered(i) && this.localAvailability[i] === 0 : offered
     const picks = this.picker.pick(has, room, (ref) => conn.asked.has(blockKey(ref)), crossSite)
@@ -439,7 +422,7 @@ export class Swarm extends EventEmitter {
   }
 
   private blockSize(ref: BlockRef): number {
-    return Math.min(BLOCK_LENGTH, this.opts.storage.dataPrefix(ref.piece) - ref.block * BLOCK_LENGTH)
+    return Math.min(BLOCK_LENGTH, this.opts.store.dataPrefix(ref.piece) - ref.block * BLOCK_LENGTH)
   }
 
   /** Tops up every connection soon (or after `delayMs`, when the download limit says so). */
@@ -450,8 +433,8 @@ export class Swarm extends EventEmitter {
       this.fillScheduled = false
       for (const c of this.conns) this.fill(c)
     }
-    if (delayMs > 0) setTimeout(run, delayMs)
-    else setImmediate(run)
+    if (delayMs > 0) this.clock.after(delayMs, run)
+    else this.clock.soon(run)
   }
 
   private onBlock(conn: PeerConnection, ref: BlockRef, err: Error | null, block: Uint8Array | null): void {
@@ -464,15 +447,15 @@ export class Swarm extends EventEmitter {
       return
     }
     this.counters.received += block.length
-    conn.pipeline.received(block.length, performance.now())
+    conn.pipeline.received(block.length, this.clock.now())
     if (this.site && !conn.local) this.counters.receivedCrossSite += block.length
     conn.roundDown += block.length
     if (this.picker.isWanted(ref)) {
       let buf = this.assembling.get(ref.piece)
       if (!buf) {
-        buf = this.buffers.take(pieceSize(this.opts.storage.layout, ref.piece))
+        buf = this.opts.store.take(pieceSize(this.opts.store.layout, ref.piece))
         // Trailing padding is zeros by definition: it is filled here, never requested.
-        buf.fill(0, this.opts.storage.dataPrefix(ref.piece))
+        buf.fill(0, this.opts.store.dataPrefix(ref.piece))
         this.assembling.set(ref.piece, buf)
       }
       buf.set(block, ref.block * BLOCK_LENGTH)
@@ -502,17 +485,17 @@ export class Swarm extends EventEmitter {
   }
 
   private async verify(piece: number): Promise<void> {
-    const { meta, storage, have, logger } = this.opts
+    const { store, have, logger } = this.opts
     const buf = this.assembling.get(piece)!
     this.assembling.delete(piece)
     const contributors = [...this.conns].filter((c) => c.contributed.delete(piece))
     const orphaned = this.orphaned.delete(piece)
     this.verifying++
     try {
-      const { stored, data } = await this.opts.pool.store(buf, pieceHash(meta, piece), storage.root, storage.writeSpans(piece))
+      const { stored, data } = await store.verifyAndWrite(piece, buf)
       if (this.closed) return
       if (!stored) {
-        this.buffers.give(data)
+        store.give(data)
         this.counters.hashFailures++
         this.picker.pieceFailed(piece)
         this.blame(piece, contributors, orphaned)
@@ -522,8 +505,8 @@ export class Swarm extends EventEmitter {
       have.set(piece)
       this.picker.markHave(piece)
       this.cache.put(piece, data)
-      this.bytesHeld += storage.dataBytes(piece)
-      this.counters.downloaded += storage.dataBytes(piece)
+      this.bytesHeld += store.dataBytes(piece)
+      this.counters.downloaded += store.dataBytes(piece)
       this.announcePiece(piece, contributors)
       logger.debug({ piece, have: have.count }, 'piece verified')
       this.emit('piece', piece)
@@ -571,7 +554,7 @@ export class Swarm extends EventEmitter {
       for (const c of later) if (this.conns.has(c)) c.wire.have(piece)
     }
     this.deferred.set(piece, flush)
-    setTimeout(flush, SPREAD_TIMEOUT_MS).unref()
+    this.clock.after(SPREAD_TIMEOUT_MS, flush)
   }
 
   /** Who sent a piece that failed its hash: a lone contributor is banned; several each get a strike. */
@@ -587,7 +570,7 @@ export class Swarm extends EventEmitter {
   private scheduleRechoke(): void {
     if (this.rechokeScheduled) return
     this.rechokeScheduled = true
-    setImmediate(() => {
+    this.clock.soon(() => {
       this.rechokeScheduled = false
       this.applyChoke()
     })
@@ -673,8 +656,8 @@ export class Swarm extends EventEmitter {
 
   close(): void {
     this.closed = true
-    if (this.chokeTimer) clearInterval(this.chokeTimer)
-    if (this.revealTimer) clearInterval(this.revealTimer)
+    this.chokeTimer?.cancel()
+    this.revealTimer?.cancel()
     for (const c of [...this.conns]) c.close()
   }
 }

@@ -1,5 +1,8 @@
 import type net from 'node:net'
+import type { Logger } from '../log.js'
+import type { WireDialer } from './peerWire.js'
 import { adoptAccepted, connectPeer } from './socketInput.js'
+import { HANDSHAKE_TIMEOUT_MS, socketLink } from './wire.js'
 
 /** How peer connections are made and taken: plain TCP, or TLS for an SSL torrent (tls.ts). */
 export interface PeerTransport {
@@ -22,4 +25,21 @@ export const plainTransport: PeerTransport = {
     return socket
   },
   accept: (raw, ready) => ready(adoptAccepted(raw)),
+}
+
+/** The swarm's dialer over sockets: a connection not ready within the handshake timeout is given up. */
+export function socketDialer(transport: PeerTransport, logger: Logger, localAddress?: string): WireDialer {
+  return {
+    dial(ip, port, opened, ended) {
+      const address = `${ip}:${port}`
+      const socket = transport.connect(ip, port, HANDSHAKE_TIMEOUT_MS, () => {
+        ended()
+        socket.setTimeout(0)
+        opened(socketLink(socket, address))
+      }, localAddress)
+      socket.once('timeout', () => socket.destroy())
+      socket.once('error', (err) => logger.debug({ peer: address, err: err.message }, 'connect failed'))
+      socket.once('close', ended)
+    },
+  }
 }

@@ -1,13 +1,13 @@
 import { UserError } from '../errors.js'
 import { validRequest, type Layout } from '../torrent/layout.js'
 import type { Bitfield } from '../bitfield.js'
+import type { Clock } from './clock.js'
 import type { PeerConnection } from './peerConnection.js'
 import type { PieceCache } from './pieceCache.js'
 import type { TokenBucket } from './rateLimiter.js'
 
 /** Requests a peer may have queued with us; more is a flood and drops the connection. */
 export const MAX_QUEUED_UPLOADS = 500
-const EMPTY = new Uint8Array(0)
 
 /** Largest block we serve: 16 KiB is the standard, 128 KiB the most any client asks. */
 export const MAX_BLOCK_REQUEST = 128 * 1024
@@ -17,6 +17,7 @@ export interface UploaderHost {
   have: Bitfield
   cache: PieceCache
   limit: TokenBucket
+  clock: Clock
   closed: () => boolean
   drop: (conn: PeerConnection, reason: string, ban?: boolean) => void
   /** Bytes sent, for the swarm's counters. */
@@ -54,11 +55,11 @@ export class Uploader {
     conn.pumping = true
     const { host } = this
     try {
-      while (conn.uploads.length > 0 && !host.closed() && !conn.socket.destroyed) {
+      while (conn.uploads.length > 0 && !host.closed() && !conn.link.closed) {
         if (conn.congested) {
           if (!conn.awaitingDrain) {
             conn.awaitingDrain = true
-            conn.socket.once('drain', () => {
+            conn.link.onDrain(() => {
               conn.awaitingDrain = false
               void this.pump(conn)
             })
@@ -67,7 +68,7 @@ export class Uploader {
         }
         const wait = host.limit.delayFor(conn.uploads[0]!.length)
         if (wait > 0) {
-          setTimeout(() => void this.pump(conn), wait)
+          host.clock.after(wait, () => void this.pump(conn))
           return
         }
         const u = conn.uploads.shift()!
@@ -75,9 +76,7 @@ export class Uploader {
         const piece = await host.cache.get(u.index)
         u.respond(null, piece.data.subarray(u.offset, u.offset + u.length))
         host.sent(conn, u.length)
-        // Writes complete in order: when this empty one has, the socket has taken the block's bytes and the
-        // piece's buffer may be reused.
-        conn.socket.write(EMPTY, piece.release)
+        conn.link.afterWrites(piece.release)
       }
     } catch (err) {
       host.fatal(err instanceof UserError ? err : new UserError(`cannot read a piece to upload: ${(err as Error).message}`))

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net'
 import Wire from 'bittorrent-protocol'
 import { readInto } from './socketInput.js'
+import type { WireLink } from './peerWire.js'
 
 /** Largest message accepted: a 16 KiB block plus header, a bitfield for 8 M pieces, or an extension message. */
 export const MAX_MESSAGE_LENGTH = 1024 * 1024 + 64
@@ -77,14 +78,6 @@ function zeroCopyInput(internals: WireInternals): void {
   }
 }
 
-/**
- * Sends our extended handshake again if it already went out (BEP 10 allows a later one): for a field we
- * learned since, such as our site from the tracker's first answer.
- */
-export function resendExtendedHandshake(wire: Wire): void {
-  const internals = wire as unknown as { _extendedHandshakeSent: boolean; _sendExtendedHandshake(): void }
-  if (internals._extendedHandshakeSent) internals._sendExtendedHandshake()
-}
 
 /** Messages of a fixed size (id byte included); bittorrent-protocol would read a short one past its end as zeros. */
 const FIXED_SIZES = new Map<number, [string, number]>([
@@ -175,4 +168,33 @@ export function attachWire(socket: Socket, onProtocolError: (reason: string) => 
   wire.setKeepAlive(true)
   wire.setTimeout(REQUEST_TIMEOUT_MS, true)
   return wire
+}
+
+/**
+ * A swarm connection over a socket (plain or TLS). A protocol error becomes the wire's `protocol-error` event.
+ * `address` defaults to the socket's remote end (an accepted connection; a dialed one is named as dialed).
+ */
+export function socketLink(socket: Socket, address = `${socket.remoteAddress}:${socket.remotePort}`): WireLink {
+  const wire: Wire = attachWire(socket, (reason) => wire.emit('protocol-error', reason))
+  return {
+    wire,
+    address,
+    get backlog() {
+      return socket.writableLength
+    },
+    get closed() {
+      return socket.destroyed
+    },
+    onDrain: (fn) => void socket.once('drain', fn),
+    // Writes complete in order: when this empty one has, the socket has taken everything before it.
+    afterWrites: (fn) => void socket.write(EMPTY, () => fn()),
+    resendExtendedHandshake() {
+      const internals = wire as unknown as { _extendedHandshakeSent: boolean; _sendExtendedHandshake(): void }
+      if (internals._extendedHandshakeSent) internals._sendExtendedHandshake()
+    },
+    close() {
+      wire.destroy()
+      socket.destroy()
+    },
+  }
 }

@@ -1,4 +1,4 @@
-import { ownedBuffer } from '../storage/hashPool.js'
+import { ownedBuffer } from './hashPool.js'
 
 /**
  * Piece-sized buffers for assembling downloads and reading uploads, reused: V8 runs a major garbage
