@@ -7,6 +7,7 @@ import { createLab, createSitesLab, destroyNamespaces, requireRoot, type Lab, ty
 import { startProbes } from './timeline.js'
 import { ensurePayload, payloadProblem } from './payload.js'
 import { killAll, sh } from './proc.js'
+import { parseSize } from './units.js'
 import { formatLab, formatSites, lowerBound, sitesLowerBound, type LabReport, type SitesReport } from './report.js'
 import { runAria2 } from './scenarios/aria2c.js'
 import { ALL_SCENARIOS, SCENARIOS, type LabContext, type ScenarioName, type ScenarioResult, type Torrent } from './scenarios/common.js'
@@ -62,12 +63,6 @@ common:
   --timeline            (lab, sites) every 0.5 s of each scenario: cores busy, the source's and the WAN's rate,
                         MB received by each target`
 
-export function parseSize(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?$/i.exec(s.trim())
-  if (!m) throw new Error(`bad size "${s}" (e.g. 32M, 128M, 2G)`)
-  const mult = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't']
-  return Math.round(Number(m[1]) * mult)
-}
 
 function num(v: string | undefined, name: string, dflt: number, min = 0): number {
   if (v === undefined) return dflt

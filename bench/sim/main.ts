@@ -1,0 +1,107 @@
+import { writeFile } from 'node:fs/promises'
+import { parseArgs } from 'node:util'
+import { choosePieceLength } from '../../src/torrent/pieceLength.js'
+import { parseSize } from '../units.js'
+import { DEFAULT_SIM, simulate, type SimConfig, type SimReport } from './simulation.js'
+
+const USAGE = `npm run bench -- sim [--preset lab|sites|scale|scale5000] [options]
+  --targets <a,b,...>   targets per site; the source is in the first (default 8)
+  --rate <mbit>         each target's link, up and down (default 100)
+  --source-rate <mbit>  the source's link (default: --rate)
+  --wan-rate <mbit>     each site's WAN link, each way (default 50)
+  --wan-delay <ms>      one-way delay across sites (default 40)
+  --delay <ms>          one-way delay within a site (default 0.05)
+  --size <bytes>        tree size (default 128M)
+  --piece-length <b>    default: as make-torrent chooses for the size
+  --max-peers <n>       connections per peer (default as murder's)
+  --no-sites            the tracker has no site map
+  --tick <ms>           network model step (default 10)
+  --runs <n>            runs (default 1)
+  --json, --out <file>  JSON report on stdout / also to a file`
+
+/** The configurations issue 17 names: the lab's two layouts, and fleets of 1000 and 5000. */
+const PRESETS: Record<string, Record<string, string>> = {
+  lab: { targets: '8', rate: '100', size: '128M' },
+  sites: { targets: '4,4', rate: '100', 'wan-rate': '50', 'wan-delay': '40', size: '128M' },
+  scale: { targets: Array(10).fill('100').join(','), rate: '100', 'wan-rate': '1000', 'wan-delay': '40', size: '1G', tick: '20' },
+  scale5000: { targets: Array(20).fill('250').join(','), rate: '100', 'wan-rate': '1000', 'wan-delay': '40', size: '1G', tick: '50' },
+}
+
+function configOf(v: Record<string, string | boolean | undefined>): SimConfig {
+  const preset = v['preset'] === undefined ? {} : PRESETS[v['preset'] as string]
+  if (!preset) throw new Error(`unknown preset "${String(v['preset'])}" (${Object.keys(PRESETS).join(', ')})`)
+  const get = (k: string, d: string) => (v[k] as string | undefined) ?? preset[k] ?? d
+  const num = (k: string, d: string) => {
+    const n = Number(get(k, d))
+    if (!Number.isFinite(n) || n < 0) throw new Error(`--${k} must be a number ≥ 0`)
+    return n
+  }
+  const mbit = (k: string, d: string) => (num(k, d) * 1e6) / 8
+  const size = parseSize(get('size', '128M'))
+  const counts = get('targets', '8').split(',').map((t) => Number(t))
+  if (counts.some((n) => !Number.isInteger(n) || n < 0)) throw new Error('--targets takes counts per site: 8 or 4,4')
+  const sites = counts.map((targets, i) => ({ name: String.fromCharCode(97 + i), targets, wanRate: mbit('wan-rate', '50'), wanDelayMs: num('wan-delay', '40') }))
+  const hostRate = mbit('rate', '100')
+  return {
+    ...DEFAULT_SIM,
+    sites,
+    size,
+    hostRate,
+    sourceRate: v['source-rate'] === undefined ? hostRate : mbit('source-rate', '100'),
+    lanDelayMs: num('delay', '0.05'),
+    pieceLength: v['piece-length'] === undefined ? choosePieceLength(size) : parseSize(v['piece-length'] as string),
+    maxPeers: num('max-peers', String(DEFAULT_SIM.maxPeers)),
+    siteAware: v['no-sites'] !== true,
+    tickMs: num('tick', '10'),
+  }
+}
+
+const f2 = (n: number | null) => (n === null ? '—' : n.toFixed(2))
+
+function format(c: SimConfig, r: SimReport): string {
+  const done = r.finishS.filter((f): f is number => f !== null).sort((a, b) => a - b)
+  const wan = Object.entries(r.wanCopies).map(([s, x]) => `${s} ${x.toFixed(2)}`).join(', ')
+  return [
+    `targets ${r.targets} in ${c.sites.length} site(s), ${(c.size / 2 ** 20).toFixed(0)} MiB, pieces of ${c.pieceLength / 1024} KiB`,
+    `  all done ${f2(r.allDoneS)} s, bound ${f2(r.lowerBoundS)} s, ratio ${r.allDoneS === null ? '—' : (r.allDoneS / r.lowerBoundS).toFixed(2)}` +
+      ` (first ${f2(done[0] ?? null)}, median ${f2(done[Math.floor(done.length / 2)] ?? null)}; ${r.targets - done.length} not done)`,
+    `  source uploaded ${r.sourceCopies.toFixed(2)} copies${wan ? `; WAN copies in: ${wan}` : ''}`,
+    `  most connections of a peer ${r.maxConnections} (--max-peers ${r.maxPeers})`,
+    `  ran ${r.wallS.toFixed(1)} s, ${r.events} events`,
+  ].join('\n')
+}
+
+async function main(): Promise<number> {
+  const { values: v } = parseArgs({
+    args: process.argv.slice(2),
+    options: {
+      preset: { type: 'string' }, targets: { type: 'string' }, rate: { type: 'string' }, 'source-rate': { type: 'string' },
+      'wan-rate': { type: 'string' }, 'wan-delay': { type: 'string' }, delay: { type: 'string' }, size: { type: 'string' },
+      'piece-length': { type: 'string' }, 'max-peers': { type: 'string' }, 'no-sites': { type: 'boolean' }, tick: { type: 'string' },
+      runs: { type: 'string' }, json: { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean' },
+    },
+  })
+  if (v.help) {
+    process.stdout.write(`${USAGE}\n`)
+    return 0
+  }
+  const config = configOf(v)
+  const reports: SimReport[] = []
+  for (let i = 0; i < Number(v.runs ?? 1); i++) {
+    const r = await simulate(config)
+    reports.push(r)
+    if (!v.json) process.stdout.write(`${format(config, r)}\n`)
+  }
+  const json = JSON.stringify({ kind: 'sim', config, reports }, null, 2)
+  if (v.json) process.stdout.write(`${json}\n`)
+  if (v.out) await writeFile(v.out, json)
+  return 0
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: Error) => {
+    process.stderr.write(`bench sim: ${err.message}\n`)
+    process.exit(2)
+  },
+)
