@@ -1,17 +1,7 @@
-import { randomBytes } from 'node:crypto'
-import pino from 'pino'
-import { Bitfield } from '../../src/bitfield.js'
 import { DEFAULT_SWARM_SETTINGS } from '../../src/cli/session.js'
-import { TokenBucket } from '../../src/swarm/rateLimiter.js'
-import { Swarm } from '../../src/swarm/swarm.js'
-import type { WireDialer } from '../../src/swarm/peerWire.js'
-import { encodeTorrent, parseTorrent, SHA1_LENGTH, type Metainfo } from '../../src/torrent/metainfo.js'
 import { SwarmRegistry } from '../../src/tracker/swarmRegistry.js'
 import { lowerBound } from '../report.js'
-import { Network, type NetHost } from './network.js'
-import { SimClock } from './simClock.js'
-import { SimStore } from './simStore.js'
-import { simLink, SimWire } from './simWire.js'
+import { SIM_PORT, SimFleet, type SimHost } from './simFleet.js'
 
 export interface SimSite {
   name: string
@@ -81,24 +71,6 @@ export interface SimReport {
   events: number
 }
 
-interface Host extends NetHost {
-  readonly ip: string
-  readonly peerId: Uint8Array
-  swarm: Swarm
-  open: number
-  maxOpen: number
-  doneAt: number | null
-}
-
-const PORT = 6881
-
-function simTorrent(size: number, pieceLength: number): Metainfo {
-  const pieceCount = Math.ceil(size / pieceLength)
-  return parseTorrent(encodeTorrent({
-    name: 'sim', pieceLength, pieceHashes: new Uint8Array(pieceCount * SHA1_LENGTH), files: [{ path: ['sim'], length: size }], singleFile: true,
-  }, ['http://tracker.sim/announce']))
-}
-
 /** The lab's lower bound (bench/report.ts), and across sites each remote site's WAN link carrying one copy in. */
 export function simLowerBound(c: SimConfig): number {
   const n = c.sites.reduce((sum, s) => sum + s.targets, 0)
@@ -115,100 +87,52 @@ export function simLowerBound(c: SimConfig): number {
  */
 export async function simulate(c: SimConfig): Promise<SimReport> {
   const started = performance.now()
-  const clock = new SimClock()
-  const net = new Network(clock, c.sites.map((s) => ({ name: s.name, rate: s.wanRate, delayMs: s.wanDelayMs })), c.tickMs, c.lanDelayMs)
-  const meta = simTorrent(c.size, c.pieceLength)
-  const layout = { pieceLength: meta.pieceLength, length: c.size, pieceCount: meta.pieceCount, files: [{ length: c.size, offset: 0 }] }
+  const fleet = new SimFleet({ sites: c.sites.map((s) => ({ name: s.name, rate: s.wanRate, delayMs: s.wanDelayMs })), tickMs: c.tickMs, lanDelayMs: c.lanDelayMs, size: c.size, pieceLength: c.pieceLength })
+  const { clock, meta } = fleet
   const registry = new SwarmRegistry({ peerTtlMs: 2 * c.interval * 1000 + 5000 })
-  const logger = pino({ level: 'silent' })
-  const hosts = new Map<string, Host>()
+  const options = { maxPeers: c.maxPeers, maxUploads: c.maxUploads, memoryBudget: c.memoryBudget }
+  const addHost = (name: string, site: string, ip: string, rate: number, complete: boolean) => fleet.addEngine({ name, site, ip, up: rate, down: rate }, complete, options)
 
-  const connect = (a: Host, b: Host) => {
-    const ab = net.flow(a, b)
-    const ba = net.flow(b, a)
-    const wa = new SimWire(ab)
-    const wb = new SimWire(ba)
-    wa.peer = wb
-    wb.peer = wa
-    const delay = net.delay(a, b)
-    const after = (ms: number, fn: () => void) => void clock.after(ms, fn)
-    for (const [h, w] of [[a, wa], [b, wb]] as const) {
-      h.open++
-      h.maxOpen = Math.max(h.maxOpen, h.open)
-      w.once('close', () => h.open--)
-    }
-    return { la: simLink(wa, `${b.ip}:${PORT}`, delay, after), lb: simLink(wb, `${a.ip}:${PORT}`, delay, after), delay }
-  }
-
-  const dialerOf = (from: Host): WireDialer => ({
-    dial(ip, _port, opened, ended) {
-      const to = hosts.get(ip)
-      if (!to) return void clock.after(1000, ended)
-      const { la, lb, delay } = connect(from, to)
-      // SYN, then SYN-ACK: the listener takes it after one delay, the dialer after two.
-      clock.after(delay, () => to.swarm.accept(lb))
-      clock.after(2 * delay, () => {
-        ended()
-        opened(la)
-      })
-    },
-  })
-
-  const addHost = (name: string, site: string, ip: string, rate: number, complete: boolean): Host => {
-    const have = new Bitfield(meta.pieceCount)
-    if (complete) for (let i = 0; i < meta.pieceCount; i++) have.set(i)
-    const host = { name, site, ip, peerId: Uint8Array.from(randomBytes(20)), up: rate, down: rate, open: 0, maxOpen: 0, doneAt: complete ? 0 : null } as Host
-    host.swarm = new Swarm({
-      meta, store: new SimStore(layout), have, logger, peerId: host.peerId,
-      maxPeers: c.maxPeers, maxUploads: c.maxUploads, memoryBudget: c.memoryBudget,
-      superSeed: false, spreadFirst: complete,
-      uploadLimit: new TokenBucket(Infinity), downloadLimit: new TokenBucket(Infinity),
-      dialer: dialerOf(host), clock,
-    })
-    hosts.set(ip, host)
-    return host
-  }
-
-  const announce = (h: Host, event: 'started' | 'completed' | undefined) => {
-    const s = h.swarm.stats
+  const announce = (h: SimHost, event: 'started' | 'completed' | undefined) => {
+    const s = h.swarm!.stats
     const res = registry.announce({
-      infoHash: meta.infoHash, peerId: h.peerId, ip: h.ip, port: PORT, uploaded: s.uploaded, downloaded: s.downloaded, left: s.left,
+      infoHash: meta.infoHash, peerId: h.peerId, ip: h.ip, port: SIM_PORT, uploaded: s.uploaded, downloaded: s.downloaded, left: s.left,
       event, numwant: 200, compact: true, site: c.siteAware ? h.site : undefined,
     }, clock.now())
-    if (c.siteAware) h.swarm.learnSite(h.site)
-    h.swarm.addPeers(res.peers.map((p) => ({ ip: p.ip, port: p.port })))
+    if (c.siteAware) h.swarm!.learnSite(h.site)
+    h.swarm!.addPeers(res.peers.map((p) => ({ ip: p.ip, port: p.port })))
   }
 
-  const start = (h: Host) => {
-    h.swarm.start()
+  const start = (h: SimHost) => {
+    h.swarm!.start()
     announce(h, 'started')
     clock.every(c.interval * 1000, () => announce(h, undefined))
-    h.swarm.once('complete', () => {
+    h.swarm!.once('complete', () => {
       h.doneAt = clock.now()
       announce(h, 'completed')
     })
   }
 
   const source = addHost('source', c.sites[0]!.name, '10.0.0.1', c.sourceRate, true)
-  const targets: Host[] = []
+  const targets: SimHost[] = []
   c.sites.forEach((s, si) => {
     for (let i = 0; i < s.targets; i++) targets.push(addHost(`${s.name}-${i + 1}`, s.name, `10.${si + 1}.${Math.floor(i / 250)}.${(i % 250) + 2}`, c.hostRate, false))
   })
   start(source)
   for (const t of targets) clock.after(Math.random() * c.startSpreadMs, () => start(t))
   await clock.run(() => targets.every((t) => t.doneAt !== null), c.limitS * 1000)
-  for (const h of hosts.values()) h.swarm.close()
+  for (const h of fleet.all) h.swarm?.close()
 
   const finishS = targets.map((t) => (t.doneAt === null ? null : t.doneAt / 1000))
   const done = finishS.every((f) => f !== null)
   const wanCopies: Record<string, number> = {}
-  if (c.sites.length > 1) for (const s of c.sites.slice(1)) wanCopies[s.name] = (net.wanIn.get(s.name) ?? 0) / c.size
+  if (c.sites.length > 1) for (const s of c.sites.slice(1)) wanCopies[s.name] = (fleet.net.wanIn.get(s.name) ?? 0) / c.size
   return {
     targets: targets.length,
     allDoneS: done ? Math.max(...(finishS as number[])) : null,
     lowerBoundS: simLowerBound(c),
     finishS,
-    sourceCopies: source.swarm.stats.uploaded / c.size,
+    sourceCopies: source.swarm!.stats.uploaded / c.size,
     wanCopies,
     maxConnections: Math.max(...targets.map((t) => t.maxOpen)),
     maxPeers: c.maxPeers,
