@@ -4,6 +4,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { SimFleet, SIM_PORT, type SimHost } from '../bench/sim/simFleet.js'
 import { SimStore } from '../bench/sim/simStore.js'
+import { prng } from './helpers/prng.js'
 import { TokenBucket } from '../src/swarm/rateLimiter.js'
 import { HANDSHAKE_TIMEOUT_MS } from '../src/swarm/wire.js'
 import type { WireLink } from '../src/swarm/peerWire.js'
@@ -12,7 +13,7 @@ const MB = 1_000_000
 const SIZE = 4 * 1024 * 1024
 
 function fleet(size = SIZE): SimFleet {
-  return new SimFleet({ sites: [], tickMs: 10, lanDelayMs: 0.5, size, pieceLength: 256 * 1024 })
+  return new SimFleet({ sites: [], tickMs: 10, lanDelayMs: 0.5, size, pieceLength: 256 * 1024, random: prng(7) })
 }
 
 const host = (n: number, rate = 1 * MB) => ({ name: `h${n}`, site: 'a', ip: `10.0.0.${n}`, up: rate, down: rate })

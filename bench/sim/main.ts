@@ -16,7 +16,8 @@ const USAGE = `npm run bench -- sim [--preset lab|sites|scale|scale5000] [option
   --max-peers <n>       connections per peer (default as murder's)
   --no-sites            the tracker has no site map
   --tick <ms>           network model step (default 10)
-  --runs <n>            runs (default 1)
+  --runs <n>            runs (default 1), seeded --seed, --seed + 1, ...
+  --seed <n>            seeds every random choice (default 1): a run replays exactly
   --json, --out <file>  JSON report on stdout / also to a file`
 
 /** The configurations issue 17 names: the lab's two layouts, and fleets of 1000 and 5000. */
@@ -78,7 +79,7 @@ async function main(): Promise<number> {
       preset: { type: 'string' }, targets: { type: 'string' }, rate: { type: 'string' }, 'source-rate': { type: 'string' },
       'wan-rate': { type: 'string' }, 'wan-delay': { type: 'string' }, delay: { type: 'string' }, size: { type: 'string' },
       'piece-length': { type: 'string' }, 'max-peers': { type: 'string' }, 'no-sites': { type: 'boolean' }, tick: { type: 'string' },
-      runs: { type: 'string' }, json: { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean' },
+      runs: { type: 'string' }, seed: { type: 'string' }, json: { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean' },
     },
   })
   if (v.help) {
@@ -88,7 +89,7 @@ async function main(): Promise<number> {
   const config = configOf(v)
   const reports: SimReport[] = []
   for (let i = 0; i < Number(v.runs ?? 1); i++) {
-    const r = await simulate(config)
+    const r = await simulate({ ...config, seed: Number(v.seed ?? 1) + i })
     reports.push(r)
     if (!v.json) process.stdout.write(`${format(config, r)}\n`)
   }

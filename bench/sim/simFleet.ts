@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto'
 import pino from 'pino'
 import { Bitfield } from '../../src/bitfield.js'
 import type { PieceStore } from '../../src/storage/pieceStore.js'
@@ -41,6 +40,8 @@ export interface FleetOptions {
   lanDelayMs: number
   size: number
   pieceLength: number
+  /** Peer ids and the engines' random choices; seeded, a run replays exactly. */
+  random: () => number
 }
 
 /** A torrent of one file of `size` bytes; its piece hashes are never checked. */
@@ -63,8 +64,10 @@ export class SimFleet {
   readonly layout: Layout
   private readonly hosts = new Map<string, SimHost>()
   private readonly logger = pino({ level: 'silent' })
+  readonly random: () => number
 
   constructor(opts: FleetOptions) {
+    this.random = opts.random
     this.net = new Network(this.clock, opts.sites, opts.tickMs, opts.lanDelayMs)
     this.meta = simTorrent(opts.size, opts.pieceLength)
     this.layout = { pieceLength: this.meta.pieceLength, length: opts.size, pieceCount: this.meta.pieceCount, files: [{ length: opts.size, offset: 0 }] }
@@ -76,7 +79,7 @@ export class SimFleet {
 
   /** A host whose incoming connections go to `accept` (a scripted peer). */
   addRaw(spec: HostSpec, accept: (link: WireLink) => void): SimHost {
-    const host: SimHost = { ...spec, peerId: Uint8Array.from(randomBytes(20)), swarm: null, accept, open: 0, maxOpen: 0, doneAt: null }
+    const host: SimHost = { ...spec, peerId: Uint8Array.from({ length: 20 }, () => Math.floor(this.random() * 256)), swarm: null, accept, open: 0, maxOpen: 0, doneAt: null }
     this.hosts.set(spec.ip, host)
     return host
   }
@@ -92,7 +95,7 @@ export class SimFleet {
       meta: this.meta, store, have, logger: this.logger, peerId: host.peerId,
       maxPeers: d.maxPeers, maxUploads: d.maxUploads, memoryBudget: d.memoryBudget, superSeed: false, spreadFirst: complete,
       uploadLimit: new TokenBucket(Infinity), downloadLimit: new TokenBucket(Infinity),
-      dialer: this.dialerOf(host), clock: this.clock,
+      dialer: this.dialerOf(host), clock: this.clock, random: this.random,
       ...options,
     })
     return host

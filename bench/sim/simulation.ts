@@ -1,5 +1,6 @@
 import { DEFAULT_SWARM_SETTINGS } from '../../src/cli/session.js'
 import { SwarmRegistry } from '../../src/tracker/swarmRegistry.js'
+import { prng } from '../../test/helpers/prng.js'
 import { lowerBound } from '../report.js'
 import { SIM_PORT, SimFleet, type SimHost } from './simFleet.js'
 
@@ -36,6 +37,8 @@ export interface SimConfig {
   tickMs: number
   /** Simulated time at which the run gives up, s. */
   limitS: number
+  /** Seeds every random choice: a run replays exactly. */
+  seed: number
 }
 
 export const DEFAULT_SIM: Omit<SimConfig, 'sites' | 'size'> = {
@@ -51,6 +54,7 @@ export const DEFAULT_SIM: Omit<SimConfig, 'sites' | 'size'> = {
   startSpreadMs: 400,
   tickMs: 10,
   limitS: 3600,
+  seed: 1,
 }
 
 export interface SimReport {
@@ -66,6 +70,8 @@ export interface SimReport {
   /** Most connections any peer held at once, and the limit it was given. */
   maxConnections: number
   maxPeers: number
+  /** Targets that did not complete: pieces held, peers connected, whether a peer held a missing piece. */
+  notDone: { name: string; pieces: number; peers: number; missingHeld: boolean }[]
   /** Wall-clock seconds and engine events the run took. */
   wallS: number
   events: number
@@ -87,9 +93,9 @@ export function simLowerBound(c: SimConfig): number {
  */
 export async function simulate(c: SimConfig): Promise<SimReport> {
   const started = performance.now()
-  const fleet = new SimFleet({ sites: c.sites.map((s) => ({ name: s.name, rate: s.wanRate, delayMs: s.wanDelayMs })), tickMs: c.tickMs, lanDelayMs: c.lanDelayMs, size: c.size, pieceLength: c.pieceLength })
+  const fleet = new SimFleet({ sites: c.sites.map((s) => ({ name: s.name, rate: s.wanRate, delayMs: s.wanDelayMs })), tickMs: c.tickMs, lanDelayMs: c.lanDelayMs, size: c.size, pieceLength: c.pieceLength, random: prng(c.seed) })
   const { clock, meta } = fleet
-  const registry = new SwarmRegistry({ peerTtlMs: 2 * c.interval * 1000 + 5000 })
+  const registry = new SwarmRegistry({ peerTtlMs: 2 * c.interval * 1000 + 5000, random: fleet.random })
   const options = { maxPeers: c.maxPeers, maxUploads: c.maxUploads, memoryBudget: c.memoryBudget }
   const addHost = (name: string, site: string, ip: string, rate: number, complete: boolean) => fleet.addEngine({ name, site, ip, up: rate, down: rate }, complete, options)
 
@@ -119,8 +125,9 @@ export async function simulate(c: SimConfig): Promise<SimReport> {
     for (let i = 0; i < s.targets; i++) targets.push(addHost(`${s.name}-${i + 1}`, s.name, `10.${si + 1}.${Math.floor(i / 250)}.${(i % 250) + 2}`, c.hostRate, false))
   })
   start(source)
-  for (const t of targets) clock.after(Math.random() * c.startSpreadMs, () => start(t))
+  for (const t of targets) clock.after(fleet.random() * c.startSpreadMs, () => start(t))
   await clock.run(() => targets.every((t) => t.doneAt !== null), c.limitS * 1000)
+  const notDone = targets.filter((t) => t.doneAt === null).map((t) => ({ name: t.name, pieces: t.swarm!.stats.pieces, peers: t.swarm!.stats.peers, missingHeld: t.swarm!.missingHeld() }))
   for (const h of fleet.all) h.swarm?.close()
 
   const finishS = targets.map((t) => (t.doneAt === null ? null : t.doneAt / 1000))
@@ -136,6 +143,7 @@ export async function simulate(c: SimConfig): Promise<SimReport> {
     wanCopies,
     maxConnections: Math.max(...targets.map((t) => t.maxOpen)),
     maxPeers: c.maxPeers,
+    notDone,
     wallS: (performance.now() - started) / 1000,
     events: clock.executed,
   }

@@ -43,6 +43,8 @@ export interface SwarmOptions {
   dialer: WireDialer
   /** The wall clock by default. */
   clock?: Clock
+  /** For the piece picker's random choices: seeded in the simulator, so a run can be replayed. */
+  random?: () => number
 }
 
 const CHOKE_ROUND_MS = 10_000
@@ -127,6 +129,7 @@ export class Swarm extends EventEmitter {
       blocksIn: (i) => Math.ceil(store.dataPrefix(i) / BLOCK_LENGTH),
       maxActive: Math.floor((budgeted - cached) / 2),
       randomFirst: 4,
+      random: opts.random,
     })
     for (let i = 0; i < meta.pieceCount; i++) {
       if (have.get(i)) {
@@ -345,11 +348,7 @@ export class Swarm extends EventEmitter {
     // then this peer is asked again, even if nothing else happened meanwhile to prompt a request.
     wire.on('reject', (index: number) => {
       conn.refused.set(index, this.clock.now() + REFUSED_MS)
-      if (conn.retryAfterRefusal) return
-      conn.retryAfterRefusal = this.clock.after(REFUSED_MS + 1, () => {
-        conn.retryAfterRefusal = null
-        this.fill(conn)
-      })
+      this.retryRefused(conn)
     })
     wire.on('unchoke', () => this.fill(conn))
     wire.on('interested', () => this.scheduleRechoke())
@@ -357,6 +356,27 @@ export class Swarm extends EventEmitter {
     wire.on('timeout', () => this.drop(conn, 'requests timed out'))
     wire.on('request', (index: number, offset: number, length: number, respond: (err: Error | null, block?: Uint8Array) => void) =>
       this.uploader.request(conn, index, offset, length, respond))
+  }
+
+  /**
+   * Asks a peer again once its earliest refusal lapses, and so on until none is left: a piece refused while
+   * the timer of an earlier refusal ran must not wait for an event that may never come (three peers of a
+   * site waited for ever on the source's last piece in the simulator).
+   */
+  private retryRefused(conn: PeerConnection): void {
+    if (conn.retryAfterRefusal) return
+    const now = this.clock.now()
+    let next = Infinity
+    for (const [piece, until] of conn.refused) {
+      if (until <= now) conn.refused.delete(piece)
+      else next = Math.min(next, until)
+    }
+    if (next === Infinity) return
+    conn.retryAfterRefusal = this.clock.after(next - now + 1, () => {
+      conn.retryAfterRefusal = null
+      this.fill(conn)
+      this.retryRefused(conn)
+    })
   }
 
   /** Adds (or removes) a peer's pieces to the availability counts. */

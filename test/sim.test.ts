@@ -1,0 +1,40 @@
+// Whole swarms in the simulator (bench/sim): murder's engine and the tracker's policy on a modelled network.
+// Properties every run must have, over several seeds; the figures themselves are the bench's (npm run bench -- sim).
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { DEFAULT_SIM, simulate, type SimConfig } from '../bench/sim/simulation.js'
+
+const MiB = 1024 * 1024
+const mbit = (n: number) => (n * 1e6) / 8
+
+test('two sites: every run completes near the bound, and the remote site pulls about one copy across', async () => {
+  const config: SimConfig = {
+    ...DEFAULT_SIM,
+    sites: [{ name: 'a', targets: 3, wanRate: mbit(16), wanDelayMs: 20 }, { name: 'b', targets: 3, wanRate: mbit(16), wanDelayMs: 20 }],
+    hostRate: mbit(40),
+    sourceRate: mbit(40),
+    size: 16 * MiB,
+    pieceLength: 256 * 1024,
+    limitS: 120,
+  }
+  // Seeds 4 and 7 left site a's three targets waiting for ever on a piece the source had refused while the
+  // retry timer of an earlier refusal ran.
+  for (let seed = 1; seed <= 8; seed++) {
+    const r = await simulate({ ...config, seed })
+    assert.deepEqual(r.notDone, [], `seed ${seed}: every target completes`)
+    assert.ok(r.allDoneS! <= 1.2 * r.lowerBoundS, `seed ${seed}: all done ${r.allDoneS} s for a bound of ${r.lowerBoundS} s`)
+    assert.ok(r.wanCopies['b']! <= 1.1, `seed ${seed}: ${r.wanCopies['b']} copies crossed to site b`)
+  }
+})
+
+test('one site of eight targets: done within 1.3 x the bound, the source sending at most 1.2 copies', async () => {
+  const config: SimConfig = { ...DEFAULT_SIM, sites: [{ name: 'a', targets: 8, wanRate: 0, wanDelayMs: 0 }], hostRate: mbit(40), sourceRate: mbit(40), size: 32 * MiB, pieceLength: 256 * 1024, limitS: 120 }
+  for (let seed = 1; seed <= 2; seed++) {
+    const r = await simulate({ ...config, seed })
+    assert.deepEqual(r.notDone, [])
+    assert.ok(r.allDoneS! >= r.lowerBoundS, 'nothing beats the bound')
+    assert.ok(r.allDoneS! <= 1.3 * r.lowerBoundS, `seed ${seed}: all done ${r.allDoneS} s for a bound of ${r.lowerBoundS} s`)
+    assert.ok(r.sourceCopies <= 1.2, `seed ${seed}: the source sent ${r.sourceCopies} copies`)
+    assert.ok(r.maxConnections <= 8, `seed ${seed}: a peer held ${r.maxConnections} connections among 9 hosts`)
+  }
+})
