@@ -16,6 +16,7 @@ const USAGE = `npm run bench -- sim [--preset lab|sites|scale|scale5000] [option
   --max-peers <n>       connections per peer (default as murder's)
   --no-sites            the tracker has no site map
   --tick <ms>           network model step (default 10)
+  --block <bytes>       bytes per request (default 16K, as murder asks; up to 128K runs large fleets faster)
   --runs <n>            runs (default 1), seeded --seed, --seed + 1, ...
   --seed <n>            seeds every random choice (default 1): a run replays exactly
   --json, --out <file>  JSON report on stdout / also to a file`
@@ -24,8 +25,8 @@ const USAGE = `npm run bench -- sim [--preset lab|sites|scale|scale5000] [option
 const PRESETS: Record<string, Record<string, string>> = {
   lab: { targets: '8', rate: '100', size: '128M' },
   sites: { targets: '4,4', rate: '100', 'wan-rate': '50', 'wan-delay': '40', size: '128M' },
-  scale: { targets: Array(10).fill('100').join(','), rate: '100', 'wan-rate': '1000', 'wan-delay': '40', size: '1G', tick: '20' },
-  scale5000: { targets: Array(20).fill('250').join(','), rate: '100', 'wan-rate': '1000', 'wan-delay': '40', size: '1G', tick: '50' },
+  scale: { targets: Array(10).fill('100').join(','), rate: '100', 'wan-rate': '1000', 'wan-delay': '40', size: '1G', tick: '20', block: '128K' },
+  scale5000: { targets: Array(20).fill('250').join(','), rate: '100', 'wan-rate': '1000', 'wan-delay': '40', size: '1G', tick: '50', block: '128K' },
 }
 
 function configOf(v: Record<string, string | boolean | undefined>): SimConfig {
@@ -54,6 +55,7 @@ function configOf(v: Record<string, string | boolean | undefined>): SimConfig {
     maxPeers: num('max-peers', String(DEFAULT_SIM.maxPeers)),
     siteAware: v['no-sites'] !== true,
     tickMs: num('tick', '10'),
+    blockLength: parseSize(get('block', '16K')),
   }
 }
 
@@ -78,7 +80,7 @@ async function main(): Promise<number> {
     options: {
       preset: { type: 'string' }, targets: { type: 'string' }, rate: { type: 'string' }, 'source-rate': { type: 'string' },
       'wan-rate': { type: 'string' }, 'wan-delay': { type: 'string' }, delay: { type: 'string' }, size: { type: 'string' },
-      'piece-length': { type: 'string' }, 'max-peers': { type: 'string' }, 'no-sites': { type: 'boolean' }, tick: { type: 'string' },
+      'piece-length': { type: 'string' }, 'max-peers': { type: 'string' }, 'no-sites': { type: 'boolean' }, tick: { type: 'string' }, block: { type: 'string' },
       runs: { type: 'string' }, seed: { type: 'string' }, json: { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean' },
     },
   })

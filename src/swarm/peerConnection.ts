@@ -1,7 +1,7 @@
 import { Bitfield } from '../bitfield.js'
 import type { Timer } from './clock.js'
 import type { PeerWire, WireLink } from './peerWire.js'
-import { DEFAULT_PIPELINE, PipelineDepth } from './pipeline.js'
+import type { PipelineDepth } from './pipeline.js'
 import type { BlockRef } from './piecePicker.js'
 
 /** A request a peer made of us, waiting for its turn on the upload pump. */
@@ -52,10 +52,10 @@ export class PeerConnection {
 
   readonly wire: PeerWire
 
-  constructor(readonly link: WireLink, readonly outgoing: boolean, readonly address: string, pieceCount: number, now: number) {
+  constructor(readonly link: WireLink, readonly outgoing: boolean, readonly address: string, pieceCount: number, pipeline: PipelineDepth) {
     this.wire = link.wire
     this.pieces = new Bitfield(pieceCount)
-    this.pipeline = new PipelineDepth(DEFAULT_PIPELINE, now)
+    this.pipeline = pipeline
   }
 
   has(piece: number): boolean {

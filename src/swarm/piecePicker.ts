@@ -134,6 +134,12 @@ export class PiecePicker {
     return a.received === a.requests.length
   }
 
+  /** Requests in flight for a wanted block (several in the endgame). */
+  requestsOf(ref: BlockRef): number {
+    const n = this.active.get(ref.piece)?.requests[ref.block] ?? 0
+    return n === RECEIVED ? 0 : n
+  }
+
   isWanted(ref: BlockRef): boolean {
     const a = this.active.get(ref.piece)
     return a !== undefined && a.requests[ref.block] !== RECEIVED

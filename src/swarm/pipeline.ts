@@ -28,6 +28,13 @@ export const DEFAULT_PIPELINE: PipelineOptions = { initial: 64, min: 32, max: 12
  */
 export const STANDARD_CLIENT_PIPELINE: PipelineOptions = { ...DEFAULT_PIPELINE, targetQueueMs: 1000 }
 
+/** The same settings for requests of `blockLength` bytes: as many bytes in flight, in fewer, larger blocks. */
+export function inBlocksOf(opts: PipelineOptions, blockLength: number): PipelineOptions {
+  if (blockLength === opts.blockLength) return opts
+  const blocks = (n: number) => Math.max(1, Math.round((n * opts.blockLength) / blockLength))
+  return { ...opts, initial: blocks(opts.initial), min: blocks(opts.min), max: Math.max(2, blocks(opts.max)), blockLength }
+}
+
 const WINDOW_MS = 500
 
 export class PipelineDepth {
