@@ -5,7 +5,8 @@ import { piecesInBudget, type PieceStore } from '../storage/pieceStore.js'
 import { BLOCK_LENGTH, pieceSize } from '../torrent/layout.js'
 import type { Metainfo } from '../torrent/metainfo.js'
 import { Bitfield, validWireBitfield } from '../bitfield.js'
-import { chooseUnchoked } from './choker.js'
+import { ChokeRounds } from './chokeRounds.js'
+import { HaveAnnouncer } from './haveAnnouncer.js'
 import { PeerConnection, blockKey } from './peerConnection.js'
 import { metadataServer } from './metadataServer.js'
 import { PieceCache } from './pieceCache.js'
@@ -49,12 +50,9 @@ export interface SwarmOptions {
   blockLength?: number
 }
 
-const CHOKE_ROUND_MS = 10_000
 /** How long a refused piece is asked of other peers: past the refusing source's window, so asking it again is served. */
 const REFUSED_MS = 2 * REFUSE_WINDOW_MS
 const REQUEST_BATCH = 16
-/** A fresh piece announced to one local peer is announced to the rest after this long at the latest. */
-const SPREAD_TIMEOUT_MS = 2000
 /** Blocks of one piece from several peers failing its hash: strikes before a contributor is dropped. */
 const MAX_STRIKES = 3
 /** Cancelled requests remembered per connection, so a block that crosses our cancel is not taken for abuse. */
@@ -98,21 +96,17 @@ export class Swarm extends EventEmitter {
   private verifying = 0
   private finished: boolean
   private closed = false
-  private chokeTimer: Timer | null = null
   private revealTimer: Timer | null = null
   private readonly clock: Clock
-  private optimistic: string | null = null
   private fillScheduled = false
-  private rechokeScheduled = false
   private readonly counters = { downloaded: 0, received: 0, receivedCrossSite: 0, uploaded: 0, refused: 0, hashFailures: 0 }
   private bytesHeld = 0
   private readonly superSeeder: SuperSeeder | null
   private readonly spread: SpreadFirst | null
-  /** Fresh pieces from across a WAN link announced to one local peer so far: the flush tells the others. */
-  private readonly deferred = new Map<number, () => void>()
+  private readonly haves: HaveAnnouncer
+  private readonly choking: ChokeRounds
   /** Our site: from --site, or else as the tracker's map places us. */
   private site: string | undefined
-  private spreadTurn = 0
   /** Per piece, how many same-site peers hold it. */
   private readonly localAvailability: Uint32Array
   private readonly metadataExtension: ReturnType<typeof metadataServer>
@@ -178,6 +172,8 @@ export class Swarm extends EventEmitter {
     this.localAvailability = new Uint32Array(meta.pieceCount)
     this.site = opts.site
     this.metadataExtension = metadataServer(meta.infoBytes)
+    this.haves = new HaveAnnouncer(this.clock, (c) => this.conns.has(c))
+    this.choking = new ChokeRounds(this.clock, opts.maxUploads, () => [...this.conns])
     this.superSeeder = opts.superSeed && have.complete ? new SuperSeeder(meta.pieceCount, window) : null
     this.spread = opts.spreadFirst && !opts.superSeed && have.complete ? new SpreadFirst() : null
   }
@@ -229,7 +225,7 @@ export class Swarm extends EventEmitter {
 
   /** Starts the choke rounds; connections come from `addPeers` and from `accept`. */
   start(): void {
-    this.chokeTimer = this.clock.every(CHOKE_ROUND_MS, () => this.chokeRound())
+    this.choking.start()
     // A starving peer sends no message that would make us look again.
     if (this.superSeeder) this.revealTimer = this.clock.every(STARVING_MS / 2, () => { for (const c of this.conns) if (c.handshaken) this.peerChanged(c) })
   }
@@ -305,7 +301,7 @@ export class Swarm extends EventEmitter {
     else if (have.count > 0) wire.bitfield(have.bytes)
     this.watch(conn)
     // A free upload slot is given at once (see chooseUnchoked), not when the peer says it is interested.
-    this.scheduleRechoke()
+    this.choking.schedule()
     if (this.superSeeder) this.peerChanged(conn)
     this.opts.logger.debug({ peer: conn.address, id: peerId, fast: wire.hasFast }, 'peer connected')
     this.emit('peers')
@@ -344,7 +340,7 @@ export class Swarm extends EventEmitter {
       this.picker.peerHas(index)
       if (conn.local) this.localAvailability[index]!++
       // A second peer of our site holds a piece we announced to one: now everyone may fetch it.
-      if (conn.local) this.deferred.get(index)?.()
+      if (conn.local) this.haves.heldLocally(index)
       this.peerChanged(conn)
     })
     wire.on('unrequested', (index: number, offset: number, length: number) => {
@@ -358,8 +354,8 @@ export class Swarm extends EventEmitter {
       this.retryRefused(conn)
     })
     wire.on('unchoke', () => this.fill(conn))
-    wire.on('interested', () => this.scheduleRechoke())
-    wire.on('uninterested', () => this.scheduleRechoke())
+    wire.on('interested', () => this.choking.schedule())
+    wire.on('uninterested', () => this.choking.schedule())
     wire.on('timeout', () => this.drop(conn, 'requests timed out'))
     wire.on('request', (index: number, offset: number, length: number, respond: (err: Error | null, block?: Uint8Array) => void) =>
       this.uploader.request(conn, index, offset, length, respond))
@@ -547,14 +543,12 @@ export class Swarm extends EventEmitter {
       this.cache.put(piece, data)
       this.bytesHeld += store.dataBytes(piece)
       this.counters.downloaded += store.dataBytes(piece)
-      this.announcePiece(piece, contributors)
+      this.haves.announce(piece, [...this.conns].filter((c) => c.handshaken), this.site !== undefined && contributors.length > 0 && contributors.every((c) => !c.local))
       logger.debug({ piece, have: have.count }, 'piece verified')
       this.emit('piece', piece)
       if (have.complete) {
         this.finished = true
-        // Our site must now see everything we hold: the peer of ours that becomes the bridge once we leave would
-        // otherwise pull the pieces we kept quiet about across the WAN again.
-        for (const flush of [...this.deferred.values()]) flush()
+        this.haves.flushAll()
       }
       // Only a peer holding this piece can have stopped being interesting (a full rescan per peer per piece
       // would be quadratic on trees of many small, aligned files); at the end everyone is told.
@@ -572,31 +566,6 @@ export class Swarm extends EventEmitter {
     if (this.finished && this.verifying === 0 && this.picker.missingCount === 0) this.emit('complete')
   }
 
-  /**
-   * Tells the peers we have a new piece. Every peer hears of it, even one that has it (a super-seeding source
-   * reveals more on each `have`), except that a piece fresh across a WAN link is first told to one peer of our
-   * site: if all of them fetched it from us at once, our uplink would carry it once per peer; the others hear
-   * of it when a second peer of the site has it, or after SPREAD_TIMEOUT_MS.
-   */
-  private announcePiece(piece: number, contributors: PeerConnection[]): void {
-    const live = [...this.conns].filter((c) => c.handshaken)
-    const local = live.filter((c) => c.local && !c.has(piece))
-    const fromWan = this.site !== undefined && contributors.length > 0 && contributors.every((c) => !c.local)
-    if (!fromWan || local.length < 2) {
-      for (const c of live) c.wire.have(piece)
-      return
-    }
-    const first = local[this.spreadTurn++ % local.length]!
-    const later = new Set(local.filter((c) => c !== first))
-    for (const c of live) if (!later.has(c)) c.wire.have(piece)
-    const flush = () => {
-      if (!this.deferred.delete(piece)) return
-      for (const c of later) if (this.conns.has(c)) c.wire.have(piece)
-    }
-    this.deferred.set(piece, flush)
-    this.clock.after(SPREAD_TIMEOUT_MS, flush)
-  }
-
   /** Who sent a piece that failed its hash: a lone contributor is banned; several each get a strike. */
   private blame(piece: number, contributors: PeerConnection[], orphaned: boolean): void {
     this.opts.logger.warn({ piece, peers: contributors.map((c) => c.address) }, 'piece failed its hash check')
@@ -605,24 +574,6 @@ export class Swarm extends EventEmitter {
       this.strikes.set(c.id, strikes)
       if ((contributors.length === 1 && !orphaned) || strikes >= MAX_STRIKES) this.drop(c, `sent data that failed the hash of piece ${piece}`, true)
     }
-  }
-
-  private scheduleRechoke(): void {
-    if (this.rechokeScheduled) return
-    this.rechokeScheduled = true
-    this.clock.soon(() => {
-      this.rechokeScheduled = false
-      this.applyChoke()
-    })
-  }
-
-  private chokeRound(): void {
-    for (const c of this.conns) {
-      c.rate = (c.roundDown + c.roundUp) / (CHOKE_ROUND_MS / 1000)
-      c.roundDown = 0
-      c.roundUp = 0
-    }
-    this.applyChoke()
   }
 
   private nearlyDone(conn: PeerConnection): boolean {
@@ -639,19 +590,6 @@ export class Swarm extends EventEmitter {
   private othersWaiting(conn: PeerConnection): boolean {
     for (const c of this.conns) if (c !== conn && c.backlogged) return true
     return false
-  }
-
-  private applyChoke(): void {
-    const live = [...this.conns].filter((c) => c.handshaken)
-    const decision = chooseUnchoked(live.map((c) => ({ id: c.id, interested: c.wire.peerInterested, rate: c.rate })), this.opts.maxUploads, this.optimistic)
-    this.optimistic = decision.optimistic
-    for (const c of live) {
-      if (decision.unchoke.has(c.id)) c.wire.unchoke()
-      else if (!c.wire.peerInterested || live.length > this.opts.maxUploads) {
-        c.wire.choke()
-        c.uploads.length = 0
-      }
-    }
   }
 
   private drop(conn: PeerConnection, reason: string, ban = false): void {
@@ -690,13 +628,13 @@ export class Swarm extends EventEmitter {
     this.count(conn, -1)
     conn.uploads.length = 0
     this.fillAll()
-    this.scheduleRechoke()
+    this.choking.schedule()
     this.emit('peers')
   }
 
   close(): void {
     this.closed = true
-    this.chokeTimer?.cancel()
+    this.choking.stop()
     this.revealTimer?.cancel()
     for (const c of [...this.conns]) c.close()
   }

@@ -1,0 +1,58 @@
+import { chooseUnchoked } from './choker.js'
+import type { Clock, Timer } from './clock.js'
+import type { PeerConnection } from './peerConnection.js'
+
+const CHOKE_ROUND_MS = 10_000
+
+/**
+ * Applies the choker (choker.ts) to the swarm's connections: every round, from the rates measured over it, and
+ * soon after anything that changes who wants what (a peer connected, left, became interested or not), once
+ * however many such events come together.
+ */
+export class ChokeRounds {
+  private timer: Timer | null = null
+  private scheduled = false
+  private optimistic: string | null = null
+
+  constructor(private readonly clock: Clock, private readonly maxUploads: number, private readonly live: () => PeerConnection[]) {}
+
+  start(): void {
+    this.timer = this.clock.every(CHOKE_ROUND_MS, () => this.round())
+  }
+
+  stop(): void {
+    this.timer?.cancel()
+  }
+
+  schedule(): void {
+    if (this.scheduled) return
+    this.scheduled = true
+    this.clock.soon(() => {
+      this.scheduled = false
+      this.apply()
+    })
+  }
+
+  private round(): void {
+    const live = this.live()
+    for (const c of live) {
+      c.rate = (c.roundDown + c.roundUp) / (CHOKE_ROUND_MS / 1000)
+      c.roundDown = 0
+      c.roundUp = 0
+    }
+    this.apply()
+  }
+
+  private apply(): void {
+    const live = this.live().filter((c) => c.handshaken)
+    const decision = chooseUnchoked(live.map((c) => ({ id: c.id, interested: c.wire.peerInterested, rate: c.rate })), this.maxUploads, this.optimistic)
+    this.optimistic = decision.optimistic
+    for (const c of live) {
+      if (decision.unchoke.has(c.id)) c.wire.unchoke()
+      else if (!c.wire.peerInterested || live.length > this.maxUploads) {
+        c.wire.choke()
+        c.uploads.length = 0
+      }
+    }
+  }
+}
