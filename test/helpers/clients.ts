@@ -15,8 +15,8 @@ export interface Client {
   name: string
   /** Downloads `what` (a .torrent path or a magnet link) into `dir`; resolves once complete, the client stopped. */
   get(host: HostSpec, what: string, dir: string, work: string, timeoutMs: number): Promise<void>
-  /** Seeds the tree at `dir/<torrent name>`; the returned function stops it. Absent: not tested (see README). */
-  seed?(host: HostSpec, torrent: string, dir: string, work: string): Promise<() => Promise<void>>
+  /** Seeds the tree at `dir/<torrent name>`; the returned function stops it. */
+  seed(host: HostSpec, torrent: string, dir: string, work: string): Promise<() => Promise<void>>
 }
 
 /** Resolves once `file` exists (the clients that report completion only by running a program write one). */
@@ -168,5 +168,14 @@ export const qbittorrent: Client = {
     const p = start(`qbittorrent@${host.name}`, 'qbittorrent-nox', [`--profile=${profile}`, `--save-path=${dir}`, what], { ns: host.ns })
     await fileAppears(profile, 'complete', timeoutMs, p)
     await stopped(p)
+  },
+  async seed(host, torrent, dir, work) {
+    // It checks the files, then announces; a murder peer asks the tracker until it does. Not with
+    // --skip-hash-check: libtorrent 2.0.8 then compares each file's size on disk with the torrent's, follows
+    // the symlink it has just created (length 0 in the torrent) and stops the torrent ("missing files")
+    // before its first announce.
+    const { profile } = await qbittorrentProfile(host, dir, work)
+    const p = start(`qbittorrent-seed@${host.name}`, 'qbittorrent-nox', [`--profile=${profile}`, `--save-path=${dir}`, torrent], { ns: host.ns })
+    return () => stopped(p)
   },
 }
