@@ -1,8 +1,9 @@
 // Interoperability with the mainstream clients, in network namespaces (Transmission refuses peers on 127.x):
 // the source host runs murder's tracker, opentracker and the murder seeds; each client runs on a target host of
 // its own. For each client: murder seeds it (padded torrent and --align none), it seeds murder, magnet links
-// both ways, and murder's seed through opentracker (qBittorrent only downloads: see README); then one swarm of
-// murder peers and every client. Needs root, iproute2 and the clients' Debian packages (as CI has).
+// both ways, and murder's seed through opentracker; then one swarm of murder peers, a qBittorrent seed and
+// every client. Every client runs with its defaults for uTP. Needs root, iproute2 and the clients' Debian
+// packages (as CI has).
 import { test, before } from 'node:test'
 import assert from 'node:assert/strict'
 import { readlinkSync } from 'node:fs'
@@ -76,14 +77,15 @@ before(async () => {
   await symlink('../bin/tool', join(src, 'sub/tool'))
   await mkdir(join(src, 'void'))
   expected = await dataOf(src)
-  lab = createLab({ prefix: PREFIX, n: CLIENTS.length + 2, rateBps: 0, sourceRateBps: 0, shaper: 'tbf' })
+  // A host per client, two for murder peers, one for the mixed swarm's qBittorrent seed.
+  lab = createLab({ prefix: PREFIX, n: CLIENTS.length + 3, rateBps: 0, sourceRateBps: 0, shaper: 'tbf' })
   const s = lab.source
   const ours = `${s.ip}:${TRACKER_PORT}`
   await make('padded', ours, ['--piece-length', '65536'])
   await make('none', ours, ['--piece-length', '65536', '--align', 'none'])
   await make('ot', `http://${s.ip}:${OPENTRACKER_PORT}/announce`, ['--piece-length', '65536', '--align', 'none'])
   // One torrent per client for the cases it seeds, so that no murder seed serves them.
-  for (const [i, c] of CLIENTS.entries()) if (c.seed) await make(`solo-${c.name}`, ours, ['--piece-length', String(32768 << i), '--align', 'none'])
+  for (const [i, c] of CLIENTS.entries()) await make(`solo-${c.name}`, ours, ['--piece-length', String(32768 << i), '--align', 'none'])
   const tracker = murder('tracker', ['tracker', '--port', String(TRACKER_PORT), '--host', s.ip, '--interval', '1'], { ns: s.ns })
   await tracker.waitLine((l) => l.json?.['msg'] === 'tracker listening', 15_000)
   // Debian builds opentracker with a whitelist of info hashes; it chroots to -d and reads the list there.
@@ -96,6 +98,13 @@ before(async () => {
     await seed.waitLine((l) => l.json?.['msg'] === 'seeding', 15_000)
   }
 })
+
+/** A copy of the tree for a client to seed, without the link: clients that know no links would write through it, libtorrent refuses to replace it. */
+async function heldCopy(label: string): Promise<string> {
+  const held = join(work, `${label}-seeds`)
+  await cp(src, join(held, 'src'), { recursive: true, filter: (from) => from !== join(src, LINK) })
+  return held
+}
 
 async function clientGets(t: { diagnostic: (m: string) => void }, c: Client, host: HostSpec, what: string, label: string): Promise<void> {
   const dir = join(work, `${c.name}-${label}`)
@@ -128,13 +137,9 @@ for (const [i, c] of CLIENTS.entries()) {
   test(`${c.name} downloads from a murder seed (--align none)`, async (t) => clientGets(t, c, host(), torrents['none']!.path, 'none'))
   test(`${c.name} fetches a magnet's metadata and data from a murder seed`, async (t) => clientGets(t, c, host(), magnet('padded'), 'magnet'))
   test(`${c.name} downloads from a murder seed through opentracker`, async (t) => clientGets(t, c, host(), torrents['ot']!.path, 'opentracker'))
-  const seed = c.seed
-  if (seed) test(`murder downloads from a ${c.name} seed, by .torrent and by magnet`, async (t) => {
+  test(`murder downloads from a ${c.name} seed, by .torrent and by magnet`, async (t) => {
     const solo = torrents[`solo-${c.name}`]!
-    const held = join(work, `${c.name}-seeds`)
-    // Without the link: clients that know no links would write through it, libtorrent refuses to replace it.
-    await cp(src, join(held, 'src'), { recursive: true, filter: (from) => from !== join(src, LINK) })
-    const stop = await seed(host(), solo.path, held, work)
+    const stop = await c.seed(host(), solo.path, await heldCopy(c.name), work)
     try {
       await murderGets(t, murderHost(), solo.path, `from-${c.name}`)
       await murderGets(t, murderHost(), magnet(`solo-${c.name}`), `magnet-from-${c.name}`)
@@ -144,8 +149,10 @@ for (const [i, c] of CLIENTS.entries()) {
   })
 }
 
-test('one swarm of a murder seed, two murder peers and every client: all complete with exact copies', async (t) => {
+test('one swarm of a murder seed, a qBittorrent seed, two murder peers and every client: all complete with exact copies', async (t) => {
   const what = torrents['none']!.path
+  const stop = await qbittorrent.seed(lab.targets[CLIENTS.length + 2]!, what, await heldCopy('mixed-qbittorrent'), work)
+  t.after(stop)
   const t0 = performance.now()
   const murders = [CLIENTS.length, CLIENTS.length + 1].map((i) => {
     const h = lab.targets[i]!

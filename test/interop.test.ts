@@ -1,6 +1,7 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import dgram from 'node:dgram'
+import net from 'node:net'
 import { join } from 'node:path'
 import { runMurder, start } from './helpers/proc.js'
 import { killAll, logLines, startSeed, track, treeWithTracker } from './helpers/swarm.js'
@@ -18,7 +19,7 @@ async function setup(align: 'all' | 'none') {
   dirs.push(work)
   const { src, made } = await treeWithTracker(work, { 'a.bin': 300_000, 'sub/b.txt': 1234, 'sub/deeper/c.bin': 700_001, 'empty': 0 },
     ['--piece-length', '65536', '--align', align], ['--interval', '1'])
-  return { work, src, torrent: made.torrent, name: made.meta.name }
+  return { work, src, torrent: made.torrent, name: made.meta.name, infoHash: made.infoHash }
 }
 
 test('aria2c downloads from murder seed through murder tracker', async () => {
@@ -77,5 +78,40 @@ test('a uTP SYN to the listening port is answered with a reset, so that libtorre
     assert.deepEqual([reset.length, reset[0], reset.readUInt16BE(2), reset.readUInt16BE(18)], [20, 0x31, 0x1234, 77])
   } finally {
     udp.close()
+  }
+})
+
+test('a uTP SYN of libutp (Transmission\'s) gets no answer, and the seed dials its sender over TCP, complete as it is', async () => {
+  const s = await setup('none')
+  const seed = await startSeed(s.torrent, s.src)
+  const port = (await seed.logLine((l) => l['msg'] === 'seeding'))['port'] as number
+  // The client's TCP listener and its uTP socket share a port, as Transmission's do.
+  const server = net.createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const clientPort = (server.address() as net.AddressInfo).port
+  const udp = dgram.createSocket('udp4')
+  const answers: Buffer[] = []
+  udp.on('message', (m) => answers.push(m))
+  try {
+    await new Promise<void>((resolve) => udp.bind(clientPort, '127.0.0.1', resolve))
+    const handshake = new Promise<Buffer>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no dial back within 10 s')), 10_000)
+      server.once('connection', (socket) => socket.once('data', (d) => {
+        clearTimeout(timer)
+        socket.destroy()
+        resolve(d)
+      }))
+    })
+    const syn = Buffer.alloc(30)
+    syn[0] = 0x41 // ST_SYN, version 1
+    syn[1] = 2 // libutp's extension bits
+    udp.send(syn, port, '127.0.0.1')
+    const d = await handshake
+    assert.equal(d.subarray(0, 20).toString('latin1'), '\x13BitTorrent protocol')
+    assert.equal(d.subarray(28, 48).toString('hex'), s.infoHash)
+    assert.deepEqual(answers, [], 'the SYN is left unanswered')
+  } finally {
+    udp.close()
+    server.close()
   }
 })

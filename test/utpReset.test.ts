@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { utpResetFor } from '../src/swarm/utpReset.js'
+import { dialBackFor, utpResetFor } from '../src/swarm/utpReset.js'
 
 test('a uTP SYN without extensions (libtorrent\'s) gets a reset with its connection id that acknowledges its sequence number; nothing else is answered', () => {
   const syn = Buffer.alloc(26)
@@ -18,5 +18,19 @@ test('a uTP SYN without extensions (libtorrent\'s) gets a reset with its connect
   }
   const libutp = Buffer.from(syn)
   libutp[1] = 2
-  assert.equal(utpResetFor(libutp, 0), null, 'libutp\'s SYN (Transmission) is left to time out')
+  assert.equal(utpResetFor(libutp, 0), null, 'libutp\'s SYN (Transmission) is left unanswered')
+})
+
+test('libutp\'s SYN (Transmission\'s: an extension) asks for a dial back over TCP; libtorrent\'s SYN and other packets do not', () => {
+  const syn = Buffer.alloc(30)
+  syn[0] = 0x41
+  syn[1] = 2
+  assert.equal(dialBackFor(syn), true)
+  assert.equal(dialBackFor(syn.subarray(0, 19)), false, 'too short')
+  for (const [first, second] of [[0x41, 0], [0x01, 2], [0x21, 2], [0x31, 2], [0x42, 2]] as const) {
+    const other = Buffer.from(syn)
+    other[0] = first
+    other[1] = second
+    assert.equal(dialBackFor(other), false, `0x${first.toString(16)} 0x${second.toString(16)}`)
+  }
 })

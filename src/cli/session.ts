@@ -80,6 +80,7 @@ export async function openSession(args: {
   })
   swarm.start()
   listener.onConnection((raw) => transport.accept(raw, (socket) => swarm.accept(socketLink(socket))))
+  listener.onUtpSyn((ip, port) => swarm.dialBack(ip, port))
   const announcer = new Announcer({
     urls: meta.announce,
     trackerCa: args.trackerCa ?? meta.sslCert,

@@ -1,7 +1,7 @@
 import dgram from 'node:dgram'
 import net from 'node:net'
 import { ExitCode, UserError } from '../errors.js'
-import { utpResetFor } from './utpReset.js'
+import { dialBackFor, utpResetFor } from './utpReset.js'
 
 /**
  * The peer's TCP listener. It is opened before the torrent is known (a magnet peer must announce a port
@@ -11,11 +11,17 @@ import { utpResetFor } from './utpReset.js'
 export class Listener {
   private handler: ((socket: net.Socket) => void) | null = null
   private readonly early: net.Socket[] = []
+  private synHandler: ((ip: string, port: number) => void) | null = null
 
   private constructor(private readonly server: net.Server, private readonly utp: dgram.Socket | null, readonly port: number) {
     server.on('connection', (socket) => {
       if (this.handler) this.handler(socket)
       else this.early.push(socket)
+    })
+    utp?.on('message', (msg, from) => {
+      const reset = utpResetFor(msg, Number(process.hrtime.bigint() / 1000n))
+      if (reset) utp.send(reset, from.port, from.address)
+      else if (dialBackFor(msg)) this.synHandler?.(unmapped(from.address), from.port)
     })
   }
 
@@ -27,12 +33,17 @@ export class Listener {
       server.listen(port, host, () => resolve())
     })
     const bound = (server.address() as net.AddressInfo).port
-    return new Listener(server, await utpResetter(bound, host), bound)
+    return new Listener(server, await utpSocket(bound, host), bound)
   }
 
   onConnection(handler: (socket: net.Socket) => void): void {
     this.handler = handler
     for (const s of this.early.splice(0)) if (!s.destroyed) handler(s)
+  }
+
+  /** Called with the address of a uTP SYN left unanswered (see dialBackFor); before the torrent is known, none. */
+  onUtpSyn(handler: (ip: string, port: number) => void): void {
+    this.synHandler = handler
   }
 
   close(): Promise<void> {
@@ -41,16 +52,18 @@ export class Listener {
   }
 }
 
+/** An IPv4 peer as the dual-stack socket reports it (`::ffff:10.0.0.1`), as the tracker names it. */
+function unmapped(address: string): string {
+  return address.startsWith('::ffff:') && net.isIPv4(address.slice(7)) ? address.slice(7) : address
+}
+
 /**
- * A UDP socket on the listening port that answers uTP SYNs with a reset (see utpResetFor). Without it (the
- * port taken for UDP by something else) clients fall back to TCP after their uTP timeout, as before.
+ * A UDP socket on the listening port for the uTP SYNs of clients that try uTP first (see utpReset.ts).
+ * Without it (the port taken for UDP by something else) libtorrent falls back to TCP after its uTP timeout,
+ * and Transmission is not dialled back.
  */
-function utpResetter(port: number, host: string | undefined): Promise<dgram.Socket | null> {
+function utpSocket(port: number, host: string | undefined): Promise<dgram.Socket | null> {
   const socket = dgram.createSocket(host !== undefined && net.isIPv4(host) ? 'udp4' : 'udp6')
-  socket.on('message', (msg, from) => {
-    const reset = utpResetFor(msg, Number(process.hrtime.bigint() / 1000n))
-    if (reset) socket.send(reset, from.port, from.address)
-  })
   return new Promise((resolve) => {
     socket.once('error', () => {
       socket.close()

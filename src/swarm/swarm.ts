@@ -57,6 +57,8 @@ const REQUEST_BATCH = 16
 const MAX_STRIKES = 3
 /** Cancelled requests remembered per connection, so a block that crosses our cancel is not taken for abuse. */
 const MAX_CANCELLED = 1024
+/** uTP-only peers remembered at most (see dialBack). */
+const MAX_UTP_ONLY = 1024
 
 export interface SwarmStats {
   pieces: number
@@ -84,6 +86,8 @@ export class Swarm extends EventEmitter {
   private readonly conns = new Set<PeerConnection>()
   private readonly byId = new Map<string, PeerConnection>()
   private readonly dialing = new Set<string>()
+  /** Addresses that sent a uTP SYN (see dialBack), least recent first. */
+  private readonly uTPOnly = new Set<string>()
   private readonly banned = new Set<string>()
   private readonly strikes = new Map<string, number>()
   private readonly picker: PiecePicker
@@ -233,14 +237,35 @@ export class Swarm extends EventEmitter {
   /** Connects to peers the tracker returned, skipping known, banned and surplus ones. */
   addPeers(peers: readonly { ip: string; port: number }[]): void {
     for (const { ip, port } of peers) {
-      const address = `${ip}:${port}`
-      // A complete swarm does not dial: the peers that still need pieces come to it.
-      if (this.closed || this.finished || this.conns.size + this.dialing.size >= this.opts.maxPeers) return
-      if (this.dialing.has(address) || this.banned.has(address)) continue
-      if ([...this.conns].some((c) => c.address === address)) continue
-      this.dialing.add(address)
-      this.opts.dialer.dial(ip, port, (link) => this.setup(link, true, address), () => this.dialing.delete(address))
+      // A complete swarm does not dial: the peers that still need pieces come to it, but for those that
+      // cannot (see dialBack).
+      if (this.finished && !this.uTPOnly.has(`${ip}:${port}`)) continue
+      if (!this.dialIfNew(ip, port)) return
     }
+  }
+
+  /**
+   * Dials, complete or not, a peer whose uTP SYN came to our port (Transmission, see utpReset.ts), now and
+   * whenever the tracker names it while we are not connected: it cannot come to us over TCP, and once its own
+   * attempt has failed (or was cut short when it paused to check a magnet's data) it does not try again for
+   * 15 minutes. Bounded as the tracker's peers are (a forged SYN buys one dial within the budget).
+   */
+  dialBack(ip: string, port: number): void {
+    const address = `${ip}:${port}`
+    this.uTPOnly.delete(address)
+    this.uTPOnly.add(address)
+    if (this.uTPOnly.size > MAX_UTP_ONLY) this.uTPOnly.delete(this.uTPOnly.values().next().value!)
+    this.dialIfNew(ip, port)
+  }
+
+  /** Dials ip:port unless connected, dialling or banned there; false once the peer budget is spent. */
+  private dialIfNew(ip: string, port: number): boolean {
+    if (this.closed || this.conns.size + this.dialing.size >= this.opts.maxPeers) return false
+    const address = `${ip}:${port}`
+    if (this.dialing.has(address) || this.banned.has(address) || [...this.conns].some((c) => c.address === address)) return true
+    this.dialing.add(address)
+    this.opts.dialer.dial(ip, port, (link) => this.setup(link, true, address), () => this.dialing.delete(address))
+    return true
   }
 
   /** Takes an incoming connection (from the listener that the command opened). */
@@ -414,7 +439,10 @@ export class Swarm extends EventEmitter {
     const { wire } = conn
     if (this.finished) {
       if (wire.amInterested) wire.uninterested()
-      if (conn.isSeed) this.drop(conn, 'both complete')
+      if (conn.isSeed) {
+        this.uTPOnly.delete(conn.address)
+        this.drop(conn, 'both complete')
+      }
       return
     }
     const want = this.picker.wants((i) => conn.has(i))
