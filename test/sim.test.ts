@@ -38,3 +38,14 @@ test('one site of eight targets: done within 1.3 x the bound, the source sending
     assert.ok(r.maxConnections <= 8, `seed ${seed}: a peer held ${r.maxConnections} connections among 9 hosts`)
   }
 })
+
+test('no peer holds more connections than --max-peers, dialed and accepted together', async () => {
+  const config: SimConfig = {
+    ...DEFAULT_SIM,
+    sites: [{ name: 'a', targets: 15, wanRate: mbit(40), wanDelayMs: 20 }, { name: 'b', targets: 15, wanRate: mbit(40), wanDelayMs: 20 }],
+    hostRate: mbit(40), sourceRate: mbit(40), size: 8 * MiB, pieceLength: 256 * 1024, maxPeers: 8, limitS: 120,
+  }
+  const r = await simulate(config)
+  assert.deepEqual(r.notDone, [])
+  assert.ok(r.maxConnections <= 8, `a peer held ${r.maxConnections} connections`)
+})

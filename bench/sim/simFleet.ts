@@ -14,7 +14,7 @@ import { simLink, SimWire } from './simWire.js'
 
 export const SIM_PORT = 6881
 
-/** A host of the simulated fleet: its links, what takes its incoming connections, and how many it holds. */
+/** A host of the simulated fleet: its links, what takes its incoming connections, and how many it holds (handshaken). */
 export interface SimHost extends NetHost {
   readonly ip: string
   readonly peerId: Uint8Array
@@ -101,7 +101,7 @@ export class SimFleet {
     return host
   }
 
-  /** A connection between two hosts: both ends, counted against each host's open connections. */
+  /** A connection between two hosts: both ends, counted in each host's open connections once handshaken. */
   connect(a: SimHost, b: SimHost): { la: WireLink; lb: WireLink; delay: number } {
     const wa = new SimWire(this.net.flow(a, b))
     const wb = new SimWire(this.net.flow(b, a))
@@ -109,10 +109,13 @@ export class SimFleet {
     wb.peer = wa
     const delay = this.net.delay(a, b)
     const after = (ms: number, fn: () => void) => void this.clock.after(ms, fn)
+    // Held from the peer's handshake on: a connection refused at once (a full peer) was never held.
     for (const [h, w] of [[a, wa], [b, wb]] as const) {
-      h.open++
-      h.maxOpen = Math.max(h.maxOpen, h.open)
-      w.once('close', () => h.open--)
+      w.once('handshake', () => {
+        h.open++
+        h.maxOpen = Math.max(h.maxOpen, h.open)
+        w.once('close', () => h.open--)
+      })
     }
     return { la: simLink(wa, `${b.ip}:${SIM_PORT}`, delay, after), lb: simLink(wb, `${a.ip}:${SIM_PORT}`, delay, after), delay }
   }

@@ -64,7 +64,7 @@ function swarmOptions(cmd: Command): Command {
   return cmd
     .option('--port <port>', 'TCP port to listen on for peers (0: any free port)', integer(0, 65535), 0)
     .option('--timeout <s>', 'give up when no tracker answers for this long', integer(1), 60)
-    .option('--max-peers <n>', 'connections to open at most', integer(1), d.maxPeers)
+    .option('--max-peers <n>', 'connections held at most, dialed and accepted', integer(1), d.maxPeers)
     .option('--max-uploads <n>', 'peers served at once', integer(1), d.maxUploads)
     .option('--site <name>', 'site (datacenter, region) of this host, for site-aware peer selection', siteName)
     .option('--max-upload-rate <rate>', 'upload limit for all connections, bytes/s: 500k, 12.5M, 100mbit (default: none)', rate)

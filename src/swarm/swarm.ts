@@ -272,7 +272,7 @@ export class Swarm extends EventEmitter {
   accept(link: WireLink): void {
     // Bans are by peer id and address:port (hosts behind one address, or tests on loopback, share an IP),
     // so a banned peer is refused at its handshake.
-    if (this.closed || this.conns.size >= this.opts.maxPeers * 2) {
+    if (this.closed || this.conns.size + this.dialing.size >= this.opts.maxPeers) {
       link.close()
       return
     }
