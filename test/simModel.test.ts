@@ -83,3 +83,14 @@ test('flows across sites share the WAN link, and arrive one WAN delay later', as
   assert.ok(ab1! + ab2! <= 1e6 * 1.02 && ab1! + ab2! > 0.9e6, `the WAN carried ${ab1! + ab2!} bytes in 1 s at 1 MB/s`)
   assert.ok(local! > 5e6, `a flow within the site is not held to the WAN: ${local}`)
 })
+
+test('with the CPU modelled, all flows together move no more than the cores allow', async () => {
+  const clock = new SimClock()
+  // 2 cores, 1 s of CPU per MB moved: 2 MB/s for the whole machine, whatever the links.
+  const net = new Network(clock, [], 10, 0, { cores: 2, secondsPerByte: 1e-6 })
+  const hosts = ['a', 'b', 'c', 'd'].map((n) => host(n, 'a', 1e7))
+  const moved = await share(net, clock, [[hosts[0]!, hosts[1]!], [hosts[2]!, hosts[3]!]], 1000)
+  const total = moved.reduce((x, y) => x + y, 0)
+  assert.ok(Math.abs(total - 2e6) < 1e5, `${total} bytes in 1 s`)
+  assert.ok(Math.abs(moved[0]! - moved[1]!) < 1e5, 'shared evenly')
+})

@@ -16,6 +16,9 @@ const USAGE = `npm run bench -- sim [--preset lab|sites|scale|scale5000] [option
   --max-peers <n>       connections per peer (default as murder's)
   --no-sites            the tracker has no site map
   --tick <ms>           network model step (default 10)
+  --cpu <cores>:<s/MB>  model the lab's machine: every host on <cores> cores, each MB moved costing <s/MB> of
+                        CPU, sender and receiver together (the lab's targets + source CPU over the bytes received)
+  --start-spread <ms>   targets start spread over this long (default 400; the lab's peers' start-up)
   --block <bytes>       bytes per request (default 16K, as murder asks; up to 128K runs large fleets faster)
   --runs <n>            runs (default 1), seeded --seed, --seed + 1, ...
   --seed <n>            seeds every random choice (default 1): a run replays exactly
@@ -56,7 +59,16 @@ function configOf(v: Record<string, string | boolean | undefined>): SimConfig {
     siteAware: v['no-sites'] !== true,
     tickMs: num('tick', '10'),
     blockLength: parseSize(get('block', '16K')),
+    startSpreadMs: num('start-spread', String(DEFAULT_SIM.startSpreadMs)),
+    cpu: cpuOf(v['cpu'] as string | undefined),
   }
+}
+
+function cpuOf(text: string | undefined): SimConfig['cpu'] {
+  if (text === undefined) return undefined
+  const [cores, perMB] = text.split(':').map(Number)
+  if (!(cores! > 0) || !(perMB! > 0)) throw new Error('--cpu takes <cores>:<seconds per MB>, e.g. 2:0.027')
+  return { cores: cores!, secondsPerMB: perMB! }
 }
 
 const f2 = (n: number | null) => (n === null ? '—' : n.toFixed(2))
@@ -80,7 +92,7 @@ async function main(): Promise<number> {
     options: {
       preset: { type: 'string' }, targets: { type: 'string' }, rate: { type: 'string' }, 'source-rate': { type: 'string' },
       'wan-rate': { type: 'string' }, 'wan-delay': { type: 'string' }, delay: { type: 'string' }, size: { type: 'string' },
-      'piece-length': { type: 'string' }, 'max-peers': { type: 'string' }, 'no-sites': { type: 'boolean' }, tick: { type: 'string' }, block: { type: 'string' },
+      'piece-length': { type: 'string' }, 'max-peers': { type: 'string' }, 'no-sites': { type: 'boolean' }, tick: { type: 'string' }, block: { type: 'string' }, cpu: { type: 'string' }, 'start-spread': { type: 'string' },
       runs: { type: 'string' }, seed: { type: 'string' }, json: { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean' },
     },
   })

@@ -118,7 +118,11 @@ export class Network {
   /** Bytes that crossed into each site from outside it. */
   readonly wanIn = new Map<string, number>()
 
-  constructor(readonly clock: SimClock, sites: readonly NetSite[], readonly tickMs: number, readonly lanDelayMs: number) {
+  /**
+   * `cpu`: every host runs on one machine of `cores` cores, and each byte moved costs its sender and receiver
+   * `secondsPerByte` of CPU together: the namespace lab, where 9 processes share 2 cores, is CPU-bound.
+   */
+  constructor(readonly clock: SimClock, sites: readonly NetSite[], readonly tickMs: number, readonly lanDelayMs: number, readonly cpu?: { cores: number; secondsPerByte: number }) {
     for (const s of sites) this.sites.set(s.name, s)
   }
 
@@ -148,6 +152,8 @@ export class Network {
       [(f) => (f.crossSite ? this.sites.get(f.to.site) ?? null : null), (s) => (s as NetSite).rate * dt],
       [(f) => f.to, (h) => (h as NetHost).down * dt],
     ]
+    const cpu = this.cpu
+    if (cpu) stages.push([() => MACHINE, () => (cpu.cores / cpu.secondsPerByte) * dt])
     for (const f of flows) {
       f.alloc = f.backlog
       f.cutAt = -1
@@ -165,6 +171,9 @@ export class Network {
     else this.ticking = false
   }
 }
+
+/** The one machine every host shares when the CPU is modelled. */
+const MACHINE = {}
 
 type Stage = [(f: Flow) => object | null, (key: object) => number]
 

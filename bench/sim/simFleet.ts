@@ -42,6 +42,8 @@ export interface FleetOptions {
   pieceLength: number
   /** Peer ids and the engines' random choices; seeded, a run replays exactly. */
   random: () => number
+  /** All hosts on one machine of this many cores, a byte moved costing this much CPU (see Network). */
+  cpu?: { cores: number; secondsPerByte: number }
 }
 
 /** A torrent of one file of `size` bytes; its piece hashes are never checked. */
@@ -68,7 +70,7 @@ export class SimFleet {
 
   constructor(opts: FleetOptions) {
     this.random = opts.random
-    this.net = new Network(this.clock, opts.sites, opts.tickMs, opts.lanDelayMs)
+    this.net = new Network(this.clock, opts.sites, opts.tickMs, opts.lanDelayMs, opts.cpu)
     this.meta = simTorrent(opts.size, opts.pieceLength)
     this.layout = { pieceLength: this.meta.pieceLength, length: opts.size, pieceCount: this.meta.pieceCount, files: [{ length: opts.size, offset: 0 }] }
   }

@@ -41,6 +41,8 @@ export interface SimConfig {
   limitS: number
   /** Seeds every random choice: a run replays exactly. */
   seed: number
+  /** The lab's machine: every host on `cores` cores, `secondsPerMB` of CPU per MB moved (sender and receiver). */
+  cpu?: { cores: number; secondsPerMB: number }
 }
 
 export const DEFAULT_SIM: Omit<SimConfig, 'sites' | 'size'> = {
@@ -96,7 +98,8 @@ export function simLowerBound(c: SimConfig): number {
  */
 export async function simulate(c: SimConfig): Promise<SimReport> {
   const started = performance.now()
-  const fleet = new SimFleet({ sites: c.sites.map((s) => ({ name: s.name, rate: s.wanRate, delayMs: s.wanDelayMs })), tickMs: c.tickMs, lanDelayMs: c.lanDelayMs, size: c.size, pieceLength: c.pieceLength, random: prng(c.seed) })
+  const fleet = new SimFleet({ sites: c.sites.map((s) => ({ name: s.name, rate: s.wanRate, delayMs: s.wanDelayMs })), tickMs: c.tickMs, lanDelayMs: c.lanDelayMs, size: c.size, pieceLength: c.pieceLength, random: prng(c.seed),
+    cpu: c.cpu && { cores: c.cpu.cores, secondsPerByte: c.cpu.secondsPerMB / 1e6 } })
   const { clock, meta } = fleet
   const registry = new SwarmRegistry({ peerTtlMs: 2 * c.interval * 1000 + 5000, random: fleet.random })
   const options = { maxPeers: c.maxPeers, maxUploads: c.maxUploads, memoryBudget: c.memoryBudget, blockLength: c.blockLength }
