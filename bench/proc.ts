@@ -40,6 +40,8 @@ export interface Proc {
   tail(n?: number): string
   /** CPU seconds (user + system, with reaped children's) of the process, sampled every 250 ms while it runs. */
   cpuSeconds(): number
+  /** Peak memory of the process, MB, sampled as the CPU is: resident (VmHWM) and anonymous (RssAnon, the part not shared with other processes of the same executable). */
+  peakMemory(): { rssMB: number; anonMB: number }
   /** stderr lines that are not JSON log lines (Node warnings, stack traces). */
   strayStderr(): string[]
 }
@@ -55,6 +57,16 @@ export interface StartOptions {
   log?: string
   cwd?: string
   env?: NodeJS.ProcessEnv
+}
+
+/** VmHWM and RssAnon (KiB) of a live process; null once it is gone. */
+function memoryOf(pid: number): { hwm: number; anon: number } | null {
+  try {
+    const st = readFileSync(`/proc/${pid}/status`, 'utf8')
+    return { hwm: Number(/VmHWM:\s+(\d+)/.exec(st)?.[1] ?? 0), anon: Number(/RssAnon:\s+(\d+)/.exec(st)?.[1] ?? 0) }
+  } catch {
+    return null
+  }
 }
 
 /** CPU seconds (user + system, with reaped children's) a live process has used; null once it is gone. */
@@ -96,7 +108,15 @@ export function start(name: string, cmd: string, args: string[], opts: StartOpti
   child.stdout!.on('data', onData('stdout'))
   child.stderr!.on('data', onData('stderr'))
   let cpu = 0
-  const sampleCpu = () => { cpu = Math.max(cpu, cpuSecondsOf(child.pid ?? -1) ?? 0) }
+  const peak = { hwm: 0, anon: 0 }
+  const sampleCpu = () => {
+    cpu = Math.max(cpu, cpuSecondsOf(child.pid ?? -1) ?? 0)
+    const m = memoryOf(child.pid ?? -1)
+    if (m) {
+      peak.hwm = Math.max(peak.hwm, m.hwm)
+      peak.anon = Math.max(peak.anon, m.anon)
+    }
+  }
   const cpuTimer = setInterval(sampleCpu, 250)
   cpuTimer.unref()
   let proc: Proc
@@ -163,6 +183,7 @@ export function start(name: string, cmd: string, args: string[], opts: StartOpti
       return proc.waitExit(graceMs)
     },
     cpuSeconds: () => cpu,
+    peakMemory: () => ({ rssMB: (peak.hwm * 1024) / 1e6, anonMB: (peak.anon * 1024) / 1e6 }),
     strayStderr: () => lines.filter((l) => l.stream === 'stderr' && !l.json && l.text.trim() !== '').map((l) => l.text),
     tail(n = 15) {
       return lines.slice(-n).map((l) => `  ${l.text}`).join('\n')

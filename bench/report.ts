@@ -116,6 +116,11 @@ function formatDetails(scenarios: ScenarioResult[], F: number, payloadFiles: num
     if (s.hosts.length) {
       const relay = s.relayCpuSeconds === undefined ? '' : `; delay relay ${f2(s.relayCpuSeconds)} (${s.seconds ? Math.round((100 * s.relayCpuSeconds) / s.seconds) : '—'}% of one core over the transfer)`
       out.push(`  CPU seconds: source ${f2(Number(s.extra['sourceCpuSeconds'] ?? NaN))}, targets ${f2(cpu.reduce((a, b) => a + b, 0))} in all (max ${f2(Math.max(...cpu))} per host)${relay}`)
+      const mem = s.hosts.map((h) => h.extra?.['peakMemory'] as { rssMB: number; anonMB: number } | undefined).filter((m) => m !== undefined)
+      if (mem.length) {
+        const range = (xs: number[]) => `${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)}`
+        out.push(`  targets' peak memory (MB): resident ${range(mem.map((m) => m.rssMB))}, anonymous ${range(mem.map((m) => m.anonMB))}`)
+      }
     }
     if (s.scenario === 'murder' || s.scenario === 'murder-ssl') {
       // A fresh destination needs exactly F bytes of file data; anything received beyond that is duplicate or rejected.

@@ -99,7 +99,7 @@ export async function runAria2(ctx: LabContext, torrentIn?: Torrent): Promise<Sc
       return [h.name, {
         seconds: at === undefined ? null : (at - meter.epoch0) / 1000,
         exitCode: p.exit?.code ?? null,
-        extra: { cpuSeconds: p.cpuSeconds() },
+        extra: { cpuSeconds: p.cpuSeconds(), peakMemory: p.peakMemory() },
         ...(at === undefined ? { note: early ?? 'not complete before the timeout' } : {}),
       }] as const
     }))

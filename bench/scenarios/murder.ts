@@ -89,6 +89,7 @@ export async function runMurder(ctx: LabContext, torrentIn?: Torrent, ssl = fals
         hashFailures: complete?.['hashFailures'],
         exitSecondsAfterLastCopy: exitAfterLast === null ? null : Number(exitAfterLast.toFixed(2)),
         cpuSeconds: p.cpuSeconds(),
+        peakMemory: p.peakMemory(),
       }
       if (!p.exit) notes.push(`${h.name}: still running ${ctx.linger + 15} s after the last copy (linger ${ctx.linger} s)`)
       else if (p.exit.code !== 0) notes.push(`${h.name}: exit code ${p.exit.code}`)

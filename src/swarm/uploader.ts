@@ -9,6 +9,9 @@ import type { TokenBucket } from './rateLimiter.js'
 /** Requests a peer may have queued with us; more is a flood and drops the connection. */
 export const MAX_QUEUED_UPLOADS = 500
 
+/** Bytes a rate-limited upload sends at once (the limit's burst is never smaller: see TokenBucket). */
+const LIMITED_BATCH = 64 * 1024
+
 /** Largest block we serve: 16 KiB is the standard, 128 KiB the most any client asks. */
 export const MAX_BLOCK_REQUEST = 128 * 1024
 
@@ -66,9 +69,10 @@ export class Uploader {
           }
           return
         }
-        const wait = host.limit.delayFor(conn.uploads[0]!.length)
-        if (wait > 0) {
-          host.clock.after(wait, () => void this.pump(conn))
+        if (host.limit.delayFor(conn.uploads[0]!.length) > 0) {
+          // Once the limit holds us back, wait for a batch's worth rather than a block's: the batch then leaves in
+          // one write and the receiver wakes once for it, where a block every few milliseconds woke it per block.
+          host.clock.after(host.limit.delayFor(Math.max(LIMITED_BATCH, conn.uploads[0]!.length)), () => void this.pump(conn))
           return
         }
         const u = conn.uploads.shift()!
