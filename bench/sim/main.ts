@@ -2,6 +2,8 @@ import { writeFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { choosePieceLength } from '../../src/torrent/pieceLength.js'
 import { parseSize } from '../units.js'
+import { table } from '../report.js'
+import { configOfLab, measured, readLab } from './fromLab.js'
 import { DEFAULT_SIM, simulate, type SimConfig, type SimReport } from './simulation.js'
 
 const USAGE = `npm run bench -- sim [--preset lab|sites|scale|scale5000] [options]
@@ -22,7 +24,10 @@ const USAGE = `npm run bench -- sim [--preset lab|sites|scale|scale5000] [option
   --block <bytes>       bytes per request (default 16K, as murder asks; up to 128K runs large fleets faster)
   --runs <n>            runs (default 1), seeded --seed, --seed + 1, ...
   --seed <n>            seeds every random choice (default 1): a run replays exactly
-  --json, --out <file>  JSON report on stdout / also to a file`
+  --json, --out <file>  JSON report on stdout / also to a file
+  --from-lab <file>     simulate the configuration of a lab or sites report (--json of npm run bench -- lab|sites)
+                        and compare with what it measured; the lab machine's CPU per MB and start-up come from
+                        --calibrate <file> (default: the same report)`
 
 /** The configurations issue 17 names: the lab's two layouts, and fleets of 1000 and 5000. */
 const PRESETS: Record<string, Record<string, string>> = {
@@ -86,6 +91,23 @@ function format(c: SimConfig, r: SimReport): string {
   ].join('\n')
 }
 
+/** Runs the simulator on a lab report's configuration and prints measured against simulated. */
+async function compareWithLab(labPath: string, calibrationPath: string, runs: number, seed: number): Promise<number> {
+  const lab = await readLab(labPath)
+  const calibration = measured(await readLab(calibrationPath))
+  const m = measured(lab)
+  if (m.length === 0 || calibration.length === 0) throw new Error('no completed murder scenario in the lab report')
+  const config = configOfLab(lab, calibration)
+  const rows: string[][] = m.map((x, i) => [`lab ${i + 1}`, x.allDoneS.toFixed(2), x.sourceCopies.toFixed(2), x.wanCopies?.toFixed(2) ?? '—'])
+  for (let i = 0; i < runs; i++) {
+    const r = await simulate({ ...config, seed: seed + i })
+    rows.push([`sim ${i + 1}`, f2(r.allDoneS), r.sourceCopies.toFixed(2), r.wanCopies['b']?.toFixed(2) ?? '—'])
+  }
+  process.stdout.write(`${lab.kind} report ${labPath}; CPU ${config.cpu!.secondsPerMB.toFixed(4)} s/MB on 2 cores and start-up over ${(config.startSpreadMs / 1000).toFixed(2)} s from ${calibrationPath}\n`)
+  process.stdout.write(`${table(rows, ['run', 'all done (s)', 'source copies', 'WAN copies'])}\n`)
+  return 0
+}
+
 async function main(): Promise<number> {
   const { values: v } = parseArgs({
     args: process.argv.slice(2),
@@ -93,13 +115,14 @@ async function main(): Promise<number> {
       preset: { type: 'string' }, targets: { type: 'string' }, rate: { type: 'string' }, 'source-rate': { type: 'string' },
       'wan-rate': { type: 'string' }, 'wan-delay': { type: 'string' }, delay: { type: 'string' }, size: { type: 'string' },
       'piece-length': { type: 'string' }, 'max-peers': { type: 'string' }, 'no-sites': { type: 'boolean' }, tick: { type: 'string' }, block: { type: 'string' }, cpu: { type: 'string' }, 'start-spread': { type: 'string' },
-      runs: { type: 'string' }, seed: { type: 'string' }, json: { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean' },
+      runs: { type: 'string' }, 'from-lab': { type: 'string' }, calibrate: { type: 'string' }, seed: { type: 'string' }, json: { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean' },
     },
   })
   if (v.help) {
     process.stdout.write(`${USAGE}\n`)
     return 0
   }
+  if (v['from-lab']) return compareWithLab(v['from-lab'], v.calibrate ?? v['from-lab'], Number(v.runs ?? 3), Number(v.seed ?? 1))
   const config = configOf(v)
   const reports: SimReport[] = []
   for (let i = 0; i < Number(v.runs ?? 1); i++) {
