@@ -28,7 +28,8 @@ const PAGE_PATH = v.path ?? '/'
 const SIZE = 1_000_000_000
 const log = (s: string) => process.stderr.write(`${s}\n`)
 
-const tracker = murder('tracker', ['tracker', '--port', '0', '--host', '127.0.0.1', '--interval', '30'])
+// A long interval: the simulated hosts announce once, and must not expire (two intervals) during the run.
+const tracker = murder('tracker', ['tracker', '--port', '0', '--host', '127.0.0.1', '--interval', '600'])
 const port = (await tracker.waitLine((l) => l.json?.['msg'] === 'tracker listening', 10_000)).json!['port'] as number
 const base = `http://127.0.0.1:${port}`
 
@@ -125,6 +126,8 @@ for (let round = 0; round < ROUNDS; round++) {
     const fcp = performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? NaN
     return { fcp, dcl: nav.domContentLoadedEventEnd, load: nav.loadEventEnd }
   })
+  const totals = await page.textContent('p.totals')
+  if (!totals?.startsWith(`${HOSTS} hosts:`)) throw new Error(`the page does not show ${HOSTS} hosts: ${totals}`)
   loads.push({ ...t, painted })
   for (let a = 0; a < ANNOUNCES; a++, p++) {
     const n = probes[p]!

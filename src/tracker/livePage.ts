@@ -51,9 +51,9 @@ function torrentSection(t: TorrentView, all: boolean): string {
   return `<section data-key="${t.infoHash}"><h2>torrent <code>${t.infoHash}</code></h2>` +
     `<p class="totals">${counts(t)} · ${human(t.left)} left (${human(t.size)} per host) · ${rate(t.downloadRate)} · ${eta(t)} · ${t.completed} completed here</p>` +
     '<table class="sites"><thead><tr><th>site</th><th>hosts</th><th>done</th><th>downloading</th><th>stalled</th><th>left</th><th>rate</th><th>ETA</th></tr></thead>' +
-    `<tbody data-keyed>${t.sites.map(siteRow).join('')}</tbody></table>` +
+    `<tbody data-keyed>${t.sites.map(siteRow).join('')}</tbody></table>${moreLine(t, hosts.length, all)}` +
     '<table class="hosts"><thead><tr><th>host</th><th>site</th><th>state</th><th>progress</th><th>down</th><th>up</th><th>last announce</th></tr></thead>' +
-    `<tbody data-keyed>${hosts.map(hostRow).join('')}</tbody></table>${moreLine(t, hosts.length, all)}</section>`
+    `<tbody data-keyed>${hosts.map(hostRow).join('')}</tbody></table></section>`
 }
 
 const STYLE = `body{font:14px system-ui,sans-serif;margin:1em 2em;color:#222}h2{font-size:1.1em;margin:1.5em 0 .3em}
