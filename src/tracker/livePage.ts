@@ -114,7 +114,8 @@ const SCRIPT = `(() => {
     return out
   }
   // A quarter second between the end of one update and the next ask, or as long as the update took (a page of
-  // every host, mid-deploy): an announce shows within about half a second, and the browser is never kept busy.
+  // every host, mid-deploy): an announce shows within about half a second, and the page keeps the browser busy
+  // half the time at most.
   let etag = null
   async function poll() {
     const started = performance.now()
