@@ -2,6 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { AnnounceRequest } from '../src/tracker/announceRequest.js'
 import { torrentView } from '../src/tracker/fleet.js'
+import { HOST_ROWS, renderPage } from '../src/tracker/livePage.js'
 import { TrackerMetrics } from '../src/tracker/metrics.js'
 import { Swarm } from '../src/tracker/swarm.js'
 
@@ -68,4 +69,20 @@ test('rates are measured over three seconds or more, and a restarted client (sma
   assert.equal(rateAt(1500, 6000), 400)
   assert.equal(rateAt(10, 7000), 400, 'restarted: its totals start again from 0')
   assert.equal(rateAt(610, 10_000), 200)
+})
+
+test('the page lists the first HOST_ROWS hosts and says what it leaves out, by state; ?all lists every host', () => {
+  const swarm = new Swarm(new Uint8Array(20), 0, { bridgesPerSite: 1, crossSitePeers: 4 })
+  const n = HOST_ROWS + 3
+  for (let i = 1; i <= n; i++) swarm.upsert(String(i), { ...req(i, i > HOST_ROWS + 1 ? 0 : 1000 - i, i), ip: `10.0.${i >> 8}.${i & 255}` }, 0, 1000)
+  const view = torrentView(swarm, 0, clock)
+  const hostRows = (html: string) => html.slice(html.indexOf('<table class="hosts"')).match(/<tr data-key=/g)?.length
+  const more = (html: string) => html.match(/<p class="more">(.*?)<\/p>/)?.[1]
+  const first = renderPage([view], { intervalSeconds: 10, wallNow: 0, all: false })
+  assert.equal(hostRows(first), HOST_ROWS)
+  assert.equal(more(first), `The first ${HOST_ROWS} of ${n} hosts, stragglers first; not shown: 0 stalled, 1 downloading, 2 done. <a href="?all">Show all ${n} hosts</a>`)
+  const all = renderPage([view], { intervalSeconds: 10, wallNow: 0, all: true })
+  assert.equal(hostRows(all), n)
+  assert.equal(more(all), `All ${n} hosts shown. <a href=".">Show the first ${HOST_ROWS} only</a>`)
+  assert.equal(more(renderPage([torrentView(swarm, 0, clock)].map((t) => ({ ...t, hosts: t.hosts.slice(0, 5) })), { intervalSeconds: 10, wallNow: 0, all: false })), 'All 5 hosts shown.')
 })

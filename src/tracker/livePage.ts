@@ -2,11 +2,15 @@ import { duration, human } from '../format.js'
 import type { HostView, SiteView, Totals, TorrentView } from './fleet.js'
 
 /**
- * The tracker's page at `/`: complete HTML, usable as a static table without JavaScript. With it, a small
- * script fetches the page again every second and patches the differences in place, rows matched by their
- * `data-key`: rows that did not change are not touched, so 5000 hosts cost little when few announce. Nothing
- * is fetched from anywhere but the tracker.
+ * The tracker's page at `/`: complete HTML, usable as a static table without JavaScript. It lists a torrent's
+ * first HOST_ROWS hosts, stragglers first (with 5000 rows Chromium takes seconds to lay the table out on a busy
+ * machine), and links to `?all`, every host. With JavaScript, a small script asks for the page again every
+ * quarter second (the answer is 304 when nothing changed) and patches the differences in place, rows matched
+ * by their `data-key`: rows that did not change are not touched. Nothing is fetched but the tracker.
  */
+
+/** Host rows of a torrent on the page, unless it is asked for all of them. */
+export const HOST_ROWS = 200
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
 const rate = (bytesPerSecond: number): string => `${human(bytesPerSecond)}/s`
@@ -30,13 +34,26 @@ function hostRow(h: HostView): string {
     `<td>${rate(h.downloadRate)}</td><td>${rate(h.uploadRate)}</td><td>${clock(h.lastSeen)}</td></tr>`
 }
 
-function torrentSection(t: TorrentView): string {
+/** What the page leaves out, and the link to the rest (or back). Always there, so the section keeps its shape. */
+function moreLine(t: TorrentView, shown: number, all: boolean): string {
+  if (shown === t.hosts.length) {
+    const back = all && t.hosts.length > HOST_ROWS ? ` <a href=".">Show the first ${HOST_ROWS} only</a>` : ''
+    return `<p class="more">All ${t.hosts.length} hosts shown.${back}</p>`
+  }
+  const hidden: Record<HostView['state'], number> = { stalled: 0, downloading: 0, done: 0 }
+  for (let i = shown; i < t.hosts.length; i++) hidden[t.hosts[i]!.state]++
+  return `<p class="more">The first ${shown} of ${t.hosts.length} hosts, stragglers first; not shown: ${hidden.stalled} stalled, ` +
+    `${hidden.downloading} downloading, ${hidden.done} done. <a href="?all">Show all ${t.hosts.length} hosts</a></p>`
+}
+
+function torrentSection(t: TorrentView, all: boolean): string {
+  const hosts = all ? t.hosts : t.hosts.slice(0, HOST_ROWS)
   return `<section data-key="${t.infoHash}"><h2>torrent <code>${t.infoHash}</code></h2>` +
     `<p class="totals">${counts(t)} · ${human(t.left)} left (${human(t.size)} per host) · ${rate(t.downloadRate)} · ${eta(t)} · ${t.completed} completed here</p>` +
     '<table class="sites"><thead><tr><th>site</th><th>hosts</th><th>done</th><th>downloading</th><th>stalled</th><th>left</th><th>rate</th><th>ETA</th></tr></thead>' +
-    `<tbody data-keyed>${t.sites.map(siteRow).join('')}</tbody></table>` +
+    `<tbody data-keyed>${t.sites.map(siteRow).join('')}</tbody></table>${moreLine(t, hosts.length, all)}` +
     '<table class="hosts"><thead><tr><th>host</th><th>site</th><th>state</th><th>progress</th><th>down</th><th>up</th><th>last announce</th></tr></thead>' +
-    `<tbody data-keyed>${t.hosts.map(hostRow).join('')}</tbody></table></section>`
+    `<tbody data-keyed>${hosts.map(hostRow).join('')}</tbody></table></section>`
 }
 
 const STYLE = `body{font:14px system-ui,sans-serif;margin:1em 2em;color:#222}h2{font-size:1.1em;margin:1.5em 0 .3em}
@@ -96,25 +113,32 @@ const SCRIPT = `(() => {
     for (let j = tails.length ? tails[tails.length - 1] : -1; j >= 0; j = prev[j]) out.add(j)
     return out
   }
+  // A quarter second between the end of one update and the next ask, or as long as the update took (a page of
+  // every host, mid-deploy): an announce shows within about half a second, and the page keeps the browser busy
+  // half the time at most.
+  let etag = null
   async function poll() {
+    const started = performance.now()
     try {
-      const res = await fetch(location.href, { cache: 'no-store' })
-      if (res.ok) {
+      const res = await fetch(location.href, { cache: 'no-store', headers: etag ? { 'if-none-match': etag } : {} })
+      if (res.status === 200) {
+        etag = res.headers.get('etag')
         const text = await res.text()
-        const started = performance.now()
+        const patching = performance.now()
         const next = new DOMParser().parseFromString(text, 'text/html')
         update(document.querySelector('main'), next.querySelector('main'))
         document.body.dataset.updated = String(Date.now())
-        document.body.dataset.updateMs = String(Math.round(performance.now() - started))
+        document.body.dataset.updateMs = String(Math.round(performance.now() - patching))
       }
     } catch {}
-    setTimeout(poll, 1000)
+    setTimeout(poll, Math.max(250, performance.now() - started))
   }
-  setTimeout(poll, 1000)
+  setTimeout(poll, 250)
 })()`
 
-export function renderPage(torrents: readonly TorrentView[], opts: { intervalSeconds: number; wallNow: number }): string {
-  const body = torrents.length === 0 ? '<p data-key="none">No torrent announced yet.</p>' : torrents.map(torrentSection).join('')
+/** `all`: every host of each torrent, not only the first HOST_ROWS. */
+export function renderPage(torrents: readonly TorrentView[], opts: { intervalSeconds: number; wallNow: number; all: boolean }): string {
+  const body = torrents.length === 0 ? '<p data-key="none">No torrent announced yet.</p>' : torrents.map((t) => torrentSection(t, opts.all)).join('')
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">` +
     `<title>murder tracker</title><style>${STYLE}</style></head><body>` +
     `<main data-keyed><p data-key="asof">As of ${clock(opts.wallNow)} UTC; hosts announce every ${opts.intervalSeconds} s, ` +

@@ -62,7 +62,22 @@ const EXPIRY_GRACE_MS = 10_000
  * (one per peer per second in swarms of up to this many).
  */
 const PROGRESS_REPORTS_PER_SECOND = 500
+/**
+ * How stale the page's view of the swarms may be: at most four builds a second (30 ms each for 5000 hosts),
+ * however many browsers watch a fleet that announces all the time; an announce still shows within a second.
+ */
+const PAGE_VIEW_MAX_AGE_MS = 250
 const KINDS = new Map<string, RequestKind>([['/announce', 'announce'], ['/scrape', 'scrape'], ['/stats', 'stats'], ['/metrics', 'metrics'], ['/', 'page']])
+
+interface Snapshot {
+  /** The registry's version and the wall-clock second it was built for. */
+  version: number
+  second: number
+  /** performance.now() when built. */
+  builtAt: number
+  wallNow: number
+  torrents: TorrentView[]
+}
 
 interface Reply {
   status: number
@@ -93,9 +108,34 @@ export async function startTracker(opts: TrackerOptions): Promise<RunningTracker
   const now = (): number => performance.now()
   const metrics = new TrackerMetrics()
   const clock = { intervalMs, wallOffset: Date.now() - now() }
-  const views = (): TorrentView[] => {
+  // The swarms as the page, /stats and /metrics show them: rebuilt when they changed, or the second did (the
+  // page's clocks and stalled hosts move with time), so that viewers share one view of 5000 hosts.
+  let snapshot: Snapshot | undefined
+  /** `maxAgeMs`: a view that old may be given though the swarms changed since (a fleet announces all the time). */
+  const views = (maxAgeMs = 0): Snapshot => {
     const at = now()
-    return [...registry.swarmList()].map((s) => torrentView(s, at, clock))
+    const wallNow = Date.now()
+    const second = Math.floor(wallNow / 1000)
+    if (snapshot === undefined || snapshot.second !== second || (snapshot.version !== registry.version && at - snapshot.builtAt >= maxAgeMs)) {
+      snapshot = { version: registry.version, second, builtAt: at, wallNow, torrents: [...registry.swarmList()].map((s) => torrentView(s, at, clock)) }
+    }
+    return snapshot
+  }
+
+  // The page as last rendered, with and without every host: viewers share it as long as the view lasts.
+  const pages = new Map<boolean, { etag: string; body: string }>()
+  function page(req: http.IncomingMessage, query: string): Reply {
+    const all = new URLSearchParams(query).has('all')
+    const view = views(PAGE_VIEW_MAX_AGE_MS)
+    const etag = `"${view.version}-${view.second}"`
+    let cached = pages.get(all)
+    if (cached?.etag !== etag) {
+      cached = { etag, body: renderPage(view.torrents, { intervalSeconds: opts.interval, wallNow: view.wallNow, all }) }
+      pages.set(all, cached)
+    }
+    const headers = { etag }
+    if (req.headers['if-none-match'] === etag) return { status: 304, type: 'text/html; charset=utf-8', body: '', headers }
+    return { status: 200, type: 'text/html; charset=utf-8', body: cached.body, headers }
   }
 
   const bencoded = (body: Uint8Array): Reply => ({ status: 200, type: 'text/plain', body })
@@ -140,7 +180,7 @@ export async function startTracker(opts: TrackerOptions): Promise<RunningTracker
   }
 
   function stats(): Reply {
-    const torrents = views().map(({ hosts, ...t }) => ({ ...t, hosts: hosts.map((h) => ({ ...h, lastSeen: new Date(h.lastSeen).toISOString() })) }))
+    const torrents = views().torrents.map(({ hosts, ...t }) => ({ ...t, hosts: hosts.map((h) => ({ ...h, lastSeen: new Date(h.lastSeen).toISOString() })) }))
     return { status: 200, type: 'application/json', body: `${JSON.stringify({ torrents })}\n` }
   }
 
@@ -148,8 +188,8 @@ export async function startTracker(opts: TrackerOptions): Promise<RunningTracker
     const isBencoded = path === '/announce' || path === '/scrape'
     if (!KINDS.has(path)) return { status: 404, type: 'text/plain', body: 'not found\n' }
     if (req.method !== 'GET') return { status: 405, type: 'text/plain', body: 'method not allowed\n', headers: { allow: 'GET' } }
-    if (path === '/') return { status: 200, type: 'text/html; charset=utf-8', body: renderPage(views(), { intervalSeconds: opts.interval, wallNow: Date.now() }) }
-    if (path === '/metrics') return { status: 200, type: 'text/plain; version=0.0.4; charset=utf-8', body: metrics.render(views()) }
+    if (path === '/') return page(req, query)
+    if (path === '/metrics') return { status: 200, type: 'text/plain; version=0.0.4; charset=utf-8', body: metrics.render(views().torrents) }
     try {
       if (url.length > MAX_URL_LENGTH) throw new TrackerRequestError(`request URL longer than ${MAX_URL_LENGTH} bytes`)
       if (path === '/announce') return announce(query, req.socket.remoteAddress)
@@ -198,7 +238,8 @@ export async function startTracker(opts: TrackerOptions): Promise<RunningTracker
     }
     res.writeHead(reply.status, {
       'content-type': reply.type,
-      'content-length': String(Buffer.byteLength(reply.body)),
+      // A 304 has no body: a length would have to be the page's.
+      ...(reply.status === 304 ? {} : { 'content-length': String(Buffer.byteLength(reply.body)) }),
       'cache-control': 'no-store',
       ...reply.headers,
     })

@@ -44,6 +44,8 @@ export class SwarmRegistry {
   private readonly maxPeersPerSwarm: number
   private readonly random: () => number
   private readonly sitePolicy: SitePolicy
+  /** Bumped by every change to the swarms (announces, expiry, forgetting): what was shown of them is stale. */
+  version = 0
 
   constructor(opts: SwarmRegistryOptions) {
     this.peerTtlMs = opts.peerTtlMs
@@ -58,6 +60,7 @@ export class SwarmRegistry {
   }
 
   announce(req: AnnounceRequest, now: number): AnnounceResult {
+    this.version++
     const hashKey = hex(req.infoHash)
     const peerKey = hex(req.peerId)
     if (req.event === 'stopped') {
@@ -98,6 +101,7 @@ export class SwarmRegistry {
         torrents++
       }
     }
+    if (peers > 0 || torrents > 0) this.version++
     return { peers, torrents }
   }
 
@@ -109,6 +113,7 @@ export class SwarmRegistry {
       this.swarms.delete(key)
       removed++
     }
+    if (removed > 0) this.version++
     return removed
   }
 
