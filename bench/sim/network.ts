@@ -117,6 +117,8 @@ export class Network {
   private readonly sites = new Map<string, NetSite>()
   /** Bytes that crossed into each site from outside it. */
   readonly wanIn = new Map<string, number>()
+  /** Bytes each host sent (what left its uplink, as the lab counts a veth's tx). */
+  readonly sent = new Map<NetHost, number>()
 
   /**
    * `cpu`: every host runs on one machine of `cores` cores, and each byte moved costs its sender and receiver
@@ -164,6 +166,7 @@ export class Network {
     for (const f of flows) {
       if (f.alloc <= 0) continue
       const sent = f.transmit(Math.floor(f.alloc))
+      this.sent.set(f.from, (this.sent.get(f.from) ?? 0) + sent)
       if (f.crossSite) this.wanIn.set(f.to.site, (this.wanIn.get(f.to.site) ?? 0) + sent)
     }
     for (const f of [...this.active]) if (f.closed || f.idle) this.active.delete(f)

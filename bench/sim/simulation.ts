@@ -145,7 +145,8 @@ export async function simulate(c: SimConfig): Promise<SimReport> {
     allDoneS: done ? Math.max(...(finishS as number[])) : null,
     lowerBoundS: simLowerBound(c),
     finishS,
-    sourceCopies: source.swarm!.stats.uploaded / c.size,
+    // What left the source's link: blocks still queued when their peer left never went.
+    sourceCopies: (fleet.net.sent.get(source) ?? 0) / c.size,
     wanCopies,
     maxConnections: Math.max(...targets.map((t) => t.maxOpen)),
     maxPeers: c.maxPeers,
