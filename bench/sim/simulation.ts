@@ -1,4 +1,5 @@
 import { DEFAULT_SWARM_SETTINGS } from '../../src/cli/session.js'
+import { TokenBucket } from '../../src/swarm/rateLimiter.js'
 import { SwarmRegistry } from '../../src/tracker/swarmRegistry.js'
 import { prng } from '../../test/helpers/prng.js'
 import { lowerBound } from '../report.js'
@@ -41,6 +42,8 @@ export interface SimConfig {
   limitS: number
   /** Seeds every random choice: a run replays exactly. */
   seed: number
+  /** --max-upload-rate and --max-download-rate of every host, bytes/s (Infinity: none), as rate limits stand in for links. */
+  rateLimit: number
   /** The lab's machine: every host on `cores` cores, `secondsPerMB` of CPU per MB moved (sender and receiver). */
   cpu?: { cores: number; secondsPerMB: number }
 }
@@ -60,6 +63,7 @@ export const DEFAULT_SIM: Omit<SimConfig, 'sites' | 'size'> = {
   blockLength: 16 * 1024,
   limitS: 3600,
   seed: 1,
+  rateLimit: Infinity,
 }
 
 export interface SimReport {
@@ -103,7 +107,9 @@ export async function simulate(c: SimConfig): Promise<SimReport> {
   const { clock, meta } = fleet
   const registry = new SwarmRegistry({ peerTtlMs: 2 * c.interval * 1000 + 5000, random: fleet.random })
   const options = { maxPeers: c.maxPeers, maxUploads: c.maxUploads, memoryBudget: c.memoryBudget, blockLength: c.blockLength }
-  const addHost = (name: string, site: string, ip: string, rate: number, complete: boolean) => fleet.addEngine({ name, site, ip, up: rate, down: rate }, complete, options)
+  const bucket = () => new TokenBucket(c.rateLimit, undefined, () => clock.now())
+  const addHost = (name: string, site: string, ip: string, rate: number, complete: boolean) =>
+    fleet.addEngine({ name, site, ip, up: rate, down: rate }, complete, { ...options, uploadLimit: bucket(), downloadLimit: bucket() })
 
   const announce = (h: SimHost, event: 'started' | 'completed' | undefined) => {
     const s = h.swarm!.stats
