@@ -89,8 +89,8 @@ export interface SimReport {
 /** The lab's lower bound (bench/report.ts), and across sites each remote site's WAN link carrying one copy in. */
 export function simLowerBound(c: SimConfig): number {
   const n = c.sites.reduce((sum, s) => sum + s.targets, 0)
-  const rates = new Array<number>(n).fill(c.hostRate * 8)
-  let bound = lowerBound(c.size, n, c.sourceRate * 8, rates, rates).tMin
+  const rates = new Array<number>(n).fill(Math.min(c.hostRate, c.rateLimit) * 8)
+  let bound = lowerBound(c.size, n, Math.min(c.sourceRate, c.rateLimit) * 8, rates, rates).tMin
   for (const s of c.sites.slice(1)) if (s.targets > 0) bound = Math.max(bound, c.size / s.wanRate)
   return bound
 }
