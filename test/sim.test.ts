@@ -49,3 +49,16 @@ test('no peer holds more connections than --max-peers, dialed and accepted toget
   assert.deepEqual(r.notDone, [])
   assert.ok(r.maxConnections <= 8, `a peer held ${r.maxConnections} connections`)
 })
+
+test('a remote site whose first arrival announces and never serves waits about one announce interval, not for ever', async () => {
+  const config: SimConfig = {
+    ...DEFAULT_SIM,
+    sites: ['a', 'b', 'c'].map((name) => ({ name, targets: 3, wanRate: mbit(16), wanDelayMs: 20 })),
+    hostRate: mbit(40), sourceRate: mbit(40), size: 16 * MiB, pieceLength: 256 * 1024, limitS: 300,
+  }
+  const healthy = await simulate(config)
+  const dead = await simulate({ ...config, deadBridges: true })
+  assert.deepEqual(dead.notDone, [], 'every target completes')
+  const waited = dead.allDoneS! - healthy.allDoneS!
+  assert.ok(waited <= 1.2 * config.interval, `the remote sites were done ${waited.toFixed(1)} s later than without a dead bridge (interval ${config.interval} s)`)
+})

@@ -439,3 +439,32 @@ describe('buildAnnounceUrl', () => {
     assert.equal(percentEncode(Uint8Array.from([0x41, 0x7a, 0x30, 0x2d, 0x2e, 0x5f, 0x7e, 0x20, 0x2b, 0x25, 0xff])), 'Az0-._~%20%2B%25%FF')
   })
 })
+
+describe('a site whose bridge never progresses', () => {
+  const INTERVAL = 10_000
+  const id = (n: number) => Uint8Array.from({ length: 20 }, (_, i) => (i === 19 ? n : 0))
+  const at = (registry: SwarmRegistry, n: number, site: string, left: number, now: number) =>
+    registry.announce(request({ peerId: id(n), ip: `10.0.0.${n}`, port: 6881, site, left, numwant: 50, event: undefined }), now)
+  const crossSite = (res: { peers: { site: string | undefined }[] }, site: string) => res.peers.filter((p) => p.site !== site).length
+
+  it('gets another bridge an interval later, which gets the other sites at once; a bridge that progresses stays', () => {
+    const registry = new SwarmRegistry({ peerTtlMs: 60_000, bridgeStallMs: INTERVAL })
+    at(registry, 1, 'a', 0, 0) // the source
+    assert.ok(crossSite(at(registry, 2, 'b', 100, 0), 'b') > 0, 'the first arrival of b bridges')
+    assert.equal(crossSite(at(registry, 3, 'b', 100, 1), 'b'), 0, 'the second does not')
+    assert.ok(crossSite(at(registry, 2, 'b', 100, INTERVAL - 1), 'b') > 0, 'within an interval, still the bridge')
+    assert.ok(crossSite(at(registry, 2, 'b', 100, INTERVAL), 'b') === 0, 'no progress for an interval: no longer the bridge')
+    assert.ok(crossSite(at(registry, 3, 'b', 100, INTERVAL + 1), 'b') > 0, 'the next arrival bridges at its next announce')
+    // It has a whole interval from now, although it made no progress since it arrived.
+    assert.ok(crossSite(at(registry, 3, 'b', 100, 2 * INTERVAL), 'b') > 0)
+    assert.ok(crossSite(at(registry, 3, 'b', 90, 2 * INTERVAL + 5000), 'b') > 0, 'progress keeps it')
+    assert.ok(crossSite(at(registry, 3, 'b', 80, 4 * INTERVAL), 'b') > 0, 'a bridge that progresses is never replaced')
+  })
+
+  it('is never replaced when the registry is given no stall limit (its default)', () => {
+    const registry = new SwarmRegistry({ peerTtlMs: 600_000 })
+    at(registry, 1, 'a', 0, 0)
+    at(registry, 2, 'b', 100, 0)
+    assert.ok(crossSite(at(registry, 2, 'b', 100, 10 * INTERVAL), 'b') > 0)
+  })
+})

@@ -1,6 +1,6 @@
 import { DEFAULT_SWARM_SETTINGS } from '../../src/cli/session.js'
 import { TokenBucket } from '../../src/swarm/rateLimiter.js'
-import { SwarmRegistry } from '../../src/tracker/swarmRegistry.js'
+import { bridgeStallFor, SwarmRegistry } from '../../src/tracker/swarmRegistry.js'
 import { prng } from '../../test/helpers/prng.js'
 import { lowerBound } from '../report.js'
 import { SIM_PORT, SimFleet, type SimHost } from './simFleet.js'
@@ -42,6 +42,8 @@ export interface SimConfig {
   limitS: number
   /** Seeds every random choice: a run replays exactly. */
   seed: number
+  /** Each remote site's first arrival announces and never serves (a dead bridge). */
+  deadBridges: boolean
   /** --max-upload-rate and --max-download-rate of every host, bytes/s (Infinity: none), as rate limits stand in for links. */
   rateLimit: number
   /** The lab's machine: every host on `cores` cores, `secondsPerMB` of CPU per MB moved (sender and receiver). */
@@ -64,6 +66,7 @@ export const DEFAULT_SIM: Omit<SimConfig, 'sites' | 'size'> = {
   limitS: 3600,
   seed: 1,
   rateLimit: Infinity,
+  deadBridges: false,
 }
 
 export interface SimReport {
@@ -105,19 +108,21 @@ export async function simulate(c: SimConfig): Promise<SimReport> {
   const fleet = new SimFleet({ sites: c.sites.map((s) => ({ name: s.name, rate: s.wanRate, delayMs: s.wanDelayMs })), tickMs: c.tickMs, lanDelayMs: c.lanDelayMs, size: c.size, pieceLength: c.pieceLength, random: prng(c.seed),
     cpu: c.cpu && { cores: c.cpu.cores, secondsPerByte: c.cpu.secondsPerMB / 1e6 } })
   const { clock, meta } = fleet
-  const registry = new SwarmRegistry({ peerTtlMs: 2 * c.interval * 1000 + 5000, random: fleet.random })
+  const registry = new SwarmRegistry({ peerTtlMs: 2 * c.interval * 1000 + 5000, random: fleet.random, bridgeStallMs: bridgeStallFor(c.interval * 1000) })
   const options = { maxPeers: c.maxPeers, maxUploads: c.maxUploads, memoryBudget: c.memoryBudget, blockLength: c.blockLength }
   const bucket = () => new TokenBucket(c.rateLimit, undefined, () => clock.now())
   const addHost = (name: string, site: string, ip: string, rate: number, complete: boolean) =>
     fleet.addEngine({ name, site, ip, up: rate, down: rate }, complete, { ...options, uploadLimit: bucket(), downloadLimit: bucket() })
 
   const announce = (h: SimHost, event: 'started' | 'completed' | undefined) => {
-    const s = h.swarm!.stats
+    // A dead host reports what it has, nothing, and never gets more.
+    const s = h.swarm?.stats ?? { uploaded: 0, downloaded: 0, left: c.size }
     const res = registry.announce({
       infoHash: meta.infoHash, peerId: h.peerId, ip: h.ip, port: SIM_PORT, uploaded: s.uploaded, downloaded: s.downloaded, left: s.left,
       event, numwant: 200, compact: true, site: c.siteAware ? h.site : undefined,
     }, clock.now())
-    if (c.siteAware) h.swarm!.learnSite(h.site)
+    if (!h.swarm) return
+    if (c.siteAware) h.swarm.learnSite(h.site)
     h.swarm!.addPeers(res.peers.map((p) => ({ ip: p.ip, port: p.port })))
   }
 
@@ -137,6 +142,14 @@ export async function simulate(c: SimConfig): Promise<SimReport> {
     for (let i = 0; i < s.targets; i++) targets.push(addHost(`${s.name}-${i + 1}`, s.name, `10.${si + 1}.${Math.floor(i / 250)}.${(i % 250) + 2}`, c.hostRate, false))
   })
   start(source)
+  // Each remote site's first arrival, if asked, is a host that announces and never serves (it refuses every
+  // connection): the tracker must not leave its site waiting on it.
+  if (c.deadBridges) c.sites.forEach((s, si) => {
+    if (si === 0) return
+    const dead = fleet.addRaw({ name: `${s.name}-dead`, site: s.name, ip: `10.${si + 1}.255.1`, up: c.hostRate, down: c.hostRate }, (link) => link.close())
+    announce(dead, 'started')
+    clock.every(c.interval * 1000, () => announce(dead, undefined))
+  })
   for (const t of targets) clock.after(fleet.random() * c.startSpreadMs, () => start(t))
   await clock.run(() => targets.every((t) => t.doneAt !== null), c.limitS * 1000)
   const notDone = targets.filter((t) => t.doneAt === null).map((t) => ({ name: t.name, pieces: t.swarm!.stats.pieces, peers: t.swarm!.stats.peers, missingHeld: t.swarm!.missingHeld() }))

@@ -13,7 +13,7 @@ import { parseScrape } from './scrapeRequest.js'
 import { PASSKEY_REQUIRED, unlockPath } from './passkey.js'
 import type { SiteMap } from './siteMap.js'
 import type { SitePolicy } from './sitePolicy.js'
-import { SwarmRegistry } from './swarmRegistry.js'
+import { bridgeStallFor, SwarmRegistry } from './swarmRegistry.js'
 
 export interface TrackerOptions {
   port: number
@@ -99,6 +99,7 @@ export async function startTracker(opts: TrackerOptions): Promise<RunningTracker
     maxTorrents: opts.maxTorrents,
     maxPeersPerSwarm: opts.maxPeersPerTorrent,
     sitePolicy: opts.sitePolicy,
+    bridgeStallMs: bridgeStallFor(intervalMs),
   })
   const requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
   let allow = opts.allow

@@ -132,6 +132,14 @@ export class SiteIndex<T extends SitePeer> {
     if (promoted !== undefined) this.fetchingBridges.add(promoted)
   }
 
+  /** Is `p` one of its site's fetching bridges (an earliest arrival, not a seed)? */
+  isFetchingBridge(p: T): boolean {
+    const site = this.sites.get(p.site)
+    if (site === undefined || p.arrivedComplete) return false
+    const at = position(site.arrivals, p)
+    return at < this.policy.bridgesPerSite && site.arrivals[at] === p
+  }
+
   /** The bridges of `site`, seeds first, each group in arrival order. */
   bridges(site: string | undefined): T[] {
     const s = this.sites.get(site)

@@ -11,8 +11,11 @@ interface Record {
   /** Bytes still missing; 0 means seeder. */
   left: number
   lastSeen: number
-  /** When this peer first announced: the earliest peers of a site stay its bridges. */
-  readonly firstSeen: number
+  /**
+   * When this peer first announced: the earliest peers of a site stay its bridges. A bridge that stops
+   * progressing is moved back, as if it had just arrived (see `upsert`).
+   */
+  firstSeen: number
   /** Whether its first announce said it held everything (a seed from the start, such as the source). */
   readonly arrivedComplete: boolean
   site: string | undefined
@@ -28,6 +31,8 @@ interface Record {
   rateFrom: { at: number; downloaded: number; uploaded: number }
   /** When it last reported progress (less left, or more downloaded), or first announced. */
   lastProgress: number
+  /** Since when the tracker has seen it as one of its site's fetching bridges. */
+  bridgeSince: number | undefined
 }
 
 export type Peer = Readonly<Record>
@@ -57,10 +62,15 @@ export class Swarm {
   // The records themselves: a record changes site only through delete and add again.
   private readonly sites: SiteIndex<Record>
 
+  /**
+   * `bridgeStallMs`: a fetching bridge that reported no progress for this long (an announce interval) is taken
+   * for dead, and the next arrival of its site bridges instead.
+   */
   constructor(
     readonly infoHash: Uint8Array,
     now: number,
     policy: SitePolicy,
+    private readonly bridgeStallMs = Infinity,
   ) {
     this.lastAnnounce = now
     this.sites = new SiteIndex(policy)
@@ -106,8 +116,10 @@ export class Swarm {
         uploadRate: 0,
         rateFrom: { at: now, downloaded: req.downloaded, uploaded: req.uploaded },
         lastProgress: now,
+        bridgeSince: undefined,
       }
       this.sites.add(peer)
+      if (this.sites.isFetchingBridge(peer)) peer.bridgeSince = now
     } else {
       this.unlist(key, peer)
       if (peer.site !== req.site) {
@@ -125,6 +137,16 @@ export class Swarm {
         peer.rateFrom = { at: now, downloaded: req.downloaded, uploaded: req.uploaded }
       }
       if (req.left < peer.left || req.downloaded > peer.downloaded) peer.lastProgress = now
+      // A bridge that keeps announcing but gets nothing (a host that cannot reach the others or write its
+      // disk) would hold its site's only way in for good: it goes to the back of the arrivals. A peer that just
+      // became a bridge has a whole interval from then: its cross-site peers come with this answer.
+      if (!this.sites.isFetchingBridge(peer)) peer.bridgeSince = undefined
+      else if (req.left > 0 && now - Math.max(peer.lastProgress, (peer.bridgeSince ??= now)) >= this.bridgeStallMs) {
+        this.sites.delete(peer)
+        peer.firstSeen = now
+        peer.bridgeSince = undefined
+        this.sites.add(peer)
+      }
       peer.ip = req.ip
       peer.port = req.port
       peer.left = req.left
