@@ -55,7 +55,7 @@ test('the stall line names the missing pieces as ranges and who was there', () =
 })
 
 function stats(over: Partial<SwarmStats> = {}): SwarmStats {
-  return { pieces: 0, pieceCount: 10, left: 100, downloaded: 0, received: 0, receivedCrossSite: 0, uploaded: 0, refused: 0, peers: 0, hashFailures: 0, ...over }
+  return { pieces: 0, pieceCount: 10, left: 100, downloaded: 0, received: 0, receivedCrossSite: 0, uploaded: 0, refused: 0, peers: 0, peakPeers: 0, hashFailures: 0, ...over }
 }
 
 test('progress is logged only when something changed, every 5 s at most: an idle seed logs nothing', () => {

@@ -96,6 +96,7 @@ export async function openSession(args: {
       return { uploaded: s.uploaded, downloaded: s.downloaded, left: s.left }
     },
     onPeers: (peers) => swarm.addPeers(peers),
+    onSeeds: (complete) => swarm.learnSeeds(complete),
     // A site given with --site wins; otherwise the tracker's map decides.
     onSite: (site) => swarm.learnSite(site),
   })

@@ -18,6 +18,8 @@ export interface AnnouncerOptions {
   logger: Logger
   transfer: () => { uploaded: number; downloaded: number; left: number }
   onPeers: (peers: { ip: string; port: number }[]) => void
+  /** The tracker's count of complete peers, when it gives one. */
+  onSeeds?: (complete: number) => void
   /** The site the tracker placed us in, when it says (murder's tracker with a --sites map). */
   onSite?: (site: string) => void
 }
@@ -51,6 +53,7 @@ export class Announcer {
   private accept(res: AnnounceResponse, url: string): void {
     this.intervalMs = Math.min(MAX_INTERVAL_S, Math.max(MIN_INTERVAL_S, res.interval || 10)) * 1000
     this.incomplete = res.incomplete
+    if (res.complete !== undefined) this.opts.onSeeds?.(res.complete)
     // Before the peers: connections opened from this list already carry the site.
     if (res.site !== undefined) this.opts.onSite?.(res.site)
     this.opts.onPeers(res.peers)

@@ -1,61 +1,90 @@
-/** How long the source keeps refusing one peer's requests for one piece, from its first refusal. */
+/**
+ * How long the source keeps refusing one peer a piece, from its first refusal; asked again after that, it serves.
+ * A block asked again within it: the asker did not go elsewhere for it (a standard client).
+ */
 export const REFUSE_WINDOW_MS = 300
+/**
+ * The window for a piece only being sent, held by no other peer yet: it lands within a second or two, and the
+ * asker (connected to its recipient, most likely) then fetches it there. Asked again sooner, with the source
+ * serving, early peers took a second copy of the pieces in flight from it (0.45 copies with 30 peers).
+ */
+export const IN_FLIGHT_WINDOW_MS = 2000
+/** While its uplink is idle, the source still refuses a piece that at least this many other peers hold. */
+export const FEW_HOLDERS = 2
 
 /**
  * The source's uplink is the swarm's scarcest resource: it should carry each piece about once and leave the
- * rest to the peers. With this policy the source refuses (BEP 6 reject) a request for a piece that another
- * peer already holds or is being sent, while it has other requests to serve; the peer then fetches that
- * piece from the others. Unlike super-seeding the peers still choose what to ask for, so the source's uplink
- * never waits on a reveal. A peer is refused a piece only within one window after the first refusal: asked
- * again later, the source serves it, so no peer can starve (say, one that reaches no holder of the piece).
- * A peer that asks again for a block it was just refused does not go elsewhere for it (aria2c asks again at
- * once: 78,916 rejects in 6 s): refusing it only delays it, so it is never refused again, and a standard
- * client costs a refusal per block it had in flight, once. Pure bookkeeping; the swarm sends the rejects.
+ * rest to the peers. With this policy the source refuses (BEP 6 reject) a request for a piece that other peers
+ * hold or are being sent: while its uplink has other work, as soon as one other copy exists; while it is idle,
+ * once a few do (serving a piece only one peer holds then speeds the end and costs little). Holders include the
+ * swarm's complete peers that the tracker counts, not only those connected to the source: complete peers close
+ * their connections to it, and with a hundred peers arriving over a minute most copies are with them (serving
+ * whoever it saw no holder for, the source uploaded 7 copies to 100 peers). Unlike super-seeding the peers
+ * still choose what to ask for, so the uplink never waits on a reveal.
+ *
+ * No peer starves: one is refused a piece for at most a window from its first refusal, and a peer that asks for
+ * it again after that is served; a murder peer asks again only when no other peer serving it holds the piece. A peer that asks again at once for a block it
+ * was just refused does not go elsewhere for it (aria2c asks again at once: 78,916 rejects in 6 s): refusing it
+ * only delays it, so it is never refused again, and a standard client costs a refusal per block it had in
+ * flight, once. Pure bookkeeping; the swarm sends the rejects.
  */
 export class SpreadFirst {
-  /** The peer each piece was first served to, while it is connected. */
-  private readonly firstServed = new Map<number, string>()
+  /** Per piece, the connected peers the source has sent it to (or is sending it to). */
+  private readonly sentTo = new Map<number, Set<string>>()
+  /** Per peer and piece, when it was first refused. */
   private readonly refusing = new Map<string, Map<number, number>>()
-  /** Blocks refused to each peer within their piece's window, as `piece:offset`. */
-  private readonly refusedBlocks = new Map<string, Set<string>>()
-  /** Peers that asked again for a block they were refused: served whatever they ask. */
+  /** Per peer, when each block (`piece:offset`) was last refused. */
+  private readonly refusedBlocks = new Map<string, Map<string, number>>()
+  /** Peers that asked again at once for a block they were refused: served whatever they ask. */
   private readonly persistent = new Set<string>()
 
   constructor(private readonly windowMs = REFUSE_WINDOW_MS) {}
 
   /**
-   * Whether to refuse `peer` a block of `piece` now; when not, the piece counts as being sent to `peer`.
-   * `heldElsewhere`: another connected peer has the piece; `busy`: other peers have requests waiting, so
-   * refusing costs the uplink nothing.
+   * Whether to refuse `peer` a block of `piece` now; when not, the piece counts as sent to `peer`.
+   * `holders`: other peers that have the piece (connected, and complete ones the tracker counts); `busy`:
+   * other peers have requests waiting, so refusing costs the uplink nothing.
    */
-  refuse(peer: string, piece: number, offset: number, heldElsewhere: boolean, busy: boolean, now: number): boolean {
-    const first = this.firstServed.get(piece)
-    if (this.persistent.has(peer) || !busy || (!heldElsewhere && (first === undefined || first === peer))) {
-      if (first === undefined) this.firstServed.set(piece, peer)
+  refuse(peer: string, piece: number, offset: number, holders: number, busy: boolean, now: number): boolean {
+    let sent = this.sentTo.get(piece)
+    if (sent?.has(peer)) return false
+    // A peer sent the piece may hold it by now and be counted twice: that only makes the source refuse sooner.
+    const copies = holders + (sent?.size ?? 0)
+    if (this.persistent.has(peer) || copies < (busy ? 1 : FEW_HOLDERS) || this.windowOver(peer, piece, holders, now) || this.askedAtOnce(peer, piece, offset, now)) {
+      if (!sent) this.sentTo.set(piece, (sent = new Set()))
+      sent.add(peer)
       return false
     }
-    let windows = this.refusing.get(peer)
-    if (!windows) this.refusing.set(peer, (windows = new Map()))
-    let blocks = this.refusedBlocks.get(peer)
-    if (!blocks) this.refusedBlocks.set(peer, (blocks = new Set()))
-    const block = `${piece}:${offset}`
-    const until = windows.get(piece)
-    if (until !== undefined && now >= until) return false
-    if (until === undefined) windows.set(piece, now + this.windowMs)
-    if (blocks.has(block)) {
-      this.persistent.add(peer)
-      this.refusedBlocks.delete(peer)
-      return false
-    }
-    blocks.add(block)
     return true
   }
 
-  /** A peer left: pieces it was being sent are free to send to another. */
+  /** Starts the peer's window for the piece at its first refusal; true once it is over. */
+  private windowOver(peer: string, piece: number, holders: number, now: number): boolean {
+    let windows = this.refusing.get(peer)
+    if (!windows) this.refusing.set(peer, (windows = new Map()))
+    const since = windows.get(piece)
+    if (since === undefined) windows.set(piece, now)
+    return since !== undefined && now - since >= (holders > 0 ? this.windowMs : IN_FLIGHT_WINDOW_MS)
+  }
+
+  /** Records the block's refusal; true (and the peer persistent from now on) if it was refused just before. */
+  private askedAtOnce(peer: string, piece: number, offset: number, now: number): boolean {
+    let blocks = this.refusedBlocks.get(peer)
+    if (!blocks) this.refusedBlocks.set(peer, (blocks = new Map()))
+    const block = `${piece}:${offset}`
+    const last = blocks.get(block)
+    blocks.set(block, now)
+    if (last === undefined || now - last >= this.windowMs) return false
+    this.persistent.add(peer)
+    this.refusedBlocks.delete(peer)
+    return true
+  }
+
+  /** A peer left: pieces it was being sent no longer count as copies. */
   forget(peer: string): void {
     this.refusing.delete(peer)
     this.refusedBlocks.delete(peer)
     this.persistent.delete(peer)
-    for (const [piece, p] of this.firstServed) if (p === peer) this.firstServed.delete(piece)
+    for (const sent of this.sentTo.values()) sent.delete(peer)
   }
 }

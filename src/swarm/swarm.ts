@@ -74,6 +74,8 @@ export interface SwarmStats {
   /** Block requests refused (BEP 6 reject) by spreading first: a source's count of what it left to the peers. */
   refused: number
   peers: number
+  /** Most connections held at once (handshaken or not), for checking --max-peers. */
+  peakPeers: number
   hashFailures: number
 }
 
@@ -103,7 +105,7 @@ export class Swarm extends EventEmitter {
   private revealTimer: Timer | null = null
   private readonly clock: Clock
   private fillScheduled = false
-  private readonly counters = { downloaded: 0, received: 0, receivedCrossSite: 0, uploaded: 0, refused: 0, hashFailures: 0 }
+  private readonly counters = { downloaded: 0, received: 0, receivedCrossSite: 0, uploaded: 0, refused: 0, peakPeers: 0, hashFailures: 0 }
   private bytesHeld = 0
   private readonly superSeeder: SuperSeeder | null
   private readonly spread: SpreadFirst | null
@@ -111,6 +113,8 @@ export class Swarm extends EventEmitter {
   private readonly choking: ChokeRounds
   /** Our site: from --site, or else as the tracker's map places us. */
   private site: string | undefined
+  /** Complete peers besides this one, as the tracker last counted them. */
+  private seedsElsewhere = 0
   /** Per piece, how many same-site peers hold it. */
   private readonly localAvailability: Uint32Array
   private readonly metadataExtension: ReturnType<typeof metadataServer>
@@ -157,10 +161,9 @@ export class Swarm extends EventEmitter {
         conn.roundUp += bytes
       },
       // Across sites the tracker's policy decides who reaches whom: refusing there could only slow a bridge.
-      // A peer near its end is served whatever it asks: a refusal there only makes it the last one done.
       refuse: (conn, piece, offset) => {
-        const refused = this.spread !== null && (!this.site || conn.local) && !this.nearlyDone(conn) &&
-          this.spread.refuse(conn.id, piece, offset, this.picker.availabilityOf(piece) > 0, this.othersWaiting(conn), this.clock.now())
+        const refused = this.spread !== null && (!this.site || conn.local) &&
+          this.spread.refuse(conn.id, piece, offset, this.holders(piece), this.othersWaiting(conn), this.clock.now())
         if (refused) this.counters.refused++
         return refused
       },
@@ -287,6 +290,7 @@ export class Swarm extends EventEmitter {
     const c = new PeerConnection(link, outgoing, address, meta.pieceCount, new PipelineDepth(this.pipelines.murder, this.clock.now()))
     const { wire } = c
     this.conns.add(c)
+    this.counters.peakPeers = Math.max(this.counters.peakPeers, this.conns.size)
     wire.on('protocol-error', (reason: string) => this.drop(c, reason, true))
     wire.use(this.metadataExtension)
     wire.extendedHandshake['reqq'] = MAX_QUEUED_UPLOADS
@@ -607,9 +611,17 @@ export class Swarm extends EventEmitter {
     }
   }
 
-  private nearlyDone(conn: PeerConnection): boolean {
-    const { pieceCount } = this.opts.meta
-    return conn.pieces === 'all' || pieceCount - conn.pieces.count <= pieceCount / 20
+  /**
+   * Other peers that hold a piece: connected ones, and the complete peers the tracker counts (they close their
+   * connections to a complete source). Only without sites: the tracker's count spans every site.
+   */
+  private holders(piece: number): number {
+    return this.picker.availabilityOf(piece) + (this.site ? 0 : this.seedsElsewhere)
+  }
+
+  /** The tracker's count of complete peers, this one included. */
+  learnSeeds(complete: number): void {
+    this.seedsElsewhere = Math.max(0, complete - (this.finished ? 1 : 0))
   }
 
   /**

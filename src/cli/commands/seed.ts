@@ -49,7 +49,7 @@ export async function startSeeding(args: { meta: Metainfo; storage: FileStorage;
     async stop(why = {}) {
       stopProgress()
       swarm.close()
-      logger.info({ ...why, uploaded: swarm.stats.uploaded, refused: swarm.stats.refused }, 'seed stopping')
+      logger.info({ ...why, uploaded: swarm.stats.uploaded, refused: swarm.stats.refused, peakPeers: swarm.stats.peakPeers }, 'seed stopping')
       await Promise.all([announcer.stop(), listener.close()])
     },
   }
