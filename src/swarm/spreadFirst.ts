@@ -16,17 +16,17 @@ export const FEW_HOLDERS = 2
  * The source's uplink is the swarm's scarcest resource: it should carry each piece about once and leave the
  * rest to the peers. With this policy the source refuses (BEP 6 reject) a request for a piece that other peers
  * hold or are being sent: while its uplink has other work, as soon as one other copy exists; while it is idle,
- * once a few do (serving a piece only one peer holds then speeds the end and costs little). Holders include the
+ * once two do (serving a piece only one peer holds then speeds the end and costs little). Holders include the
  * swarm's complete peers that the tracker counts, not only those connected to the source: complete peers close
  * their connections to it, and with a hundred peers arriving over a minute most copies are with them (serving
- * whoever it saw no holder for, the source uploaded 7 copies to 100 peers). Unlike super-seeding the peers
+ * whoever it saw no holder for, the source uploaded 5 to 7 copies to 100 peers). Unlike super-seeding the peers
  * still choose what to ask for, so the uplink never waits on a reveal.
  *
  * No peer starves: one is refused a piece for at most a window from its first refusal, and a peer that asks for
- * it again after that is served; a murder peer asks again only when no other peer serving it holds the piece. A peer that asks again at once for a block it
- * was just refused does not go elsewhere for it (aria2c asks again at once: 78,916 rejects in 6 s): refusing it
- * only delays it, so it is never refused again, and a standard client costs a refusal per block it had in
- * flight, once. Pure bookkeeping; the swarm sends the rejects.
+ * it again after that (a murder peer does so unprompted only for a piece no other peer would give it) is served.
+ * A peer that asks again at once for a block it was just refused does not go elsewhere for it (aria2c asks again
+ * at once: 78,916 rejects in 6 s): refusing it only delays it, so it is never refused again, and a standard
+ * client costs a refusal per block it had in flight, once. Pure bookkeeping; the swarm sends the rejects.
  */
 export class SpreadFirst {
   /** Per piece, the connected peers the source has sent it to (or is sending it to). */
