@@ -19,7 +19,7 @@ test('100 peers on 127.0.0.2-101: every copy exact, the source uploads at most 2
     assert.ok(p.peakPeers <= o.maxPeers, `${p.address} held ${p.peakPeers} connections at once, --max-peers ${o.maxPeers}`)
   }
   assert.ok(r.seedPeakPeers <= o.maxPeers, `the seed held ${r.seedPeakPeers} connections at once`)
-  // Issue 17's target is 1.5 copies: 1.36-1.91 in four runs here (5.07-5.28 before spread first counted the
+  // Issue 17's target is 1.5 copies: 1.36-2.14 in five runs here (5.07-5.28 before spread first counted the
   // swarm's holders); the bound is set where a run of this policy stays, well below a regression.
   assert.ok(r.copies <= 2.5, `the source uploaded ${r.copies.toFixed(2)} copies`)
 })
