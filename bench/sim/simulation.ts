@@ -122,6 +122,7 @@ export async function simulate(c: SimConfig): Promise<SimReport> {
       event, numwant: 200, compact: true, site: c.siteAware ? h.site : undefined,
     }, clock.now())
     if (!h.swarm) return
+    h.swarm.learnSeeds(res.complete)
     if (c.siteAware) h.swarm.learnSite(h.site)
     h.swarm!.addPeers(res.peers.map((p) => ({ ip: p.ip, port: p.port })))
   }
