@@ -94,3 +94,14 @@ test('with the CPU modelled, all flows together move no more than the cores allo
   assert.ok(Math.abs(total - 2e6) < 1e5, `${total} bytes in 1 s`)
   assert.ok(Math.abs(moved[0]! - moved[1]!) < 1e5, 'shared evenly')
 })
+
+test('shared as TCP shares, a flow with a longer round trip gets less of a common uplink', async () => {
+  const clock = new SimClock()
+  // Round trips of 2 ms and 82 ms plus a 4 ms queue: weights 1/6 and 1/86.
+  const net = new Network(clock, [{ name: 'a', rate: 1e9, delayMs: 0 }, { name: 'b', rate: 1e9, delayMs: 40 }], 10, 1, undefined, { queueMs: 4, alpha: 1 })
+  const s = host('s', 'a', 1e6)
+  const [near, far] = await share(net, clock, [[s, host('near', 'a', 1e7)], [s, host('far', 'b', 1e7)]], 1000)
+  const expected = 1e6 * (1 / 86) / (1 / 6 + 1 / 86)
+  assert.ok(Math.abs(far! - expected) < 2e4, `the far flow moved ${far}, expected about ${expected.toFixed(0)}`)
+  assert.ok(near! + far! > 0.97e6, 'the uplink stays full')
+})

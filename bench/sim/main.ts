@@ -23,6 +23,7 @@ const USAGE = `npm run bench -- sim [--preset lab|sites|scale|scale5000] [option
   --tick <ms>           network model step (default 10)
   --cpu <cores>:<s/MB>  model the lab's machine: every host on <cores> cores, each MB moved costing <s/MB> of
                         CPU, sender and receiver together (the lab's targets + source CPU over the bytes received)
+  --rtt-bias <q>:<a>    share links as TCP does: each flow in proportion to (round trip + q ms)^-a (default: fairly)
   --start-spread <ms>   targets start spread over this long (default 400; the lab's peers' start-up)
   --block <bytes>       bytes per request (default 16K, as murder asks; up to 128K runs large fleets faster)
   --runs <n>            runs (default 1), seeded --seed, --seed + 1, ...
@@ -72,6 +73,7 @@ function configOf(v: Record<string, string | boolean | undefined>): SimConfig {
     blockLength: parseSize(get('block', '16K')),
     startSpreadMs: num('start-spread', String(DEFAULT_SIM.startSpreadMs)),
     cpu: cpuOf(v['cpu'] as string | undefined),
+    rttBias: rttBiasOf(v['rtt-bias'] as string | undefined),
   }
 }
 
@@ -80,6 +82,13 @@ function cpuOf(text: string | undefined): SimConfig['cpu'] {
   const [cores, perMB] = text.split(':').map(Number)
   if (!(cores! > 0) || !(perMB! > 0)) throw new Error('--cpu takes <cores>:<seconds per MB>, e.g. 2:0.027')
   return { cores: cores!, secondsPerMB: perMB! }
+}
+
+function rttBiasOf(text: string | undefined): SimConfig['rttBias'] {
+  if (text === undefined) return undefined
+  const [queueMs, alpha] = text.split(':').map(Number)
+  if (!(queueMs! >= 0) || !(alpha! > 0)) throw new Error('--rtt-bias takes <queue ms>:<alpha>, e.g. 50:1')
+  return { queueMs: queueMs!, alpha: alpha! }
 }
 
 const f2 = (n: number | null) => (n === null ? '—' : n.toFixed(2))
@@ -98,12 +107,12 @@ function format(c: SimConfig, r: SimReport): string {
 }
 
 /** Runs the simulator on a lab report's configuration and prints measured against simulated. */
-async function compareWithLab(labPath: string, calibrationPath: string, runs: number, seed: number): Promise<number> {
+async function compareWithLab(labPath: string, calibrationPath: string, runs: number, seed: number, rttBias: SimConfig['rttBias']): Promise<number> {
   const lab = await readLab(labPath)
   const calibration = measured(await readLab(calibrationPath))
   const m = measured(lab)
   if (m.length === 0 || calibration.length === 0) throw new Error('no completed murder scenario in the lab report')
-  const config = configOfLab(lab, calibration)
+  const config = { ...configOfLab(lab, calibration), rttBias }
   const rows: string[][] = m.map((x, i) => [`lab ${i + 1}`, x.allDoneS.toFixed(2), x.sourceCopies.toFixed(2), x.wanCopies?.toFixed(2) ?? '—'])
   for (let i = 0; i < runs; i++) {
     const r = await simulate({ ...config, seed: seed + i })
@@ -120,7 +129,7 @@ async function main(): Promise<number> {
     options: {
       preset: { type: 'string' }, targets: { type: 'string' }, rate: { type: 'string' }, 'source-rate': { type: 'string' },
       'wan-rate': { type: 'string' }, 'wan-delay': { type: 'string' }, delay: { type: 'string' }, size: { type: 'string' },
-      'piece-length': { type: 'string' }, 'max-peers': { type: 'string' }, 'rate-limit': { type: 'string' }, interval: { type: 'string' }, 'dead-bridges': { type: 'boolean' }, 'no-sites': { type: 'boolean' }, tick: { type: 'string' }, block: { type: 'string' }, cpu: { type: 'string' }, 'start-spread': { type: 'string' },
+      'piece-length': { type: 'string' }, 'max-peers': { type: 'string' }, 'rate-limit': { type: 'string' }, interval: { type: 'string' }, 'dead-bridges': { type: 'boolean' }, 'no-sites': { type: 'boolean' }, tick: { type: 'string' }, block: { type: 'string' }, cpu: { type: 'string' }, 'rtt-bias': { type: 'string' }, 'start-spread': { type: 'string' },
       runs: { type: 'string' }, 'from-lab': { type: 'string' }, calibrate: { type: 'string' }, seed: { type: 'string' }, json: { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean' },
     },
   })
@@ -128,7 +137,7 @@ async function main(): Promise<number> {
     process.stdout.write(`${USAGE}\n`)
     return 0
   }
-  if (v['from-lab']) return compareWithLab(v['from-lab'], v.calibrate ?? v['from-lab'], Number(v.runs ?? 3), Number(v.seed ?? 1))
+  if (v['from-lab']) return compareWithLab(v['from-lab'], v.calibrate ?? v['from-lab'], Number(v.runs ?? 3), Number(v.seed ?? 1), rttBiasOf(v['rtt-bias']))
   const config = configOf(v)
   const reports: SimReport[] = []
   for (let i = 0; i < Number(v.runs ?? 1); i++) {

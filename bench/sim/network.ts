@@ -39,7 +39,7 @@ export class Flow {
   private drainWaiters: (() => void)[] = []
   closed = false
 
-  constructor(readonly net: Network, readonly from: NetHost, readonly to: NetHost, readonly delayMs: number) {}
+  constructor(readonly net: Network, readonly from: NetHost, readonly to: NetHost, readonly delayMs: number, readonly weight = 1) {}
 
   get crossSite(): boolean {
     return this.from.site !== this.to.site
@@ -124,7 +124,15 @@ export class Network {
    * `cpu`: every host runs on one machine of `cores` cores, and each byte moved costs its sender and receiver
    * `secondsPerByte` of CPU together: the namespace lab, where 9 processes share 2 cores, is CPU-bound.
    */
-  constructor(readonly clock: SimClock, sites: readonly NetSite[], readonly tickMs: number, readonly lanDelayMs: number, readonly cpu?: { cores: number; secondsPerByte: number }) {
+  constructor(
+    readonly clock: SimClock,
+    sites: readonly NetSite[],
+    readonly tickMs: number,
+    readonly lanDelayMs: number,
+    readonly cpu?: { cores: number; secondsPerByte: number },
+    /** TCP's share of a bottleneck falls with the round trip: weights (round trip + queue)^-alpha; fair if unset. */
+    readonly rttBias?: { queueMs: number; alpha: number },
+  ) {
     for (const s of sites) this.sites.set(s.name, s)
   }
 
@@ -135,7 +143,9 @@ export class Network {
   }
 
   flow(from: NetHost, to: NetHost): Flow {
-    return new Flow(this, from, to, this.delay(from, to))
+    const delay = this.delay(from, to)
+    const bias = this.rttBias
+    return new Flow(this, from, to, delay, bias ? (2 * delay + bias.queueMs) ** -bias.alpha : 1)
   }
 
   activate(flow: Flow): void {
@@ -211,16 +221,19 @@ function allocate(flows: readonly Flow[], stages: readonly Stage[], second: bool
   })
 }
 
+/** Shares `cap` among the flows in proportion to their weights, a flow that needs less leaving the rest. */
 function waterFill(group: Flow[], cap: number, stage: number): void {
-  group.sort((a, b) => a.alloc - b.alloc)
+  group.sort((a, b) => a.alloc / a.weight - b.alloc / b.weight)
   let left = cap
-  for (let i = 0; i < group.length; i++) {
-    const share = left / (group.length - i)
-    const f = group[i]!
+  let weights = 0
+  for (const f of group) weights += f.weight
+  for (const f of group) {
+    const share = (left * f.weight) / weights
     if (f.alloc > share) {
       f.alloc = share
       f.cutAt = stage
     }
     left -= f.alloc
+    weights -= f.weight
   }
 }

@@ -44,6 +44,8 @@ export interface FleetOptions {
   random: () => number
   /** All hosts on one machine of this many cores, a byte moved costing this much CPU (see Network). */
   cpu?: { cores: number; secondsPerByte: number }
+  /** Shares by round trip, as TCP's (see Network). */
+  rttBias?: { queueMs: number; alpha: number }
 }
 
 /** A torrent of one file of `size` bytes; its piece hashes are never checked. */
@@ -70,7 +72,7 @@ export class SimFleet {
 
   constructor(opts: FleetOptions) {
     this.random = opts.random
-    this.net = new Network(this.clock, opts.sites, opts.tickMs, opts.lanDelayMs, opts.cpu)
+    this.net = new Network(this.clock, opts.sites, opts.tickMs, opts.lanDelayMs, opts.cpu, opts.rttBias)
     this.meta = simTorrent(opts.size, opts.pieceLength)
     this.layout = { pieceLength: this.meta.pieceLength, length: opts.size, pieceCount: this.meta.pieceCount, files: [{ length: opts.size, offset: 0 }] }
   }

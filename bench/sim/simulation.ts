@@ -48,6 +48,8 @@ export interface SimConfig {
   rateLimit: number
   /** The lab's machine: every host on `cores` cores, `secondsPerMB` of CPU per MB moved (sender and receiver). */
   cpu?: { cores: number; secondsPerMB: number }
+  /** Links shared as TCP shares them, by round trip plus the bottleneck's queue (see Network); fairly if unset. */
+  rttBias?: { queueMs: number; alpha: number }
 }
 
 export const DEFAULT_SIM: Omit<SimConfig, 'sites' | 'size'> = {
@@ -106,7 +108,7 @@ export function simLowerBound(c: SimConfig): number {
 export async function simulate(c: SimConfig): Promise<SimReport> {
   const started = performance.now()
   const fleet = new SimFleet({ sites: c.sites.map((s) => ({ name: s.name, rate: s.wanRate, delayMs: s.wanDelayMs })), tickMs: c.tickMs, lanDelayMs: c.lanDelayMs, size: c.size, pieceLength: c.pieceLength, random: prng(c.seed),
-    cpu: c.cpu && { cores: c.cpu.cores, secondsPerByte: c.cpu.secondsPerMB / 1e6 } })
+    cpu: c.cpu && { cores: c.cpu.cores, secondsPerByte: c.cpu.secondsPerMB / 1e6 }, rttBias: c.rttBias })
   const { clock, meta } = fleet
   const registry = new SwarmRegistry({ peerTtlMs: 2 * c.interval * 1000 + 5000, random: fleet.random, bridgeStallMs: bridgeStallFor(c.interval * 1000) })
   const options = { maxPeers: c.maxPeers, maxUploads: c.maxUploads, memoryBudget: c.memoryBudget, blockLength: c.blockLength }
