@@ -5,3 +5,8 @@ export function parseSize(s: string): number {
   const mult = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't']
   return Math.round(Number(m[1]) * mult)
 }
+
+/** Megabits per second as bytes per second. */
+export function mbit(n: number): number {
+  return (n * 1e6) / 8
+}

@@ -3,9 +3,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { DEFAULT_SIM, simulate, type SimConfig } from '../bench/sim/simulation.js'
+import { mbit } from '../bench/units.js'
 
 const MiB = 1024 * 1024
-const mbit = (n: number) => (n * 1e6) / 8
 
 test('two sites: every run completes near the bound, and the remote site pulls about one copy across', async () => {
   const config: SimConfig = {

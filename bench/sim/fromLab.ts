@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import type { LabReport, SitesReport } from '../report.js'
+import { mbit } from '../units.js'
 import { DEFAULT_SIM, type SimConfig } from './simulation.js'
 
 /** What a lab run of murder measured, for the simulator to be compared with. */
@@ -41,7 +42,6 @@ export function measured(report: AnyLab): Measured[] {
 /** The lab's configuration as the simulator takes it, with the lab machine's CPU and start-up from `calibration`. */
 export function configOfLab(report: AnyLab, calibration: Measured[]): SimConfig {
   const p = report.params
-  const mbit = (n: number) => (n * 1e6) / 8
   const murder = report.scenarios.find((s) => s.scenario === 'murder')
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length
   const sites = report.kind === 'lab'

@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { choosePieceLength } from '../../src/torrent/pieceLength.js'
-import { parseSize } from '../units.js'
+import { mbit, parseSize } from '../units.js'
 import { table } from '../report.js'
 import { configOfLab, measured, readLab } from './fromLab.js'
 import { DEFAULT_SIM, simulate, type SimConfig, type SimReport } from './simulation.js'
@@ -50,25 +50,25 @@ function configOf(v: Record<string, string | boolean | undefined>): SimConfig {
     if (!Number.isFinite(n) || n < 0) throw new Error(`--${k} must be a number ≥ 0`)
     return n
   }
-  const mbit = (k: string, d: string) => (num(k, d) * 1e6) / 8
+  const rate = (k: string, d: string) => mbit(num(k, d))
   const size = parseSize(get('size', '128M'))
   const counts = get('targets', '8').split(',').map((t) => Number(t))
   if (counts.some((n) => !Number.isInteger(n) || n < 0)) throw new Error('--targets takes counts per site: 8 or 4,4')
-  const sites = counts.map((targets, i) => ({ name: String.fromCharCode(97 + i), targets, wanRate: mbit('wan-rate', '50'), wanDelayMs: num('wan-delay', '40') }))
-  const hostRate = mbit('rate', '100')
+  const sites = counts.map((targets, i) => ({ name: String.fromCharCode(97 + i), targets, wanRate: rate('wan-rate', '50'), wanDelayMs: num('wan-delay', '40') }))
+  const hostRate = rate('rate', '100')
   return {
     ...DEFAULT_SIM,
     sites,
     size,
     hostRate,
-    sourceRate: v['source-rate'] === undefined ? hostRate : mbit('source-rate', '100'),
+    sourceRate: v['source-rate'] === undefined ? hostRate : rate('source-rate', '100'),
     lanDelayMs: num('delay', '0.05'),
     pieceLength: v['piece-length'] === undefined ? choosePieceLength(size) : parseSize(v['piece-length'] as string),
     maxPeers: num('max-peers', String(DEFAULT_SIM.maxPeers)),
     siteAware: v['no-sites'] !== true,
     interval: num('interval', String(DEFAULT_SIM.interval)),
     deadBridges: v['dead-bridges'] === true,
-    rateLimit: v['rate-limit'] === undefined ? Infinity : mbit('rate-limit', '0'),
+    rateLimit: v['rate-limit'] === undefined ? Infinity : rate('rate-limit', '0'),
     tickMs: num('tick', '10'),
     blockLength: parseSize(get('block', '16K')),
     startSpreadMs: num('start-spread', String(DEFAULT_SIM.startSpreadMs)),
