@@ -62,3 +62,22 @@ test('a remote site whose first arrival announces and never serves waits about o
   const waited = dead.allDoneS! - healthy.allDoneS!
   assert.ok(waited <= 1.2 * config.interval, `the remote sites were done ${waited.toFixed(1)} s later than without a dead bridge (interval ${config.interval} s)`)
 })
+
+test('two sites with TCP-like sharing: WAN first keeps the WAN busy while site a fetches, and site a still finishes near its own bound', async () => {
+  // The two-site lab at half size: local flows (0.1 ms round trip) take a host's uplink from one 80 ms across.
+  const config: SimConfig = {
+    ...DEFAULT_SIM,
+    sites: [{ name: 'a', targets: 4, wanRate: mbit(50), wanDelayMs: 40 }, { name: 'b', targets: 4, wanRate: mbit(50), wanDelayMs: 40 }],
+    size: 64 * MiB, pieceLength: 256 * 1024, blockLength: 64 * 1024, rttBias: { queueMs: 4, alpha: 1 }, limitS: 120,
+  }
+  const siteABound = config.size / config.sourceRate
+  for (let seed = 1; seed <= 2; seed++) {
+    const [first, held] = [await simulate({ ...config, seed }), await simulate({ ...config, seed, wanFirst: false })]
+    for (const r of [first, held]) assert.deepEqual(r.notDone, [])
+    assert.ok(first.allDoneS! <= 1.25 * first.lowerBoundS, `seed ${seed}: all done ${first.allDoneS} s for a bound of ${first.lowerBoundS} s`)
+    assert.ok(held.allDoneS! > 1.25 * held.lowerBoundS, `seed ${seed}: without WAN first ${held.allDoneS} s (the case this guards)`)
+    const siteA = Math.max(...(first.finishS.slice(0, 4) as number[]))
+    assert.ok(siteA <= 1.2 * siteABound, `seed ${seed}: site a done at ${siteA} s for its own bound of ${siteABound} s`)
+    assert.ok(first.wanCopies['b']! <= 1.1, `seed ${seed}: ${first.wanCopies['b']} copies crossed`)
+  }
+})

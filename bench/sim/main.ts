@@ -18,6 +18,7 @@ const USAGE = `npm run bench -- sim [--preset lab|sites|scale|scale5000] [option
   --max-peers <n>       connections per peer (default as murder's)
   --interval <s>        the tracker's announce interval (default 10)
   --dead-bridges        each remote site's first arrival announces and never serves
+  --no-wan-first        peers do not hold back uploads to their site while a peer across waits (to compare)
   --rate-limit <mbit>   --max-upload-rate and --max-download-rate on every host (default none)
   --no-sites            the tracker has no site map
   --tick <ms>           network model step (default 10)
@@ -68,6 +69,7 @@ function configOf(v: Record<string, string | boolean | undefined>): SimConfig {
     siteAware: v['no-sites'] !== true,
     interval: num('interval', String(DEFAULT_SIM.interval)),
     deadBridges: v['dead-bridges'] === true,
+    wanFirst: v['no-wan-first'] !== true,
     rateLimit: v['rate-limit'] === undefined ? Infinity : rate('rate-limit', '0'),
     tickMs: num('tick', '10'),
     blockLength: parseSize(get('block', '16K')),
@@ -129,7 +131,7 @@ async function main(): Promise<number> {
     options: {
       preset: { type: 'string' }, targets: { type: 'string' }, rate: { type: 'string' }, 'source-rate': { type: 'string' },
       'wan-rate': { type: 'string' }, 'wan-delay': { type: 'string' }, delay: { type: 'string' }, size: { type: 'string' },
-      'piece-length': { type: 'string' }, 'max-peers': { type: 'string' }, 'rate-limit': { type: 'string' }, interval: { type: 'string' }, 'dead-bridges': { type: 'boolean' }, 'no-sites': { type: 'boolean' }, tick: { type: 'string' }, block: { type: 'string' }, cpu: { type: 'string' }, 'rtt-bias': { type: 'string' }, 'start-spread': { type: 'string' },
+      'piece-length': { type: 'string' }, 'max-peers': { type: 'string' }, 'rate-limit': { type: 'string' }, interval: { type: 'string' }, 'dead-bridges': { type: 'boolean' }, 'no-wan-first': { type: 'boolean' }, 'no-sites': { type: 'boolean' }, tick: { type: 'string' }, block: { type: 'string' }, cpu: { type: 'string' }, 'rtt-bias': { type: 'string' }, 'start-spread': { type: 'string' },
       runs: { type: 'string' }, 'from-lab': { type: 'string' }, calibrate: { type: 'string' }, seed: { type: 'string' }, json: { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean' },
     },
   })

@@ -44,6 +44,8 @@ export interface SimConfig {
   seed: number
   /** Each remote site's first arrival announces and never serves (a dead bridge). */
   deadBridges: boolean
+  /** Peers hold back uploads to their site while a peer across waits on them (the engine's default; off to compare). */
+  wanFirst: boolean
   /** --max-upload-rate and --max-download-rate of every host, bytes/s (Infinity: none), as rate limits stand in for links. */
   rateLimit: number
   /** The lab's machine: every host on `cores` cores, `secondsPerMB` of CPU per MB moved (sender and receiver). */
@@ -69,6 +71,7 @@ export const DEFAULT_SIM: Omit<SimConfig, 'sites' | 'size'> = {
   seed: 1,
   rateLimit: Infinity,
   deadBridges: false,
+  wanFirst: true,
 }
 
 export interface SimReport {
@@ -111,7 +114,7 @@ export async function simulate(c: SimConfig): Promise<SimReport> {
     cpu: c.cpu && { cores: c.cpu.cores, secondsPerByte: c.cpu.secondsPerMB / 1e6 }, rttBias: c.rttBias })
   const { clock, meta } = fleet
   const registry = new SwarmRegistry({ peerTtlMs: 2 * c.interval * 1000 + 5000, random: fleet.random, bridgeStallMs: bridgeStallFor(c.interval * 1000) })
-  const options = { maxPeers: c.maxPeers, maxUploads: c.maxUploads, memoryBudget: c.memoryBudget, blockLength: c.blockLength }
+  const options = { maxPeers: c.maxPeers, maxUploads: c.maxUploads, memoryBudget: c.memoryBudget, blockLength: c.blockLength, wanFirst: c.wanFirst }
   const bucket = () => new TokenBucket(c.rateLimit, undefined, () => clock.now())
   const addHost = (name: string, site: string, ip: string, rate: number, complete: boolean) =>
     fleet.addEngine({ name, site, ip, up: rate, down: rate }, complete, { ...options, uploadLimit: bucket(), downloadLimit: bucket() })

@@ -18,6 +18,7 @@ import { REFUSE_WINDOW_MS, SpreadFirst } from './spreadFirst.js'
 import { STARVING_MS, SuperSeeder } from './superSeed.js'
 import { HANDSHAKE_TIMEOUT_MS } from './wire.js'
 import { wallClock, type Clock, type Timer } from './clock.js'
+import { WanFirst } from './wanFirst.js'
 import type { WireDialer, WireLink } from './peerWire.js'
 
 export interface SwarmOptions {
@@ -48,6 +49,8 @@ export interface SwarmOptions {
   random?: () => number
   /** Bytes asked per request: 16 KiB (BLOCK_LENGTH), as every client does; the simulator asks more to run faster. */
   blockLength?: number
+  /** Hold back uploads to our site while a peer across a WAN waits on us (WanFirst; not for a complete source). Default on. */
+  wanFirst?: boolean
 }
 
 /** How long a refused piece is asked of other peers: past the refusing source's window, so asking it again is served. */
@@ -117,6 +120,9 @@ export class Swarm extends EventEmitter {
   private seedsElsewhere = 0
   /** Per piece, how many same-site peers hold it. */
   private readonly localAvailability: Uint32Array
+  /** Peers in another site (both sites known): what WAN first serves first. */
+  private readonly across = new Set<PeerConnection>()
+  private readonly wanFirst: WanFirst | null
   private readonly metadataExtension: ReturnType<typeof metadataServer>
   private readonly blockLength: number
   /** Pipeline settings for murder peers and for other clients, in blocks of `blockLength`. */
@@ -159,7 +165,9 @@ export class Swarm extends EventEmitter {
       sent: (conn, bytes) => {
         this.counters.uploaded += bytes
         conn.roundUp += bytes
+        this.wanFirst?.sent(bytes)
       },
+      pace: (conn) => (this.wanFirst && conn.local && this.acrossWaiting() ? this.wanFirst.localPace() : null),
       // Across sites the tracker's policy decides who reaches whom: refusing there could only slow a bridge.
       refuse: (conn, piece, offset) => {
         const refused = this.spread !== null && (!this.site || conn.local) &&
@@ -181,6 +189,9 @@ export class Swarm extends EventEmitter {
     this.metadataExtension = metadataServer(meta.infoBytes)
     this.haves = new HaveAnnouncer(this.clock, (c) => this.conns.has(c))
     this.choking = new ChokeRounds(this.clock, opts.maxUploads, () => [...this.conns])
+    // The source keeps its uplink for its own site: only it can give that site pieces, while the WAN can be fed
+    // by the site's peers (in the simulator, holding back at the source too delayed site A by a third).
+    this.wanFirst = opts.wanFirst !== false && !have.complete ? new WanFirst(() => this.clock.now()) : null
     this.superSeeder = opts.superSeed && have.complete ? new SuperSeeder(meta.pieceCount, window) : null
     this.spread = opts.spreadFirst && !opts.superSeed && have.complete ? new SpreadFirst() : null
   }
@@ -225,7 +236,12 @@ export class Swarm extends EventEmitter {
 
   /** Marks a peer local once both sites are known and equal, counting its pieces as held in our site. */
   private updateLocal(conn: PeerConnection): void {
-    if (conn.local || this.site === undefined || conn.remoteSite !== this.site) return
+    if (conn.local || this.site === undefined || conn.remoteSite === undefined) return
+    if (conn.remoteSite !== this.site) {
+      this.across.add(conn)
+      return
+    }
+    this.across.delete(conn)
     conn.local = true
     this.countLocal(conn, 1)
   }
@@ -648,6 +664,12 @@ export class Swarm extends EventEmitter {
     return false
   }
 
+  /** A peer across a WAN link waits on our uploads. */
+  private acrossWaiting(): boolean {
+    for (const c of this.across) if (c.backlogged) return true
+    return false
+  }
+
   private drop(conn: PeerConnection, reason: string, ban = false): void {
     if (ban) {
       // Named once, even when more of its pieces fail their hash after it was dropped.
@@ -673,6 +695,7 @@ export class Swarm extends EventEmitter {
 
   private remove(conn: PeerConnection): void {
     if (!this.conns.delete(conn)) return
+    this.across.delete(conn)
     if (conn.id && this.byId.get(conn.id) === conn) {
       this.byId.delete(conn.id)
       this.superSeeder?.forget(conn.id)

@@ -28,6 +28,8 @@ export interface UploaderHost {
   /** Whether to refuse (BEP 6 reject) this request rather than serve it; asked only of fast-extension peers. */
   refuse: (conn: PeerConnection, piece: number, offset: number) => boolean
   fatal: (err: UserError) => void
+  /** A further limit on uploads to this peer now (WAN first holding back local peers), or null. */
+  pace: (conn: PeerConnection) => TokenBucket | null
 }
 
 /**
@@ -69,14 +71,17 @@ export class Uploader {
           }
           return
         }
-        if (host.limit.delayFor(conn.uploads[0]!.length) > 0) {
-          // Once the limit holds us back, wait for a batch's worth rather than a block's: the batch then leaves in
+        const pace = host.pace(conn)
+        const delayFor = (bytes: number) => Math.max(host.limit.delayFor(bytes), pace?.delayFor(bytes) ?? 0)
+        if (delayFor(conn.uploads[0]!.length) > 0) {
+          // Once a limit holds us back, wait for a batch's worth rather than a block's: the batch then leaves in
           // one write and the receiver wakes once for it, where a block every few milliseconds woke it per block.
-          host.clock.after(host.limit.delayFor(Math.max(LIMITED_BATCH, conn.uploads[0]!.length)), () => void this.pump(conn))
+          host.clock.after(delayFor(Math.max(LIMITED_BATCH, conn.uploads[0]!.length)), () => void this.pump(conn))
           return
         }
         const u = conn.uploads.shift()!
         host.limit.take(u.length)
+        pace?.take(u.length)
         const piece = await host.cache.get(u.index)
         u.respond(null, piece.data.subarray(u.offset, u.offset + u.length))
         host.sent(conn, u.length)
