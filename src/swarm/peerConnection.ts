@@ -29,6 +29,8 @@ export class PeerConnection {
   roundDown = 0
   roundUp = 0
   rate = 0
+  /** When the peer last asked us for a block (clock ms): it is fetching from us. */
+  lastAskedAt = -Infinity
   /** Blocks whose request we withdrew (`blockKey`): they may still arrive, anything else unasked may not. */
   readonly cancelled = new Set<number>()
   /** Pieces the peer refused us (BEP 6 reject), until when we ask others for them. */

@@ -8,9 +8,19 @@ export class TokenBucket {
   private last: number
 
   /** `rate` in bytes per second (0 or Infinity: unlimited); `burst` defaults to a tenth of a second's worth. */
-  constructor(readonly rate: number, private readonly burst = Math.max(64 * 1024, rate / 10), private readonly now: () => number = () => performance.now()) {
+  constructor(private rateBps: number, private readonly burst = Math.max(64 * 1024, rateBps / 10), private readonly now: () => number = () => performance.now()) {
     this.tokens = this.burst
     this.last = this.now()
+  }
+
+  get rate(): number {
+    return this.rateBps
+  }
+
+  /** A new rate from now on, keeping the balance (a fresh bucket would start with a full burst). */
+  retune(rate: number): void {
+    this.refill()
+    this.rateBps = rate
   }
 
   get unlimited(): boolean {
@@ -19,7 +29,7 @@ export class TokenBucket {
 
   private refill(): void {
     const t = this.now()
-    this.tokens = Math.min(this.burst, this.tokens + ((t - this.last) * this.rate) / 1000)
+    this.tokens = Math.min(this.burst, this.tokens + ((t - this.last) * this.rateBps) / 1000)
     this.last = t
   }
 

@@ -29,7 +29,14 @@ export interface UploaderHost {
   refuse: (conn: PeerConnection, piece: number, offset: number) => boolean
   fatal: (err: UserError) => void
   /** A further limit on uploads to this peer now (WAN first holding back local peers), or null. */
-  pace: (conn: PeerConnection) => TokenBucket | null
+  pace: (conn: PeerConnection) => Pace | null
+}
+
+/** A limit uploads wait on: a TokenBucket, or WanFirst. */
+export interface Pace {
+  /** Milliseconds before `bytes` may go. */
+  delayFor(bytes: number): number
+  take(bytes: number): void
 }
 
 /**
@@ -51,6 +58,7 @@ export class Uploader {
     }
     if (conn.wire.hasFast && host.refuse(conn, index, offset)) return conn.wire.reject(index, offset, length)
     if (conn.uploads.length >= MAX_QUEUED_UPLOADS) return host.drop(conn, 'request flood', true)
+    conn.lastAskedAt = host.clock.now()
     conn.uploads.push({ index, offset, length, respond })
     void this.pump(conn)
   }
