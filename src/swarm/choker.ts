@@ -4,7 +4,10 @@
  * known bottleneck). While there is a slot for every peer, all are unchoked, interested or not: a new peer
  * can then ask for blocks in the same flight as its `interested` instead of a round trip later (80 ms across
  * the lab's WAN). Past the cap, the fastest interested peers keep their slots and one slot rotates so that
- * nobody starves.
+ * nobody starves. The cap is a few slots, not one per peer: an uplink shared by 64 downloads delivers each
+ * piece 64 times slower, nobody holds it soon enough to pass it on, and the waiting peers went back to the
+ * source. In the simulator, 100 targets on 16 MiB were done in 3.31 s with 8 slots against 5.88 s with 64, the
+ * source sending 1.20 copies against 4.11.
  */
 
 export interface ChokeCandidate {
