@@ -64,11 +64,11 @@ test('a remote site whose first arrival announces and never serves waits about o
 })
 
 test('two sites with TCP-like sharing: WAN first keeps the WAN busy while site a fetches, and site a still finishes near its own bound', async () => {
-  // The two-site lab at half size: local flows (0.1 ms round trip) take a host's uplink from one 80 ms across.
+  // The two-site lab: local flows (0.1 ms round trip) take a host's uplink from one 80 ms across.
   const config: SimConfig = {
     ...DEFAULT_SIM,
     sites: [{ name: 'a', targets: 4, wanRate: mbit(50), wanDelayMs: 40 }, { name: 'b', targets: 4, wanRate: mbit(50), wanDelayMs: 40 }],
-    size: 64 * MiB, pieceLength: 256 * 1024, blockLength: 64 * 1024, rttBias: { queueMs: 4, alpha: 1 }, limitS: 120,
+    size: 128 * MiB, pieceLength: 256 * 1024, blockLength: 64 * 1024, rttBias: { queueMs: 4, alpha: 1 }, limitS: 120,
   }
   const siteABound = config.size / config.sourceRate
   for (let seed = 1; seed <= 2; seed++) {

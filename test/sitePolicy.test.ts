@@ -67,18 +67,22 @@ test('a non-bridge gets only peers of its own site', () => {
   assert.equal(new Set(keys(got)).size, 5, 'no peer twice')
 })
 
-test('a bridge also gets the other sites\' bridges, the seed among them', () => {
+test('a bridge also gets the other sites\' bridges, the seed among them, then other peers of the seed\'s site', () => {
   const got = selectFor(swarm(), 't1')
-  const cross = got.filter((p) => p.site !== 'tokyo').map((p) => p.key).sort()
-  assert.deepEqual(cross, ['p0', 'p1', 'seed'])
+  const cross = got.filter((p) => p.site !== 'tokyo').map((p) => p.key)
+  assert.deepEqual(cross.slice(0, 3).sort(), ['p0', 'p1', 'seed'])
+  assert.equal(cross.length, 4, '--cross-site-peers')
+  assert.equal(new Set(cross).size, 4, 'no peer twice')
   assert.equal(got.filter((p) => p.site === 'tokyo').length, 5)
+  const home = selectFor(swarm(), 'p1').filter((p) => p.site !== 'paris').map((p) => p.key).sort()
+  assert.deepEqual(home, ['t0', 't1'], 'the seed\'s own site gets the other bridges only: it never fetches across')
 })
 
-test('few connections cross: only bridge pairs', () => {
+test('few connections cross: bridge pairs, and remote bridges to peers of the seed\'s site', () => {
   const s = swarm()
   let crossLinks = 0
   for (const r of s) crossLinks += selectFor(s, r.key).filter((p) => p.site !== r.site).length
-  assert.equal(crossLinks, 12, '3 bridges (the seed and 2 peers) × 2 bridges, counted from both sides')
+  assert.equal(crossLinks, 14, '3 bridges (the seed and 2 peers) × 2 bridges, counted from both sides, and tokyo\'s 2 bridges × 1 more paris peer')
 })
 
 test('when the bridges leave, the next peers bridge: no site is starved', () => {
@@ -101,12 +105,16 @@ function sites(count: number, perSite: number): SitePeer[] {
   return peers
 }
 
-test('three sites: each bridge gets the source and the other sites\' bridges, the rest stay at home', () => {
+test('three sites: each bridge gets the source and the other sites\' bridges (a remote one also a peer of the source\'s site), the rest stay at home', () => {
   const s = sites(3, 3)
   const one = { bridgesPerSite: 1, crossSitePeers: 4 }
   const crossOf = (key: string) => selectFor(s, key, 50, one).filter((p) => p.site !== key.slice(0, 2)).map((p) => p.key).sort()
-  assert.deepEqual(crossOf('s1p0'), ['s0p0', 's2p0', 'seed'])
-  assert.deepEqual(crossOf('s2p0'), ['s0p0', 's1p0', 'seed'])
+  for (const [bridge, other] of [['s1p0', 's2p0'], ['s2p0', 's1p0']]) {
+    const cross = crossOf(bridge!)
+    assert.equal(cross.length, 4)
+    assert.deepEqual(cross.filter((k) => k === 'seed' || k.endsWith('p0')), ['s0p0', other, 'seed'].sort())
+    assert.ok(cross.some((k) => k === 's0p1' || k === 's0p2'), `${bridge}: ${cross.join(', ')}`)
+  }
   assert.deepEqual(crossOf('s0p0'), ['s1p0', 's2p0'])
   assert.deepEqual(crossOf('s1p1'), [], 'not a bridge')
 })

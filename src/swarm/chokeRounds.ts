@@ -18,7 +18,7 @@ export class ChokeRounds {
   private scheduled = false
   private optimistic: string | null = null
 
-  constructor(private readonly clock: Clock, private readonly maxUploads: number, private readonly live: () => PeerConnection[]) {}
+  constructor(private readonly clock: Clock, private readonly maxUploads: number, private readonly live: () => PeerConnection[], private readonly first: (c: PeerConnection) => boolean) {}
 
   start(): void {
     this.timer = this.clock.every(CHOKE_ROUND_MS, () => this.round())
@@ -49,7 +49,7 @@ export class ChokeRounds {
 
   private apply(): void {
     const live = this.live().filter((c) => c.handshaken)
-    const decision = chooseUnchoked(live.map((c) => ({ id: c.id, interested: c.wire.peerInterested, rate: c.rate })), this.maxUploads, this.optimistic)
+    const decision = chooseUnchoked(live.map((c) => ({ id: c.id, interested: c.wire.peerInterested, rate: c.rate, first: this.first(c) })), this.maxUploads, this.optimistic)
     this.optimistic = decision.optimistic
     for (const c of live) {
       if (decision.unchoke.has(c.id)) c.wire.unchoke()

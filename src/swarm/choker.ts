@@ -15,6 +15,8 @@ export interface ChokeCandidate {
   readonly interested: boolean
   /** Bytes/s recently exchanged with this peer, the measure of how useful a slot given to it is. */
   readonly rate: number
+  /** Served before the others, whatever its rate (a bridge across a WAN link, see WanFirst). */
+  readonly first?: boolean
 }
 
 export interface ChokeDecision {
@@ -27,7 +29,7 @@ export function chooseUnchoked(peers: readonly ChokeCandidate[], maxUploads: num
   if (peers.length <= maxUploads) return { unchoke: new Set(peers.map((p) => p.id)), optimistic: null }
   const interested = peers.filter((p) => p.interested)
   if (interested.length <= maxUploads) return { unchoke: new Set(interested.map((p) => p.id)), optimistic: null }
-  const byRate = [...interested].sort((a, b) => b.rate - a.rate || (a.id < b.id ? -1 : 1))
+  const byRate = [...interested].sort((a, b) => Number(b.first ?? false) - Number(a.first ?? false) || b.rate - a.rate || (a.id < b.id ? -1 : 1))
   const regular = byRate.slice(0, Math.max(0, maxUploads - 1))
   const rest = byRate.slice(regular.length)
   // Rotate: the next candidate after the previous optimistic one, in a stable order.

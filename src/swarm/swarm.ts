@@ -167,7 +167,7 @@ export class Swarm extends EventEmitter {
       sent: (conn, bytes) => {
         this.counters.uploaded += bytes
         conn.roundUp += bytes
-        this.wanFirst?.sent(bytes)
+        this.wanFirst?.sent(bytes, this.across.has(conn))
       },
       pace: (conn) => (this.wanFirst && conn.local && this.acrossFetching() ? this.wanFirst : null),
       // Across sites the tracker's policy decides who reaches whom: refusing there could only slow a bridge.
@@ -190,7 +190,8 @@ export class Swarm extends EventEmitter {
     this.site = opts.site
     this.metadataExtension = metadataServer(meta.infoBytes)
     this.haves = new HaveAnnouncer(this.clock, (c) => this.conns.has(c))
-    this.choking = new ChokeRounds(this.clock, opts.maxUploads, () => [...this.conns])
+    // WAN first also in who is served: a peer across gets a slot before our own site's fastest.
+    this.choking = new ChokeRounds(this.clock, opts.maxUploads, () => [...this.conns], (c) => this.wanFirst !== null && this.across.has(c) && this.seedInSite())
     // The source keeps its uplink for its own site: only it can give that site pieces, while the WAN can be fed
     // by the site's peers (in the simulator, holding back at the source too delayed site A by a third).
     this.wanFirst = opts.wanFirst !== false && !have.complete ? new WanFirst(() => this.clock.now()) : null

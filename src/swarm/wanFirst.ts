@@ -2,17 +2,22 @@ import { TokenBucket } from './rateLimiter.js'
 
 /** The uplink's capacity is the most it sent in a window this long: long enough to smooth sockets' buffers filling. */
 const WINDOW_MS = 1000
-/** Share of the uplink left to local peers while a peer across fetches from us. */
+/** Share of the uplink always left to local peers while a peer across fetches from us. */
 const LOCAL_SHARE = 0.5
-/** A window that sent less than this part of the capacity while local peers were held back left the uplink idle. */
-const USED = 0.7
-/** Then local peers get more: the capacity estimate grows by this factor per window until the uplink is used or nothing is held. */
+/** Room kept for the WAN above what it took in the last second, in multiples of it: its flows grow into it. */
+const HEADROOM = 2
+/** A window in which the WAN took less than this part of the capacity while local peers were held back left it idle. */
+const WAN_IDLE = 0.1
+/** Then the capacity was underestimated or the WAN is slow: the estimate grows by this factor per window, until the WAN takes more or nothing is held. */
 const PROBE = 1.5
 
 /**
- * WAN first: while a peer across a WAN link fetches from us, the peers of our own site get at most half of our
- * uplink. TCP shares a host's uplink by round trip: in the two-site lab a bridge 80 ms away got 1.8 of the WAN's
- * 6.25 MB/s while peers 0.02 ms away took the rest, so the scarce link idled until the local site was done.
+ * WAN first: while a peer across a WAN link fetches from us, the peers of our own site leave room for it: what the
+ * WAN took in the last second and as much again, but never more than half our uplink. TCP shares a host's uplink by round trip: in the two-site lab a bridge 80 ms away got 1.8 of the WAN's
+ * 6.25 MB/s while peers 0.02 ms away took the rest, so the scarce link idled until the local site was done. The
+ * room follows the WAN's take, so that several peers of the site serving one bridge do not each give up half
+ * (in the simulator, four of them holding back half each delayed their site by a quarter); doubling it each second
+ * its flows fill the room, it reaches the WAN's line rate in a few seconds.
  *
  * The uplink's capacity is what it carried in its busiest second. A peer's first seconds understate it (it holds
  * little to send), and holding local peers to half of an understated capacity kept the estimate there whenever
@@ -25,6 +30,9 @@ export class WanFirst {
   private peak = 0
   private windowStart: number
   private windowBytes = 0
+  private windowAcross = 0
+  /** Bytes per second sent across in the last whole window. */
+  private acrossRate = 0
   /** Local uploads waited on the pace during this window. */
   private held = false
   private local: TokenBucket | null = null
@@ -33,10 +41,11 @@ export class WanFirst {
     this.windowStart = now()
   }
 
-  /** Bytes sent to anyone. */
-  sent(bytes: number): void {
+  /** Bytes sent, `across` a WAN link or not. */
+  sent(bytes: number, across: boolean): void {
     this.roll()
     this.windowBytes += bytes
+    if (across) this.windowAcross += bytes
   }
 
   /** Bytes per second the uplink carries at most, as far as measured (0 until a window has passed). */
@@ -58,7 +67,7 @@ export class WanFirst {
 
   private bucket(): TokenBucket | null {
     this.roll()
-    const rate = this.peak * LOCAL_SHARE
+    const rate = Math.max(this.peak * LOCAL_SHARE, this.peak - HEADROOM * this.acrossRate)
     if (rate <= 0) return null
     if (this.local === null) this.local = new TokenBucket(rate, undefined, this.now)
     else if (this.local.rate !== rate) this.local.retune(rate)
@@ -68,12 +77,15 @@ export class WanFirst {
   private roll(): void {
     const t = this.now()
     if (t - this.windowStart < WINDOW_MS) return
+    const whole = Math.floor((t - this.windowStart) / WINDOW_MS)
     const sent = (this.windowBytes * 1000) / WINDOW_MS
-    const idle = this.held && sent < USED * this.peak
+    const across = (this.windowAcross * 1000) / WINDOW_MS
+    const idle = this.held && across < WAN_IDLE * this.peak
     this.peak = Math.max(this.peak, sent) * (idle ? PROBE : 1)
-    this.windowBytes = 0
+    this.acrossRate = whole === 1 ? across : 0
+    this.windowBytes = this.windowAcross = 0
     this.held = false
     // Idle windows after it send nothing and count for nothing.
-    this.windowStart += Math.floor((t - this.windowStart) / WINDOW_MS) * WINDOW_MS
+    this.windowStart += whole * WINDOW_MS
   }
 }

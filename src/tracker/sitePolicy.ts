@@ -162,10 +162,26 @@ export class SiteIndex<T extends SitePeer> {
       const want = Math.min(this.policy.crossSitePeers, numwant)
       sample(this.seedBridges.items, want, this.seedBridges.items.length - site.seeds.length, elsewhere, random, cross)
       sample(this.fetchingBridges.items, want - cross.length, this.fetchingBridges.items.length - bridgesHere, elsewhere, random, cross)
+      if (site.seeds.length === 0) this.fromSeedSites(requester, want - cross.length, random, cross)
     }
     const items = site.members.items
     const same = sample(items, numwant - cross.length, items.length - 1, (p) => p.key !== requester.key, random, [])
     return cross.concat(same)
+  }
+
+  /**
+   * Fills a remote bridge's cross-site peers with other peers of the sites that hold a seed (the source's): with
+   * the two bridges alone, a remote bridge of 100 + 100 targets took 3.8 s to get 16 MiB through a 12.5 MB/s
+   * downlink, the others' uplinks serving their own site. Those peers never fetch back across: their own site
+   * (its seed) holds every piece.
+   */
+  private fromSeedSites(requester: T, count: number, random: () => number, out: T[]): void {
+    const target = out.length + count
+    for (const [name, s] of this.sites) {
+      if (out.length >= target) return
+      if (name === requester.site || s.seeds.length === 0) continue
+      sample(s.members.items, target - out.length, s.members.items.length - s.seeds.length, (p) => !p.arrivedComplete && !out.includes(p), random, out)
+    }
   }
 }
 
