@@ -56,7 +56,7 @@ function sitePolicyOptions(cmd: Command): Command {
   return cmd
     .option('--sites <file>', 'site of each address range, for site-aware peer lists ("10.1.0.0/16 paris" a line)')
     .option('--bridges-per-site <n>', 'peers per site, besides its seeds, that are given peers of other sites', integer(1, 100), DEFAULT_SITE_POLICY.bridgesPerSite)
-    .option('--cross-site-peers <n>', 'peers of other sites handed to a bridge', integer(1, 100), DEFAULT_SITE_POLICY.crossSitePeers)
+    .option('--cross-site-peers <n>', 'peers of other sites handed to a bridge (bridges, then peers of the source\'s site)', integer(1, 100), DEFAULT_SITE_POLICY.crossSitePeers)
 }
 
 function swarmOptions(cmd: Command): Command {
