@@ -47,11 +47,13 @@ interface Part {
 interface Row extends Part {
   /** Its place in the order, beside state and address, which its html shows. */
   progress: number
-  /** The last update (pass) that had it. */
+  /** The last sync that had it. */
   seen: number
 }
 
 interface List {
+  /** The update it was last synced to. */
+  pass: number
   keys: string[]
   rows: Map<string, Row>
   /** Rows that left, with the version at which they did. */
@@ -61,11 +63,13 @@ interface List {
 
 interface Torrent {
   created: number
+  /** As of the last update. */
+  view: TorrentView
   totals: Part
   sites: Part
   columns: Part
-  /** The rendered rows by address, with the view they were rendered from and the last update that had them. */
-  rendered: Map<string, { view: HostView; html: string; seen: number }>
+  /** The rendered rows by address, with the view they were rendered from. */
+  rendered: Map<string, { view: HostView; html: string }>
   lists: Record<PageKind, List>
 }
 
@@ -88,7 +92,8 @@ export class LiveView {
   /** Sections in order (by info hash: a section stays where it is). */
   private order: string[] = []
   private pruneAt: number
-  private passes = 0
+  /** Counts updates: a list synced in this one is up to date. */
+  private pass = 0
   private pruneVersion: number
   private readonly pages = new Map<PageKind, { version: number; html: string }>()
 
@@ -107,17 +112,16 @@ export class LiveView {
     return this.current
   }
 
-  /** Brings the view to `views` (the swarms as of `wallNow`); the version moves on if anything shown changed. */
+  /**
+   * Brings the view to `views` (the swarms as of `wallNow`); the version moves on if anything shown changed.
+   * The host rows of a kind of page are brought up to date when that page is asked for (sync).
+   */
   update(views: readonly TorrentView[], wallNow: number): void {
     const next = this.current + 1
-    // Stamps what this update saw (the version moves on only if something changed).
-    const pass = ++this.passes
+    this.pass++
     let changed = false
     const set = (part: Part, html: string): void => {
-      if (part.html === html) return
-      part.html = html
-      part.version = next
-      changed = true
+      if (setPart(part, html, next)) changed = true
     }
     set(this.head, headLine(views.length, wallNow, this.intervalSeconds))
     const order = views.map((t) => t.infoHash).sort()
@@ -129,26 +133,18 @@ export class LiveView {
       let torrent = this.torrents.get(t.infoHash)
       if (torrent === undefined) {
         const part = (): Part => ({ html: '', version: next })
-        const list = (): List => ({ keys: [], rows: new Map(), gone: new Map(), more: part() })
-        torrent = { created: next, totals: part(), sites: part(), columns: part(), rendered: new Map(), lists: { top: list(), all: list() } }
+        const list = (): List => ({ pass: 0, keys: [], rows: new Map(), gone: new Map(), more: part() })
+        torrent = { created: next, view: t, totals: part(), sites: part(), columns: part(), rendered: new Map(), lists: { top: list(), all: list() } }
         this.torrents.set(t.infoHash, torrent)
       }
+      torrent.view = t
       set(torrent.totals, totalsLine(t))
       set(torrent.sites, siteRows(t))
       set(torrent.columns, hostColumns(t))
-      const { rendered } = torrent
-      const html = t.hosts.map((h) => {
-        let row = rendered.get(h.address)
-        if (row === undefined || !sameRow(row.view, h)) rendered.set(h.address, (row = { view: h, html: hostRow(h), seen: pass }))
-        else row.seen = pass
-        return row.html
-      })
-      for (const [key, row] of rendered) if (row.seen !== pass) rendered.delete(key)
-      for (const kind of ['top', 'all'] as const) {
-        const list = torrent.lists[kind]
-        const shown = kind === 'all' ? t.hosts.length : Math.min(HOST_ROWS, t.hosts.length)
-        if (syncList(list, t.hosts, html, shown, next, pass)) changed = true
-        set(list.more, moreLine(t, shown, kind === 'all'))
+      // Rows of hosts gone (the map holds at most one per host there is, or was at its last prune).
+      if (torrent.rendered.size > t.hosts.length) {
+        const here = new Set(t.hosts.map((h) => h.address))
+        for (const key of torrent.rendered.keys()) if (!here.has(key)) torrent.rendered.delete(key)
       }
     }
     for (const key of left) this.torrents.delete(key)
@@ -157,8 +153,25 @@ export class LiveView {
     if (changed) this.current = next
   }
 
+  /** Brings the rows of a kind of page to the last update: done only for the pages asked for. */
+  private sync(kind: PageKind): void {
+    const next = this.current + 1
+    let changed = false
+    for (const torrent of this.torrents.values()) {
+      const list = torrent.lists[kind]
+      if (list.pass === this.pass) continue
+      list.pass = this.pass
+      const t = torrent.view
+      const shown = kind === 'all' ? t.hosts.length : Math.min(HOST_ROWS, t.hosts.length)
+      if (syncList(list, t.hosts, shown, (h) => render(torrent.rendered, h), next)) changed = true
+      if (setPart(list.more, moreLine(t, shown, kind === 'all'), next)) changed = true
+    }
+    if (changed) this.current = next
+  }
+
   /** The whole page. */
   page(kind: PageKind): string {
+    this.sync(kind)
     let cached = this.pages.get(kind)
     if (cached?.version !== this.current) {
       cached = { version: this.current, html: renderPage(this.current, this.main(kind)) }
@@ -169,6 +182,7 @@ export class LiveView {
 
   /** What changed since the page at version `since` was shown; undefined: nothing. */
   diff(since: number, kind: PageKind): PageDiff | undefined {
+    this.sync(kind)
     if (since === this.current) return undefined
     if (!(since >= this.horizon && since < this.current)) return { version: this.current, main: this.main(kind) }
     const torrents: Record<string, TorrentDiff> = {}
@@ -214,20 +228,35 @@ export class LiveView {
   }
 }
 
+function setPart(part: Part, html: string, version: number): boolean {
+  if (part.html === html) return false
+  part.html = html
+  part.version = version
+  return true
+}
+
+/** A host's row, rendered again only if what it shows changed. */
+function render(rendered: Map<string, { view: HostView; html: string }>, h: HostView): string {
+  let row = rendered.get(h.address)
+  if (row === undefined || !sameRow(row.view, h)) rendered.set(h.address, (row = { view: h, html: hostRow(h) }))
+  return row.html
+}
+
 /**
  * Brings a list to the first `shown` hosts: a row keeps its version if its html and its place in the order are
  * the same, so rows that kept theirs also kept their order among themselves. Returns whether anything changed.
  */
-function syncList(list: List, hosts: readonly HostView[], html: readonly string[], shown: number, version: number, pass: number): boolean {
+function syncList(list: List, hosts: readonly HostView[], shown: number, html: (h: HostView) => string, version: number): boolean {
   let changed = false
-  const { rows } = list
+  const { rows, pass } = list
   const keys = new Array<string>(shown)
   for (let i = 0; i < shown; i++) {
     const h = hosts[i]!
+    const row = html(h)
     const was = rows.get(h.address)
-    if (was !== undefined && was.html === html[i] && was.progress === h.progress) was.seen = pass
+    if (was !== undefined && was.html === row && was.progress === h.progress) was.seen = pass
     else {
-      rows.set(h.address, { html: html[i]!, progress: h.progress, version, seen: pass })
+      rows.set(h.address, { html: row, progress: h.progress, version, seen: pass })
       list.gone.delete(h.address)
       changed = true
     }
