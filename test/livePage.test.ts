@@ -259,6 +259,14 @@ test('5000 simulated hosts: the page shows the stragglers at once, links to ever
   await page.waitForFunction((k) => document.querySelector(`tr[data-key="${k}"]`) === null, key(4000), { timeout: 20_000 })
   assert.deepEqual(await touched(), [key(4000)])
   assert.deepEqual((await hostRows(page)).map((r) => r.key), await order())
+  // Hosts 1-250 finish at once: done rows sort by address, so most of them go into one chunk of rows, which splits.
+  const finishing = hosts.slice(1, 251).filter((n) => n % 7 !== 0)
+  await announceAll(tracker.port, finishing.map((n) => path(n, 0)))
+  await page.waitForFunction((n) => document.querySelectorAll('table.hosts tr.done').length === n, 714 + finishing.length, { timeout: 20_000 })
+  assert.deepEqual((await hostRows(page)).map((r) => r.key), await order())
+  const chunks = await page.$$eval('table.hosts tbody', (bodies) => bodies.map((b) => [(b as HTMLTableSectionElement).rows.length, b.getAttribute('style')]))
+  assert.ok(chunks.every(([n]) => Number(n) > 0 && Number(n) <= 200), `chunks of 1-200 rows: ${chunks.map(([n]) => n).join(' ')}`)
+  assert.ok(chunks.every(([n, style]) => style === `contain-intrinsic-height:${Number(n) * 1.5}em`), 'each as high as its rows')
   await page.close()
 
   // Without JavaScript: the same first rows (one host left), and the link to the static table of every host.
