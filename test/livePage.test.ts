@@ -281,7 +281,7 @@ test('5000 simulated hosts: the page shows the stragglers at once, links to ever
   console.log(`# 5000 hosts: page loaded in ${Math.round(loadMs)} ms; an announce shown after ${Math.round(shownMs)} ms (${mutations} mutations); the page of all hosts updated in ${updateMs} ms`)
 })
 
-test('the page of all hosts drops a host that stopped announcing once it expires, and keeps the others', TIMEOUT, async () => {
+test('the page of all hosts drops a host that stopped announcing once it expires, keeps the others, and follows a restart of the tracker', TIMEOUT, async () => {
   // Peers expire two intervals and 10 s after their last announce: 12 s here.
   const tracker = await startTracker(['--interval', '1'])
   const infoHash = Buffer.alloc(20, 9)
@@ -294,9 +294,19 @@ test('the page of all hosts drops a host that stopped announcing once it expires
   await page.waitForFunction(() => document.querySelector('tr[data-key="127.0.0.1:7003"]') === null, undefined, { timeout: 30_000 })
   assert.deepEqual((await hostRows(page)).map((r) => r.key), ['127.0.0.1:7002', '127.0.0.1:7001'])
   assert.match(await page.textContent('p.totals') ?? '', /^2 hosts:/)
-  await page.close()
   // The silent host is long gone: its stop changes nothing.
   for (const stop of [...stops, silent]) await stop()
+
+  // The tracker restarts on the same port: the open page's version means nothing to the new process, which
+  // sends the whole table, of the one host it knows.
+  tracker.proc.kill('SIGTERM')
+  await tracker.proc.exited
+  const again = await startTracker(['--interval', '1'], tracker.port)
+  const stop = await announcePeer(again.url, { infoHash, peerId: testPeerId('x4'), port: 7004, left: 4000, everyMs: 500 })
+  await page.waitForFunction(() => document.querySelector('tr[data-key="127.0.0.1:7004"]') !== null, undefined, { timeout: 20_000 })
+  assert.deepEqual((await hostRows(page)).map((r) => r.key), ['127.0.0.1:7004'])
+  await page.close()
+  await stop()
 })
 
 test('/metrics is valid Prometheus text (promtool) and counts the announces sent', TIMEOUT, async () => {
