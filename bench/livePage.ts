@@ -2,10 +2,11 @@
 // [--announces 5] [--churn 0] [--path /]` (after `npm run build`; needs Debian's chromium). Starts `murder tracker`,
 // announces --hosts simulated peers in --sites sites, then each round opens the page in a fresh headless Chromium
 // context and reads the browser's own timings: first byte, first contentful paint, DOMContentLoaded, load, and the
-// end of the first frame after load (the whole page laid out and painted). Then, --announces times per round,
-// after a random pause of up to a second (so that announces fall anywhere in the page's update cycle), one host
-// reports new progress, and the time from sending that announce to the page's row showing the new percentage is
-// taken (a MutationObserver in the page stamps it; NaN: not shown within 10 s).
+// end of the first frame after load (the page laid out and painted as far as it shows: host rows off screen are
+// skipped). Then, --announces times per round, after a random pause of up to a second (so that announces fall
+// anywhere in the page's update cycle), one host reports new progress, and the time from sending that announce
+// to the page's row showing the new percentage is taken (a MutationObserver in the page stamps it; NaN: not
+// shown within 10 s).
 // --churn N keeps N other hosts a second announcing progress meanwhile, as a fleet mid-deploy does (every row's
 // last announce, and many percentages, change all the time). Reports medians and ranges over all rounds.
 import http from 'node:http'
@@ -115,7 +116,7 @@ const cpuStarted = performance.now()
 let p = 0
 for (let round = 0; round < ROUNDS; round++) {
   const context = await browser.newContext()
-  // The end of the first frame after the load event: the whole document laid out and painted.
+  // The end of the first frame after the load event: the document laid out and painted (as far as it shows).
   await context.addInitScript(() => addEventListener('load', () => requestAnimationFrame(() => setTimeout(() => {
     (window as unknown as { paintedAt: number }).paintedAt = performance.now()
   }))))

@@ -1,8 +1,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { AnnounceRequest } from '../src/tracker/announceRequest.js'
-import { torrentView } from '../src/tracker/fleet.js'
-import { HOST_ROWS, renderPage } from '../src/tracker/livePage.js'
+import { torrentView, type TorrentView } from '../src/tracker/fleet.js'
+import { HOST_ROWS } from '../src/tracker/livePage.js'
+import { LiveView, type PageKind } from '../src/tracker/liveView.js'
 import { TrackerMetrics } from '../src/tracker/metrics.js'
 import { Swarm } from '../src/tracker/swarm.js'
 
@@ -78,11 +79,16 @@ test('the page lists the first HOST_ROWS hosts and says what it leaves out, by s
   const view = torrentView(swarm, 0, clock)
   const hostRows = (html: string) => html.slice(html.indexOf('<table class="hosts"')).match(/<tr data-key=/g)?.length
   const more = (html: string) => html.match(/<p class="more">(.*?)<\/p>/)?.[1]
-  const first = renderPage([view], { intervalSeconds: 10, wallNow: 0, all: false })
+  const render = (views: TorrentView[], kind: PageKind) => {
+    const live = new LiveView(10, 0)
+    live.update(views, 0)
+    return live.page(kind)
+  }
+  const first = render([view], 'top')
   assert.equal(hostRows(first), HOST_ROWS)
   assert.equal(more(first), `The first ${HOST_ROWS} of ${n} hosts, stragglers first; not shown: 0 stalled, 1 downloading, 2 done. <a href="?all">Show all ${n} hosts</a>`)
-  const all = renderPage([view], { intervalSeconds: 10, wallNow: 0, all: true })
+  const all = render([view], 'all')
   assert.equal(hostRows(all), n)
   assert.equal(more(all), `All ${n} hosts shown. <a href=".">Show the first ${HOST_ROWS} only</a>`)
-  assert.equal(more(renderPage([torrentView(swarm, 0, clock)].map((t) => ({ ...t, hosts: t.hosts.slice(0, 5) })), { intervalSeconds: 10, wallNow: 0, all: false })), 'All 5 hosts shown.')
+  assert.equal(more(render([{ ...view, hosts: view.hosts.slice(0, 5) }], 'top')), 'All 5 hosts shown.')
 })

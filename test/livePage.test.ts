@@ -173,6 +173,13 @@ test('5000 simulated hosts: the page shows the stragglers at once, links to ever
     if ((await fetch(base, { headers: { 'if-none-match': again } })).status === 304) unchanged++
   }
   assert.equal(unchanged, 1, 'an unchanged page is answered 304 (within one second)')
+  // The page's script asks what changed since the version it shows: nothing, 204.
+  let nothing = 0
+  for (let i = 0; i < 5 && nothing === 0; i++) {
+    const version = /<main data-version="(\d+)"/.exec(await (await fetch(base)).text())![1]
+    if ((await fetch(`${base}?all&since=${version}`)).status === 204) nothing++
+  }
+  assert.equal(nothing, 1, 'nothing changed since a version: 204 (within one second)')
 
   const page = await (await openBrowser()).newPage()
   const t0 = performance.now()
@@ -188,15 +195,24 @@ test('5000 simulated hosts: the page shows the stragglers at once, links to ever
 
   // Two updates with nothing announced: no host row touched.
   const watchChurn = () => page.evaluate(() => {
-    const w = window as unknown as { churn: number }
+    const w = window as unknown as { churn: number; touched: Set<string> }
     w.churn = 0
-    new MutationObserver((m) => { w.churn += m.length }).observe(document.querySelector('table.hosts tbody')!, { subtree: true, childList: true, characterData: true, attributes: true })
+    w.touched = new Set()
+    // The rows added, removed or changed, by key (a row in a chunk that splits is removed and added).
+    const keyOf = (n: Node) => (n instanceof HTMLElement ? n.closest('tr')?.dataset.key ?? n.tagName : n.parentElement?.closest('tr')?.dataset.key ?? '#text')
+    new MutationObserver((records) => {
+      w.churn += records.length
+      for (const r of records) for (const n of [r.target, ...r.addedNodes, ...r.removedNodes]) if (n.nodeName !== 'TBODY') w.touched.add(keyOf(n))
+    }).observe(document.querySelector('table.hosts')!, { subtree: true, childList: true, characterData: true, attributes: true })
   })
   const churn = () => page.evaluate(() => (window as unknown as { churn: number }).churn)
+  const touched = () => page.evaluate(() => [...(window as unknown as { touched: Set<string> }).touched].sort())
   const nextUpdate = async () => {
     const before = await page.evaluate(() => document.body.dataset.updated ?? '')
     await page.waitForFunction((b) => (document.body.dataset.updated ?? '') !== b, before, { timeout: 10_000 })
   }
+  // The order of the hosts as the tracker has it.
+  const order = async () => ((await (await fetch(`${base}stats`)).json()) as { torrents: { hosts: { address: string }[] }[] }).torrents[0]!.hosts.map((h) => h.address)
   const shows = (k: string, pct: string) => page.waitForFunction(([k, pct]) => document.querySelector(`tr[data-key="${k}"] .pct`)?.textContent === pct, [k, pct], { timeout: 20_000 })
   await watchChurn()
   for (let i = 0; i < 2; i++) await nextUpdate()
@@ -216,26 +232,81 @@ test('5000 simulated hosts: the page shows the stragglers at once, links to ever
   await page.click('text=Show all 5000 hosts')
   await page.waitForURL(`${base}?all`)
   const all = await hostRows(page)
-  assert.equal(all.length, 5000)
+  assert.deepEqual(all.map((r) => r.key), await order())
   assert.deepEqual(new Set(all.map((r) => r.key)), new Set(hosts.map(key)))
   assert.match(await page.textContent('section p.more') ?? '', /^All 5000 hosts shown\. Show the first 200 only$/)
+  // Nothing announced: no host row touched.
   await watchChurn()
-  await announceAll(tracker.port, [path(3000, 100_000)])
-  await shows(key(3000), '90.0%')
-  assert.ok(await churn() < 50, 'a handful of mutations')
+  for (let i = 0; i < 2; i++) await nextUpdate()
+  assert.equal(await churn(), 0)
+  // A host reports progress that keeps it in its place: that row, and no other, changes.
+  const was = await page.$eval(`tr[data-key="${key(3000)}"]`, (tr) => tr.outerHTML)
+  await announceAll(tracker.port, [path(3000, 1_000_000 - 3000 * 200 - 10)])
+  // Its percentage reads the same: its clock changed.
+  await page.waitForFunction(([k, was]) => document.querySelector(`tr[data-key="${k}"]`)?.outerHTML !== was, [key(3000), was], { timeout: 20_000 })
+  assert.deepEqual(await touched(), [key(3000)])
+  // A host far down the list reports progress: it moves down, to its place in the tracker's order.
+  await watchChurn()
+  await announceAll(tracker.port, [path(3001, 100_000)])
+  await shows(key(3001), '90.0%')
+  assert.deepEqual(await touched(), [key(3001)])
+  assert.ok(await churn() < 10, 'a handful of mutations')
+  assert.deepEqual((await hostRows(page)).map((r) => r.key), await order())
   const updateMs = await page.evaluate(() => document.body.dataset.updateMs)
+  // A host leaves: its row goes.
+  await watchChurn()
+  await announceAll(tracker.port, [`${path(4000, 0)}&event=stopped`])
+  await page.waitForFunction((k) => document.querySelector(`tr[data-key="${k}"]`) === null, key(4000), { timeout: 20_000 })
+  assert.deepEqual(await touched(), [key(4000)])
+  assert.deepEqual((await hostRows(page)).map((r) => r.key), await order())
+  // Hosts 1-250 finish at once: done rows sort by address, so most of them go into one chunk of rows, which splits.
+  const finishing = hosts.slice(1, 251).filter((n) => n % 7 !== 0)
+  await announceAll(tracker.port, finishing.map((n) => path(n, 0)))
+  await page.waitForFunction((n) => document.querySelectorAll('table.hosts tr.done').length === n, 714 + finishing.length, { timeout: 20_000 })
+  assert.deepEqual((await hostRows(page)).map((r) => r.key), await order())
+  const chunks = await page.$$eval('table.hosts tbody', (bodies) => bodies.map((b) => [(b as HTMLTableSectionElement).rows.length, b.getAttribute('style')]))
+  assert.ok(chunks.every(([n]) => Number(n) > 0 && Number(n) <= 200), `chunks of 1-200 rows: ${chunks.map(([n]) => n).join(' ')}`)
+  assert.ok(chunks.every(([n, style]) => style === `contain-intrinsic-height:${Number(n) * 1.5}em`), 'each as high as its rows')
   await page.close()
 
-  // Without JavaScript: the same first rows, and the link to the static table of every host.
+  // Without JavaScript: the same first rows (one host left), and the link to the static table of every host.
   const noJs = await (await openBrowser()).newContext({ javaScriptEnabled: false })
   const still = await noJs.newPage()
   await still.goto(base)
   assert.equal((await hostRows(still)).length, 200)
-  await still.click('text=Show all 5000 hosts')
+  await still.click('text=Show all 4999 hosts')
   await still.waitForURL(`${base}?all`)
-  assert.equal((await hostRows(still)).length, 5000)
+  assert.deepEqual((await hostRows(still)).map((r) => r.key), await order())
   await noJs.close()
   console.log(`# 5000 hosts: page loaded in ${Math.round(loadMs)} ms; an announce shown after ${Math.round(shownMs)} ms (${mutations} mutations); the page of all hosts updated in ${updateMs} ms`)
+})
+
+test('the page of all hosts drops a host that stopped announcing once it expires, keeps the others, and follows a restart of the tracker', TIMEOUT, async () => {
+  // Peers expire two intervals and 10 s after their last announce: 12 s here.
+  const tracker = await startTracker(['--interval', '1'])
+  const infoHash = Buffer.alloc(20, 9)
+  const host = (n: number, everyMs: number) => announcePeer(tracker.url, { infoHash, peerId: testPeerId(`x${n}`), port: 7000 + n, left: 1000 * n, everyMs })
+  const stops = [await host(1, 500), await host(2, 500)]
+  const silent = await host(3, 3_600_000)
+  const page = await (await openBrowser()).newPage()
+  await page.goto(`http://127.0.0.1:${tracker.port}/?all`)
+  assert.deepEqual((await hostRows(page)).map((r) => r.key), ['127.0.0.1:7003', '127.0.0.1:7002', '127.0.0.1:7001'])
+  await page.waitForFunction(() => document.querySelector('tr[data-key="127.0.0.1:7003"]') === null, undefined, { timeout: 30_000 })
+  assert.deepEqual((await hostRows(page)).map((r) => r.key), ['127.0.0.1:7002', '127.0.0.1:7001'])
+  assert.match(await page.textContent('p.totals') ?? '', /^2 hosts:/)
+  // The silent host is long gone: its stop changes nothing.
+  for (const stop of [...stops, silent]) await stop()
+
+  // The tracker restarts on the same port: the open page's version means nothing to the new process, which
+  // sends the whole table, of the one host it knows.
+  tracker.proc.kill('SIGTERM')
+  await tracker.proc.exited
+  const again = await startTracker(['--interval', '1'], tracker.port)
+  const stop = await announcePeer(again.url, { infoHash, peerId: testPeerId('x4'), port: 7004, left: 4000, everyMs: 500 })
+  await page.waitForFunction(() => document.querySelector('tr[data-key="127.0.0.1:7004"]') !== null, undefined, { timeout: 20_000 })
+  assert.deepEqual((await hostRows(page)).map((r) => r.key), ['127.0.0.1:7004'])
+  await page.close()
+  await stop()
 })
 
 test('/metrics is valid Prometheus text (promtool) and counts the announces sent', TIMEOUT, async () => {

@@ -5,7 +5,7 @@ import { ExitCode, UserError } from '../errors.js'
 import type { Logger } from '../log.js'
 import { DEFAULT_MAX_NUMWANT, parseAnnounce } from './announceRequest.js'
 import { torrentView, type TorrentView } from './fleet.js'
-import { renderPage } from './livePage.js'
+import { LiveView } from './liveView.js'
 import { TrackerMetrics, type RequestKind } from './metrics.js'
 import { TrackerRequestError } from './query.js'
 import { encodeAnnounce, encodeFailure, encodeScrape } from './responses.js'
@@ -123,20 +123,26 @@ export async function startTracker(opts: TrackerOptions): Promise<RunningTracker
     return snapshot
   }
 
-  // The page as last rendered, with and without every host: viewers share it as long as the view lasts.
-  const pages = new Map<boolean, { etag: string; body: string }>()
+  // The page as its viewers share it, brought up to date with each new view of the swarms.
+  const live = new LiveView(opts.interval)
+  let liveOf: Snapshot | undefined
   function page(req: http.IncomingMessage, query: string): Reply {
-    const all = new URLSearchParams(query).has('all')
+    const params = new URLSearchParams(query)
+    const kind = params.has('all') ? 'all' : 'top'
     const view = views(PAGE_VIEW_MAX_AGE_MS)
-    const etag = `"${view.version}-${view.second}"`
-    let cached = pages.get(all)
-    if (cached?.etag !== etag) {
-      cached = { etag, body: renderPage(view.torrents, { intervalSeconds: opts.interval, wallNow: view.wallNow, all }) }
-      pages.set(all, cached)
+    if (liveOf !== view) {
+      live.update(view.torrents, view.wallNow)
+      liveOf = view
     }
-    const headers = { etag }
-    if (req.headers['if-none-match'] === etag) return { status: 304, type: 'text/html; charset=utf-8', body: '', headers }
-    return { status: 200, type: 'text/html; charset=utf-8', body: cached.body, headers }
+    const since = params.get('since')
+    if (since !== null) {
+      // The page's script: only what changed since the version it shows.
+      const diff = live.diff(Number(since), kind)
+      return diff === undefined ? { status: 204, type: 'application/json', body: '' } : { status: 200, type: 'application/json', body: JSON.stringify(diff) }
+    }
+    const headers = { etag: `"${live.version}"` }
+    if (req.headers['if-none-match'] === headers.etag) return { status: 304, type: 'text/html; charset=utf-8', body: '', headers }
+    return { status: 200, type: 'text/html; charset=utf-8', body: live.page(kind), headers }
   }
 
   const bencoded = (body: Uint8Array): Reply => ({ status: 200, type: 'text/plain', body })
@@ -239,8 +245,8 @@ export async function startTracker(opts: TrackerOptions): Promise<RunningTracker
     }
     res.writeHead(reply.status, {
       'content-type': reply.type,
-      // A 304 has no body: a length would have to be the page's.
-      ...(reply.status === 304 ? {} : { 'content-length': String(Buffer.byteLength(reply.body)) }),
+      // A 304 or 204 has no body (a 304's length would have to be the page's).
+      ...(reply.status === 304 || reply.status === 204 ? {} : { 'content-length': String(Buffer.byteLength(reply.body)) }),
       'cache-control': 'no-store',
       ...reply.headers,
     })
