@@ -286,16 +286,16 @@ describe('SwarmRegistry', () => {
     at(1, 'a', 0)
     for (const n of [2, 3]) at(n, 'a')
     for (const n of [4, 5]) at(n, 'b')
-    assert.deepEqual(crossOf(4, 'b'), [1, 2], 'b\'s bridge gets the source and a\'s bridge')
+    assert.deepEqual(crossOf(4, 'b'), [1, 2, 3], 'b\'s bridge gets the source and a\'s peers')
     assert.deepEqual(crossOf(5, 'b'), [], 'not a bridge')
     for (const n of [2, 3, 4, 5]) at(n, n < 4 ? 'a' : 'b', 0, 60, 'completed')
-    assert.deepEqual(crossOf(4, 'b', 0, 70), [1, 2], 'completing changes no bridge')
+    assert.deepEqual(crossOf(4, 'b', 0, 70), [1, 2, 3], 'completing changes no bridge')
     r.announce(request({ peerId: id(40), port: 4, site: 'b' }), 80) // peer 4 restarted with a new id: it replaces 4
-    assert.deepEqual(crossOf(5, 'b', 0, 90), [1, 2], 'the next arrival bridges b')
+    assert.deepEqual(crossOf(5, 'b', 0, 90), [1, 2, 3], 'the next arrival bridges b')
     at(2, 'c', 0, 100) // a's bridge moved to site c: it leaves a's index
     assert.deepEqual(crossOf(3, 'a', 0, 110), [2, 5], 'a\'s next arrival bridges a')
     assert.deepEqual(r.sweep(1085), { peers: 2, torrents: 0 }, 'the source and peer 40 expire')
-    assert.deepEqual(crossOf(5, 'b', 0, 1100), [2, 3])
+    assert.deepEqual(crossOf(5, 'b', 0, 1100), [2, 3], 'without a seed, the other sites\' bridges only')
     for (let n = 10; n < 16; n++) at(n, 'd', 100, 1200 + n) // evicts 2, 3 and 5
     assert.deepEqual(at(10, 'd', 100, 1300).peers.map((p) => p.port).sort(), [11, 12, 13, 14, 15], 'no evicted peer is handed out, as a bridge or not')
   })
