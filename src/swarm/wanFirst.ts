@@ -12,19 +12,18 @@ const WAN_IDLE = 0.1
 const PROBE = 1.5
 
 /**
- * WAN first: while a peer across a WAN link fetches from us, the peers of our own site leave room for it: what the
- * WAN took in the last second and as much again, but never more than half our uplink. TCP shares a host's uplink by round trip: in the two-site lab a bridge 80 ms away got 1.8 of the WAN's
- * 6.25 MB/s while peers 0.02 ms away took the rest, so the scarce link idled until the local site was done. The
- * room follows the WAN's take, so that several peers of the site serving one bridge do not each give up half
- * (in the simulator, four of them holding back half each delayed their site by a quarter); doubling it each second
- * its flows fill the room, it reaches the WAN's line rate in a few seconds.
+ * WAN first: while a peer across a WAN link fetches from us, the peers of our own site leave room for it: twice
+ * what the WAN took in the last second, but never more than half our uplink. TCP shares a host's uplink by round
+ * trip: in the two-site lab a bridge 80 ms away got 1.8 of the WAN's 6.25 MB/s while peers 0.02 ms away took the
+ * rest, so the scarce link idled until the local site was done. The room follows the WAN's take, so that several
+ * peers of the site serving one bridge do not each give up half (in the simulator, site a then finished 30% later
+ * in one run of three); doubling each second as its flows fill it, it reaches the WAN's line rate in a few seconds.
  *
  * The uplink's capacity is what it carried in its busiest second. A peer's first seconds understate it (it holds
- * little to send), and holding local peers to half of an understated capacity kept the estimate there whenever
- * the WAN did not take its half: in the lab the site's bridge then served its site at 1-2 MB/s and the source sent
- * the site a second copy. So a window in which local uploads were held back and the uplink was underused raises
- * the estimate: the WAN did not take what was left to it, whether the estimate was low or the WAN slower than
- * half the uplink, and local peers should have it. Pure policy: bytes and time, no connections.
+ * little to send), and local peers held to an understated capacity would keep it there whenever the WAN takes
+ * little. So a window in which local uploads were held back while the WAN took under a tenth of the capacity
+ * raises the estimate: whether it was low or the WAN wants little, local peers should have the uplink. Pure
+ * policy: bytes and time, no connections.
  */
 export class WanFirst {
   private peak = 0
