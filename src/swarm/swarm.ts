@@ -1,25 +1,20 @@
 import { EventEmitter } from 'node:events'
-import type { UserError } from '../errors.js'
-import { piecesInBudget } from '../storage/pieceStore.js'
-import type { PieceStore } from '../storage/pieceStore.js'
-import { BLOCK_LENGTH, pieceSize } from '../torrent/layout.js'
+import { piecesInBudget, type PieceStore } from '../storage/pieceStore.js'
+import { BLOCK_LENGTH } from '../torrent/layout.js'
 import type { Metainfo } from '../torrent/metainfo.js'
 import { Bitfield, validWireBitfield } from '../bitfield.js'
 import type { Logger } from '../log.js'
-import { ChokeRounds } from './chokeRounds.js'
 import { Connections } from './connections.js'
 import { Downloads } from './downloads.js'
 import { HaveAnnouncer } from './haveAnnouncer.js'
 import type { PeerConnection } from './peerConnection.js'
 import { metadataServer } from './metadataServer.js'
-import { PieceCache } from './pieceCache.js'
-import { MAX_QUEUED_UPLOADS, Uploader } from './uploader.js'
+import { MAX_QUEUED_UPLOADS } from './uploader.js'
 import { DEFAULT_PIPELINE } from './pipeline.js'
 import type { TokenBucket } from './rateLimiter.js'
-import { SpreadFirst } from './spreadFirst.js'
 import { STARVING_MS, SuperSeeder } from './superSeed.js'
 import { wallClock, type Clock, type Timer } from './clock.js'
-import { WanFirst } from './wanFirst.js'
+import { Uploads } from './uploads.js'
 import type { WireDialer, WireLink } from './peerWire.js'
 
 export interface SwarmOptions {
@@ -54,9 +49,6 @@ export interface SwarmOptions {
   wanFirst?: boolean
 }
 
-/** A peer across a WAN link that asked us for a block this recently is still fetching (a bridge asks every few milliseconds). */
-const ACROSS_FETCHING_MS = 500
-
 export interface SwarmStats {
   pieces: number
   pieceCount: number
@@ -87,22 +79,15 @@ export interface SwarmStats {
 export class Swarm extends EventEmitter {
   private readonly conns: Connections
   private readonly downloads: Downloads
-  private readonly cache: PieceCache
-  private readonly uploader: Uploader
+  private readonly uploads: Uploads
   private revealTimer: Timer | null = null
   private readonly clock: Clock
-  private readonly counters = { uploaded: 0, refused: 0 }
   private readonly superSeeder: SuperSeeder | null
-  private readonly spread: SpreadFirst | null
   private readonly haves: HaveAnnouncer
-  private readonly choking: ChokeRounds
   /** Our site: from --site, or else as the tracker's map places us. */
   private site: string | undefined
-  /** Complete peers besides this one, as the tracker last counted them. */
-  private seedsElsewhere = 0
   /** Peers in another site (both sites known): what WAN first serves first. */
   private readonly across = new Set<PeerConnection>()
-  private readonly wanFirst: WanFirst | null
   private readonly metadataExtension: ReturnType<typeof metadataServer>
 
   constructor(private readonly opts: SwarmOptions) {
@@ -134,46 +119,26 @@ export class Swarm extends EventEmitter {
       complete: () => this.emit('complete'),
       fatal: (err) => this.emit('fatal', err),
     })
-    // A quarter of the budget: the page cache serves re-reads too, this only saves the read calls.
-    this.cache = new PieceCache({ size: (i) => pieceSize(store.layout, i), read: (i, buf) => store.read(i, buf) }, cached, store)
-    this.uploader = new Uploader({
-      layout: store.layout,
-      have,
-      cache: this.cache,
-      limit: opts.uploadLimit,
-      clock,
+    this.uploads = new Uploads({
+      store, have, cachedPieces: cached, limit: opts.uploadLimit, clock, logger, maxUploads: opts.maxUploads,
+      spreadFirst: opts.spreadFirst && !opts.superSeed && have.complete,
+      // The source keeps its uplink for its own site: only it can give that site pieces, while the WAN can be fed
+      // by the site's peers (in the simulator, holding back at the source too delayed site A by a third).
+      wanFirst: opts.wanFirst !== false && !have.complete,
+      conns: this.conns.all,
+      across: this.across,
+      site: () => this.site,
+      availabilityOf: (piece) => this.downloads.availabilityOf(piece),
       closed: () => this.conns.closed,
       drop: (conn, reason, ban) => this.conns.drop(conn, reason, ban),
-      sent: (conn, bytes) => {
-        this.counters.uploaded += bytes
-        conn.roundUp += bytes
-        this.wanFirst?.sent(bytes, this.across.has(conn))
-      },
-      pace: (conn) => (this.wanFirst && conn.local && this.acrossFetching() ? this.wanFirst : null),
-      // Across sites the tracker's policy decides who reaches whom: refusing there could only slow a bridge.
-      refuse: (conn, piece, offset) => {
-        const refused = this.spread !== null && (!this.site || conn.local) &&
-          this.spread.refuse(conn.id, piece, offset, this.holders(piece), this.othersWaiting(conn), clock.now())
-        if (refused) this.counters.refused++
-        return refused
-      },
-      fatal: (err) => {
-        logger.error({ err: err.message }, 'upload failed')
-        this.emit('fatal', err)
-      },
+      fatal: (err) => this.emit('fatal', err),
     })
     // Revealed pieces not yet held, at once: four full request pipelines (8 MiB) for a lone peer, since a
     // revealed piece also waits on its hash check and the `have` round trip.
     const window = Math.ceil((4 * DEFAULT_PIPELINE.max * BLOCK_LENGTH) / meta.pieceLength)
     this.metadataExtension = metadataServer(meta.infoBytes)
     this.haves = new HaveAnnouncer(clock, (c) => this.conns.all.has(c))
-    // WAN first also in who is served: a peer across gets a slot before our own site's fastest.
-    this.choking = new ChokeRounds(clock, opts.maxUploads, () => [...this.conns.all], (c) => this.wanFirst !== null && this.across.has(c) && this.seedInSite())
-    // The source keeps its uplink for its own site: only it can give that site pieces, while the WAN can be fed
-    // by the site's peers (in the simulator, holding back at the source too delayed site A by a third).
-    this.wanFirst = opts.wanFirst !== false && !have.complete ? new WanFirst(() => clock.now()) : null
     this.superSeeder = opts.superSeed && have.complete ? new SuperSeeder(meta.pieceCount, window) : null
-    this.spread = opts.spreadFirst && !opts.superSeed && have.complete ? new SpreadFirst() : null
   }
 
   get complete(): boolean {
@@ -195,8 +160,8 @@ export class Swarm extends EventEmitter {
       downloaded: d.downloaded,
       received: d.received,
       receivedCrossSite: d.receivedCrossSite,
-      uploaded: this.counters.uploaded,
-      refused: this.counters.refused,
+      uploaded: this.uploads.counters.uploaded,
+      refused: this.uploads.counters.refused,
       peakPeers: this.conns.peak,
       hashFailures: d.hashFailures,
       pieces: this.opts.have.count,
@@ -234,7 +199,7 @@ export class Swarm extends EventEmitter {
 
   /** Starts the choke rounds; connections come from `addPeers` and from `accept`. */
   start(): void {
-    this.choking.start()
+    this.uploads.start()
     // A starving peer sends no message that would make us look again.
     if (this.superSeeder) this.revealTimer = this.clock.every(STARVING_MS / 2, () => { for (const c of this.conns.all) if (c.handshaken) this.peerChanged(c) })
   }
@@ -273,7 +238,7 @@ export class Swarm extends EventEmitter {
     else if (have.count > 0) wire.bitfield(have.bytes)
     this.watch(conn)
     // A free upload slot is given at once (see chooseUnchoked), not when the peer says it is interested.
-    this.choking.schedule()
+    this.uploads.rechoke()
     if (this.superSeeder) this.peerChanged(conn)
     this.opts.logger.debug({ peer: conn.address, id: conn.id, fast: wire.hasFast }, 'peer connected')
   }
@@ -315,11 +280,11 @@ export class Swarm extends EventEmitter {
     // then this peer is asked again, even if nothing else happened meanwhile to prompt a request.
     wire.on('reject', (index: number) => this.downloads.refused(conn, index))
     wire.on('unchoke', () => this.downloads.fill(conn))
-    wire.on('interested', () => this.choking.schedule())
-    wire.on('uninterested', () => this.choking.schedule())
+    wire.on('interested', () => this.uploads.rechoke())
+    wire.on('uninterested', () => this.uploads.rechoke())
     wire.on('timeout', () => drop('requests timed out'))
     wire.on('request', (index: number, offset: number, length: number, respond: (err: Error | null, block?: Uint8Array) => void) =>
-      this.uploader.request(conn, index, offset, length, respond))
+      this.uploads.request(conn, index, offset, length, respond))
   }
 
   /** A peer's pieces changed: maybe we are now interested, maybe we can ask for more, or reveal more. */
@@ -335,70 +300,28 @@ export class Swarm extends EventEmitter {
   /** A piece was verified and written: keep it for uploads and tell the peers. */
   private verified(piece: number, data: Uint8Array, contributors: PeerConnection[]): void {
     const { have, logger } = this.opts
-    this.cache.put(piece, data)
+    this.uploads.put(piece, data)
     this.haves.announce(piece, [...this.conns.all].filter((c) => c.handshaken), this.site !== undefined && contributors.length > 0 && contributors.every((c) => !c.local))
     logger.debug({ piece, have: have.count }, 'piece verified')
     this.emit('piece', piece)
+    // The last piece: our site must now hear of every piece we held back (see flushAll).
     if (this.downloads.finished) this.haves.flushAll()
-  }
-
-  /**
-   * Other peers that hold a piece: connected ones, and the complete peers the tracker counts (they close their
-   * connections to a complete source). Only without sites: the tracker's count spans every site.
-   */
-  private holders(piece: number): number {
-    return this.downloads.availabilityOf(piece) + (this.site ? 0 : this.seedsElsewhere)
   }
 
   /** The tracker's count of complete peers, this one included. */
   learnSeeds(complete: number): void {
-    this.seedsElsewhere = Math.max(0, complete - (this.downloads.finished ? 1 : 0))
-  }
-
-  /**
-   * The uplink has other work: requests of other peers wait in their queues or in their sockets, so it has
-   * better use than a piece the asker can get elsewhere. Interest alone is not enough: once the swarm holds a
-   * copy, every peer is interested in us and holds what the others ask, and refusing them all left the
-   * uplink idle for the last tenth of the lab's transfer.
-   */
-  private othersWaiting(conn: PeerConnection): boolean {
-    for (const c of this.conns.all) if (c !== conn && c.backlogged) return true
-    return false
-  }
-
-  /**
-   * A peer across a WAN link is fetching from us: it asked for a block lately, or its blocks wait. Over TCP the
-   * socket takes what we send at once, so neither our queue nor its backlog shows that it would take more.
-   */
-  private acrossFetching(): boolean {
-    const lately = this.clock.now() - ACROSS_FETCHING_MS
-    for (const c of this.across) if (c.lastAskedAt > lately || c.backlogged) return this.seedInSite()
-    return false
-  }
-
-  /**
-   * A complete peer of our site is connected (the source, in its site): it can serve our site what we hold back.
-   * A remote site's bridge is its site's only way in, and holding it back for other sites' bridges made the last
-   * of three sites finish 30% later in the simulator.
-   */
-  private seedInSite(): boolean {
-    for (const c of this.conns.all) if (c.local && c.isSeed) return true
-    return false
+    this.uploads.learnSeeds(complete, this.downloads.finished)
   }
 
   private removed(conn: PeerConnection, lastOfPeer: boolean): void {
     this.across.delete(conn)
-    if (lastOfPeer) {
-      this.superSeeder?.forget(conn.id)
-      this.spread?.forget(conn.id)
-    }
+    if (lastOfPeer) this.superSeeder?.forget(conn.id)
     this.downloads.peerGone(conn)
-    conn.uploads.length = 0
-    this.choking.schedule()
+    this.uploads.peerGone(conn, lastOfPeer)
   }
 
   close(): void {
-    this.choking.stop()
+    this.uploads.stop()
     this.revealTimer?.cancel()
     this.conns.close()
   }
