@@ -11,7 +11,7 @@ import type { TokenBucket } from './rateLimiter.js'
 import { REFUSE_WINDOW_MS } from './spreadFirst.js'
 
 /** How long a refused piece is asked of other peers: past the refusing source's window, so asking it again is served. */
-const REFUSED_MS = 2 * REFUSE_WINDOW_MS
+export const REFUSED_MS = 2 * REFUSE_WINDOW_MS
 const REQUEST_BATCH = 16
 /** Cancelled requests remembered per connection, so a block that crosses our cancel is not taken for abuse. */
 const MAX_CANCELLED = 1024

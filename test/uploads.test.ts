@@ -1,0 +1,133 @@
+// The swarm's uploads in-process: scripted peers ask for blocks, on a fake clock.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import pino from 'pino'
+import { SimClock } from '../bench/sim/simClock.js'
+import { SimStore } from '../bench/sim/simStore.js'
+import { Bitfield } from '../src/bitfield.js'
+import { PeerConnection } from '../src/swarm/peerConnection.js'
+import { DEFAULT_PIPELINE, PipelineDepth } from '../src/swarm/pipeline.js'
+import { TokenBucket } from '../src/swarm/rateLimiter.js'
+import { MAX_QUEUED_UPLOADS } from '../src/swarm/uploader.js'
+import { Uploads, type UploadsOptions } from '../src/swarm/uploads.js'
+import type { Layout } from '../src/torrent/layout.js'
+import { advance, fakeLink, type FakeLink } from './helpers/fakeWire.js'
+
+const BLOCK = 16 * 1024
+const PIECES = 4
+const PIECE = 8 * BLOCK
+
+/** A complete host serving a torrent of 4 pieces of 8 blocks; `limit`: its upload limit in bytes/s. */
+function uploads(options: Partial<UploadsOptions> = {}, limit = Infinity) {
+  const clock = new SimClock()
+  const layout: Layout = { pieceLength: PIECE, length: PIECES * PIECE, pieceCount: PIECES, files: [{ length: PIECES * PIECE, offset: 0 }] }
+  const have = new Bitfield(PIECES)
+  for (let i = 0; i < PIECES; i++) have.set(i)
+  const conns = new Set<PeerConnection>()
+  const across = new Set<PeerConnection>()
+  const dropped: string[] = []
+  const u = new Uploads({
+    store: new SimStore(layout), have, cachedPieces: 2, limit: new TokenBucket(limit, limit, () => clock.now()), clock, logger: pino({ level: 'silent' }),
+    maxUploads: 4, spreadFirst: false, wanFirst: false, conns, across, site: () => undefined, availabilityOf: () => 0,
+    closed: () => false,
+    drop: (c, reason, ban) => dropped.push(`${c.id}: ${reason}${ban ? ' (banned)' : ''}`),
+    fatal: (err) => { throw err },
+    ...options,
+  })
+  /** A handshaken peer that wants to download from us. */
+  const peer = (id: string, o: { local?: boolean; seed?: boolean; rate?: number } = {}): { conn: PeerConnection; link: FakeLink } => {
+    const link = fakeLink(`${id}:6881`)
+    const conn = new PeerConnection(link, false, link.address, PIECES, new PipelineDepth(DEFAULT_PIPELINE, 0))
+    conn.id = id
+    conn.handshaken = true
+    conn.local = o.local ?? false
+    conn.rate = o.rate ?? 0
+    if (o.seed) conn.pieces = 'all'
+    else link.wire.peerInterested = true
+    conns.add(conn)
+    return { conn, link }
+  }
+  return { clock, u, conns, across, dropped, peer }
+}
+
+test('an upload slot is served in the order asked, at the upload limit', async () => {
+  const { clock, u, peer } = uploads({}, 64 * 1024)
+  const { conn } = peer('a')
+  const asked = [[1, 0], [0, 3], [0, 0], [2, 7], [1, 1], [3, 0], [0, 1], [1, 2]] as const
+  const served: string[] = []
+  for (const [piece, block] of asked) {
+    u.request(conn, piece, block * BLOCK, BLOCK, (err, data) => {
+      assert.equal(err, null)
+      assert.equal(data!.length, BLOCK)
+      served.push(`${piece}:${block} at ${clock.now()}`)
+    })
+  }
+  await advance(clock, 2000)
+  // The bucket holds a second's worth: four blocks at once, the next four when it has refilled.
+  assert.deepEqual(served, asked.map(([p, b], i) => `${p}:${b} at ${i < 4 ? 0 : 1000}`))
+  assert.equal(u.counters.uploaded, asked.length * BLOCK)
+  assert.equal(conn.roundUp, asked.length * BLOCK, 'counted for the choker')
+})
+
+test('requests we cannot serve: a piece we lack is rejected, a bad request or a flood drops the peer', async () => {
+  const have = new Bitfield(PIECES)
+  have.set(0)
+  const { clock, u, peer, dropped } = uploads({ have })
+  const a = peer('a')
+  u.request(a.conn, 1, 0, BLOCK, () => assert.fail('not ours to serve'))
+  assert.deepEqual(a.link.wire.sent, ['reject 1:0'])
+  u.request(a.conn, 0, PIECE, BLOCK, () => assert.fail('past the piece'))
+  assert.deepEqual(dropped, ['a: invalid request (piece 0, offset 131072, length 16384) (banned)'])
+  const b = peer('b')
+  b.link.backlog = 2 * 1024 * 1024 // the socket does not drain: requests queue
+  for (let i = 0; i <= MAX_QUEUED_UPLOADS; i++) u.request(b.conn, 0, 0, BLOCK, () => {})
+  await advance(clock, 1)
+  assert.deepEqual(dropped.slice(1), ['b: request flood (banned)'])
+})
+
+test('past --max-uploads the interested peers take turns in the rotating slot, round by round', async () => {
+  const { clock, u, peer } = uploads({ maxUploads: 1 })
+  const a = peer('a')
+  const b = peer('b')
+  u.start()
+  u.rechoke()
+  await advance(clock, 1)
+  assert.deepEqual([a.link.wire.sent.at(-1), b.link.wire.sent.at(-1)], ['unchoke', 'choke'])
+  await advance(clock, 3000)
+  assert.deepEqual([a.link.wire.sent.at(-1), b.link.wire.sent.at(-1)], ['choke', 'unchoke'], 'the next round')
+  u.stop()
+  const before = a.link.wire.sent.length + b.link.wire.sent.length
+  await advance(clock, 10_000)
+  assert.equal(a.link.wire.sent.length + b.link.wire.sent.length, before, 'no rounds once stopped')
+})
+
+test('WAN first: with a seed of our site connected, a peer across gets an upload slot before faster local ones', async () => {
+  for (const wanFirst of [false, true]) {
+    const { clock, u, peer, across } = uploads({ maxUploads: 2, wanFirst })
+    peer('seed', { local: true, seed: true })
+    const fast = peer('fast', { local: true, rate: 200 })
+    const slow = peer('slow', { local: true, rate: 100 })
+    const bridge = peer('x', { rate: 10 })
+    across.add(bridge.conn)
+    u.rechoke()
+    await advance(clock, 1)
+    const unchoked = [fast, slow, bridge].filter((p) => p.link.wire.sent.at(-1) === 'unchoke').map((p) => p.conn.id)
+    // One regular slot, one rotating (its first turn to the lowest id): the regular one goes to the fastest, or to the peer across.
+    assert.deepEqual(unchoked, wanFirst ? ['fast', 'x'] : ['fast', 'slow'])
+  }
+})
+
+test('spreading first: a source refuses a piece other peers hold while others wait, and counts the complete peers the tracker reports', async () => {
+  const holders = new Map([[0, 1]])
+  const { u, peer } = uploads({ spreadFirst: true, availabilityOf: (i) => holders.get(i) ?? 0 })
+  const a = peer('a')
+  const busy = peer('busy')
+  busy.link.backlog = 1
+  u.request(a.conn, 0, 0, BLOCK, () => assert.fail('refused'))
+  u.request(a.conn, 2, 0, BLOCK, () => {})
+  assert.deepEqual(a.link.wire.sent, ['reject 0:0'], 'piece 0 is held elsewhere, piece 2 by nobody')
+  u.learnSeeds(3, true)
+  u.request(a.conn, 3, 0, BLOCK, () => assert.fail('refused'))
+  assert.deepEqual(a.link.wire.sent, ['reject 0:0', 'reject 3:0'], 'two complete peers elsewhere hold piece 3')
+  assert.equal(u.counters.refused, 2)
+})
