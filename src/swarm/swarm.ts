@@ -4,16 +4,14 @@ import { BLOCK_LENGTH } from '../torrent/layout.js'
 import type { Metainfo } from '../torrent/metainfo.js'
 import { Bitfield, validWireBitfield } from '../bitfield.js'
 import type { Logger } from '../log.js'
+import { Announcements } from './announcements.js'
 import { Connections } from './connections.js'
 import { Downloads } from './downloads.js'
-import { HaveAnnouncer } from './haveAnnouncer.js'
 import type { PeerConnection } from './peerConnection.js'
 import { metadataServer } from './metadataServer.js'
 import { MAX_QUEUED_UPLOADS } from './uploader.js'
-import { DEFAULT_PIPELINE } from './pipeline.js'
 import type { TokenBucket } from './rateLimiter.js'
-import { STARVING_MS, SuperSeeder } from './superSeed.js'
-import { wallClock, type Clock, type Timer } from './clock.js'
+import { wallClock, type Clock } from './clock.js'
 import { Uploads } from './uploads.js'
 import type { WireDialer, WireLink } from './peerWire.js'
 
@@ -80,10 +78,7 @@ export class Swarm extends EventEmitter {
   private readonly conns: Connections
   private readonly downloads: Downloads
   private readonly uploads: Uploads
-  private revealTimer: Timer | null = null
-  private readonly clock: Clock
-  private readonly superSeeder: SuperSeeder | null
-  private readonly haves: HaveAnnouncer
+  private readonly announcements: Announcements
   /** Our site: from --site, or else as the tracker's map places us. */
   private site: string | undefined
   /** Peers in another site (both sites known): what WAN first serves first. */
@@ -93,7 +88,7 @@ export class Swarm extends EventEmitter {
   constructor(private readonly opts: SwarmOptions) {
     super()
     const { meta, store, have, logger } = opts
-    const clock = (this.clock = opts.clock ?? wallClock)
+    const clock = opts.clock ?? wallClock
     this.site = opts.site
     // The budget bounds the piece buffers: the upload cache, and pieces being downloaded or verified (up to
     // the picker's hard limit, twice its soft one).
@@ -133,12 +128,11 @@ export class Swarm extends EventEmitter {
       drop: (conn, reason, ban) => this.conns.drop(conn, reason, ban),
       fatal: (err) => this.emit('fatal', err),
     })
-    // Revealed pieces not yet held, at once: four full request pipelines (8 MiB) for a lone peer, since a
-    // revealed piece also waits on its hash check and the `have` round trip.
-    const window = Math.ceil((4 * DEFAULT_PIPELINE.max * BLOCK_LENGTH) / meta.pieceLength)
+    this.announcements = new Announcements({
+      have, pieceLength: meta.pieceLength, superSeed: opts.superSeed && have.complete, clock, conns: this.conns.all,
+      site: () => this.site, availabilityOf: (piece) => this.downloads.availabilityOf(piece),
+    })
     this.metadataExtension = metadataServer(meta.infoBytes)
-    this.haves = new HaveAnnouncer(clock, (c) => this.conns.all.has(c))
-    this.superSeeder = opts.superSeed && have.complete ? new SuperSeeder(meta.pieceCount, window) : null
   }
 
   get complete(): boolean {
@@ -200,8 +194,7 @@ export class Swarm extends EventEmitter {
   /** Starts the choke rounds; connections come from `addPeers` and from `accept`. */
   start(): void {
     this.uploads.start()
-    // A starving peer sends no message that would make us look again.
-    if (this.superSeeder) this.revealTimer = this.clock.every(STARVING_MS / 2, () => { for (const c of this.conns.all) if (c.handshaken) this.peerChanged(c) })
+    this.announcements.start()
   }
 
   /** Connects to peers the tracker returned, skipping known, banned and surplus ones. */
@@ -229,18 +222,12 @@ export class Swarm extends EventEmitter {
 
   /** A peer's handshake was accepted: tell it what we hold and listen to it. */
   private connected(conn: PeerConnection): void {
-    const { wire } = conn
-    const { have } = this.opts
-    if (this.superSeeder) {
-      if (wire.hasFast) wire.haveNone()
-    } else if (wire.hasFast && have.complete) wire.haveAll()
-    else if (wire.hasFast && have.count === 0) wire.haveNone()
-    else if (have.count > 0) wire.bitfield(have.bytes)
+    this.announcements.greet(conn)
     this.watch(conn)
     // A free upload slot is given at once (see chooseUnchoked), not when the peer says it is interested.
     this.uploads.rechoke()
-    if (this.superSeeder) this.peerChanged(conn)
-    this.opts.logger.debug({ peer: conn.address, id: conn.id, fast: wire.hasFast }, 'peer connected')
+    this.announcements.reveal(conn)
+    this.opts.logger.debug({ peer: conn.address, id: conn.id, fast: conn.wire.hasFast }, 'peer connected')
   }
 
   /** Routes a handshaken peer's messages. */
@@ -270,7 +257,7 @@ export class Swarm extends EventEmitter {
       if (index >= pieceCount) return drop(`have for piece ${index} out of range`, true)
       if (!this.downloads.peerHas(conn, index)) return
       // A second peer of our site holds a piece we announced to one: now everyone may fetch it.
-      if (conn.local) this.haves.heldLocally(index)
+      if (conn.local) this.announcements.heldLocally(index)
       this.peerChanged(conn)
     })
     wire.on('unrequested', (index: number, offset: number, length: number) => {
@@ -289,23 +276,16 @@ export class Swarm extends EventEmitter {
 
   /** A peer's pieces changed: maybe we are now interested, maybe we can ask for more, or reveal more. */
   private peerChanged(conn: PeerConnection): void {
-    if (this.superSeeder) {
-      const held = conn.pieces === 'all' ? this.opts.meta.pieceCount : conn.pieces.count
-      for (const piece of this.superSeeder.reveal(conn.id, (i) => conn.has(i), (i) => this.downloads.availabilityOf(i), held, this.clock.now())) conn.wire.have(piece)
-      return
-    }
-    this.downloads.peerChanged(conn)
+    if (!this.announcements.reveal(conn)) this.downloads.peerChanged(conn)
   }
 
   /** A piece was verified and written: keep it for uploads and tell the peers. */
   private verified(piece: number, data: Uint8Array, contributors: PeerConnection[]): void {
     const { have, logger } = this.opts
     this.uploads.put(piece, data)
-    this.haves.announce(piece, [...this.conns.all].filter((c) => c.handshaken), this.site !== undefined && contributors.length > 0 && contributors.every((c) => !c.local))
+    this.announcements.verified(piece, contributors)
     logger.debug({ piece, have: have.count }, 'piece verified')
     this.emit('piece', piece)
-    // The last piece: our site must now hear of every piece we held back (see flushAll).
-    if (this.downloads.finished) this.haves.flushAll()
   }
 
   /** The tracker's count of complete peers, this one included. */
@@ -315,14 +295,14 @@ export class Swarm extends EventEmitter {
 
   private removed(conn: PeerConnection, lastOfPeer: boolean): void {
     this.across.delete(conn)
-    if (lastOfPeer) this.superSeeder?.forget(conn.id)
+    if (lastOfPeer) this.announcements.forget(conn.id)
     this.downloads.peerGone(conn)
     this.uploads.peerGone(conn, lastOfPeer)
   }
 
   close(): void {
     this.uploads.stop()
-    this.revealTimer?.cancel()
+    this.announcements.stop()
     this.conns.close()
   }
 }
