@@ -130,12 +130,14 @@ export class Downloads {
     this.count(conn, -1)
     conn.pieces = pieces
     this.count(conn, 1)
+    conn.wanted = this.picker.countWanted((i) => conn.has(i))
   }
 
   /** A peer's `have` (index in range); false if it was known already. */
   peerHas(conn: PeerConnection, piece: number): boolean {
     if (conn.pieces === 'all' || !conn.pieces.set(piece)) return false
     this.picker.peerHas(piece)
+    if (!this.picker.has(piece)) conn.wanted++
     if (conn.local) this.localAvailability[piece]!++
     return true
   }
@@ -170,7 +172,7 @@ export class Downloads {
       if (conn.isSeed) this.opts.bothComplete(conn)
       return
     }
-    const want = this.picker.wants((i) => conn.has(i))
+    const want = conn.wanted > 0
     if (want && !wire.amInterested) wire.interested()
     else if (!want && wire.amInterested) wire.uninterested()
   }
@@ -351,9 +353,11 @@ export class Downloads {
       this.counters.downloaded += store.dataBytes(piece)
       if (have.complete) this.done = true
       this.opts.verified(piece, data, contributors)
-      // Only a peer holding this piece can have stopped being interesting (a full rescan per peer per piece
-      // would be quadratic on trees of many small, aligned files); at the end everyone is told.
-      for (const c of [...this.opts.conns]) if (c.handshaken && (this.done || c.has(piece))) this.updateInterest(c)
+      // Only a peer holding this piece can have stopped being interesting; at the end everyone is told.
+      for (const c of [...this.opts.conns]) {
+        if (c.has(piece)) c.wanted--
+        if (c.handshaken && (this.done || c.has(piece))) this.updateInterest(c)
+      }
       // The piece no longer counts against the active limit: with small pieces every request may have been
       // answered while pieces were verifying, and nothing else would ask for more.
       this.fillAll()

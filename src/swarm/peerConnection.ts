@@ -51,6 +51,8 @@ export class PeerConnection {
    * added from and later subtracted by exactly this.
    */
   pieces: Bitfield | 'all'
+  /** Pieces the peer holds that we lack: we are interested while there are any (kept up to date, not rescanned). */
+  wanted = 0
 
   readonly wire: PeerWire
 

@@ -94,10 +94,11 @@ export class PiecePicker {
     return false
   }
 
-  /** Is there any piece this peer has that we still want? */
-  wants(peerHas: (piece: number) => boolean): boolean {
-    for (let i = 0; i < this.opts.pieceCount; i++) if (!this.have[i] && peerHas(i)) return true
-    return false
+  /** How many pieces this peer has that we still want. */
+  countWanted(peerHas: (piece: number) => boolean): number {
+    let n = 0
+    for (let i = 0; i < this.opts.pieceCount; i++) if (!this.have[i] && peerHas(i)) n++
+    return n
   }
 
   /**
