@@ -22,6 +22,7 @@ const USAGE = `npm run bench -- sim [--preset lab|sites|scale|scale5000] [option
   --no-wan-first        peers do not hold back uploads to their site while a peer across waits (to compare)
   --rate-limit <mbit>   --max-upload-rate and --max-download-rate on every host (default none)
   --no-sites            the tracker has no site map
+  --bridges-per-site <n>, --cross-site-peers <n>  the tracker's (defaults as murder's)
   --tick <ms>           network model step (default 10)
   --cpu <cores>:<s/MB>  model the lab's machine: every host on <cores> cores, each MB moved costing <s/MB> of
                         CPU, sender and receiver together (the lab's targets + source CPU over the bytes received)
@@ -69,6 +70,7 @@ function configOf(v: Record<string, string | boolean | undefined>): SimConfig {
     maxPeers: num('max-peers', String(DEFAULT_SIM.maxPeers)),
     maxUploads: num('max-uploads', String(DEFAULT_SIM.maxUploads)),
     siteAware: v['no-sites'] !== true,
+    sitePolicy: { bridgesPerSite: num('bridges-per-site', String(DEFAULT_SIM.sitePolicy.bridgesPerSite)), crossSitePeers: num('cross-site-peers', String(DEFAULT_SIM.sitePolicy.crossSitePeers)) },
     interval: num('interval', String(DEFAULT_SIM.interval)),
     deadBridges: v['dead-bridges'] === true,
     wanFirst: v['no-wan-first'] !== true,
@@ -133,7 +135,7 @@ async function main(): Promise<number> {
     options: {
       preset: { type: 'string' }, targets: { type: 'string' }, rate: { type: 'string' }, 'source-rate': { type: 'string' },
       'wan-rate': { type: 'string' }, 'wan-delay': { type: 'string' }, delay: { type: 'string' }, size: { type: 'string' },
-      'piece-length': { type: 'string' }, 'max-peers': { type: 'string' }, 'max-uploads': { type: 'string' }, 'rate-limit': { type: 'string' }, interval: { type: 'string' }, 'dead-bridges': { type: 'boolean' }, 'no-wan-first': { type: 'boolean' }, 'no-sites': { type: 'boolean' }, tick: { type: 'string' }, block: { type: 'string' }, cpu: { type: 'string' }, 'rtt-bias': { type: 'string' }, 'start-spread': { type: 'string' },
+      'piece-length': { type: 'string' }, 'max-peers': { type: 'string' }, 'max-uploads': { type: 'string' }, 'rate-limit': { type: 'string' }, interval: { type: 'string' }, 'dead-bridges': { type: 'boolean' }, 'no-wan-first': { type: 'boolean' }, 'no-sites': { type: 'boolean' }, 'bridges-per-site': { type: 'string' }, 'cross-site-peers': { type: 'string' }, tick: { type: 'string' }, block: { type: 'string' }, cpu: { type: 'string' }, 'rtt-bias': { type: 'string' }, 'start-spread': { type: 'string' },
       runs: { type: 'string' }, 'from-lab': { type: 'string' }, calibrate: { type: 'string' }, seed: { type: 'string' }, json: { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean' },
     },
   })

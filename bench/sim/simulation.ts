@@ -1,6 +1,7 @@
 import { DEFAULT_SWARM_SETTINGS } from '../../src/cli/session.js'
 import { TokenBucket } from '../../src/swarm/rateLimiter.js'
 import { bridgeStallFor, SwarmRegistry } from '../../src/tracker/swarmRegistry.js'
+import { DEFAULT_SITE_POLICY, type SitePolicy } from '../../src/tracker/sitePolicy.js'
 import { prng } from '../../test/helpers/prng.js'
 import { lowerBound } from '../report.js'
 import { SIM_PORT, SimFleet, type SimHost } from './simFleet.js'
@@ -33,6 +34,8 @@ export interface SimConfig {
   interval: number
   /** Whether the tracker knows the sites (--sites) and tells peers theirs. */
   siteAware: boolean
+  /** The tracker's --bridges-per-site and --cross-site-peers. */
+  sitePolicy: SitePolicy
   /** Targets start spread over this long (process start-up), ms. */
   startSpreadMs: number
   tickMs: number
@@ -64,6 +67,7 @@ export const DEFAULT_SIM: Omit<SimConfig, 'sites' | 'size'> = {
   memoryBudget: DEFAULT_SWARM_SETTINGS.memoryBudget,
   interval: 10,
   siteAware: true,
+  sitePolicy: DEFAULT_SITE_POLICY,
   startSpreadMs: 400,
   tickMs: 10,
   blockLength: 16 * 1024,
@@ -113,7 +117,7 @@ export async function simulate(c: SimConfig): Promise<SimReport> {
   const fleet = new SimFleet({ sites: c.sites.map((s) => ({ name: s.name, rate: s.wanRate, delayMs: s.wanDelayMs })), tickMs: c.tickMs, lanDelayMs: c.lanDelayMs, size: c.size, pieceLength: c.pieceLength, random: prng(c.seed),
     cpu: c.cpu && { cores: c.cpu.cores, secondsPerByte: c.cpu.secondsPerMB / 1e6 }, rttBias: c.rttBias })
   const { clock, meta } = fleet
-  const registry = new SwarmRegistry({ peerTtlMs: 2 * c.interval * 1000 + 5000, random: fleet.random, bridgeStallMs: bridgeStallFor(c.interval * 1000) })
+  const registry = new SwarmRegistry({ peerTtlMs: 2 * c.interval * 1000 + 5000, random: fleet.random, bridgeStallMs: bridgeStallFor(c.interval * 1000), sitePolicy: c.sitePolicy })
   const options = { maxPeers: c.maxPeers, maxUploads: c.maxUploads, memoryBudget: c.memoryBudget, blockLength: c.blockLength, wanFirst: c.wanFirst }
   const bucket = () => new TokenBucket(c.rateLimit, undefined, () => clock.now())
   const addHost = (name: string, site: string, ip: string, rate: number, complete: boolean) =>
