@@ -15,7 +15,7 @@ import { prng } from './helpers/prng.js'
 const BLOCK = 16 * 1024
 
 /** A torrent of `pieces` pieces of `blocks` blocks, nothing held; `bad` pieces fail their hash the first time. */
-function downloads(pieces: number, blocks: number, bad: number[] = []) {
+function downloads(pieces: number, blocks: number, bad: number[] = [], site?: string) {
   const clock = new SimClock()
   const length = pieces * blocks * BLOCK
   const layout: Layout = { pieceLength: blocks * BLOCK, length, pieceCount: pieces, files: [{ length, offset: 0 }] }
@@ -30,20 +30,21 @@ function downloads(pieces: number, blocks: number, bad: number[] = []) {
   let complete = false
   const d = new Downloads({
     store, have, clock, logger: pino({ level: 'silent' }), downloadLimit: new TokenBucket(Infinity), blockLength: BLOCK,
-    maxActive: 4, random: prng(1), conns, closed: () => false, site: () => undefined,
+    maxActive: 4, random: prng(1), conns, closed: () => false, site: () => site,
     strike: (c, _reason, lone) => strikes.push(`${c.address} ${lone ? 'lone' : 'one of several'}`),
     bothComplete: () => {},
     verified: (piece) => verified.push(piece),
     complete: () => { complete = true },
     fatal: (err) => { throw err },
   })
-  /** A handshaken peer holding `held` pieces; unchoking us unless `choking`. */
-  const peer = (address: string, held: number[] | 'all', choking = false): { conn: PeerConnection; wire: FakeWire } => {
+  /** A handshaken peer holding `held` pieces; unchoking us unless `choking`; of our site if `local`. */
+  const peer = (address: string, held: number[] | 'all', choking = false, local = false): { conn: PeerConnection; wire: FakeWire } => {
     const link = fakeLink(address)
     const conn = new PeerConnection(link, true, address, pieces, d.newPipeline())
     conn.id = address
     conn.handshaken = true
     conns.add(conn)
+    if (local) d.markLocal(conn)
     // As the swarm routes them.
     link.wire.on('reject', (index: number) => d.refused(conn, index))
     link.wire.peerChoking = choking
@@ -154,6 +155,17 @@ test('a refused piece that another peer offers is fetched there, and the refusin
   for (const r of other.wire.pending.splice(0)) r.cb(new Error('choked'), null)
   await advance(clock, 1)
   assert.equal(source.wire.pending.length, 4, 'the refusing peer is asked again')
+})
+
+test('a peer across that holds the piece does not stop the refusing source of our site being asked again: we would not ask it', async () => {
+  const { clock, peer } = downloads(1, 4, [], 'a')
+  const source = peer('source', [0], false, true)
+  const across = peer('across', 'all')
+  assert.equal(across.wire.pending.length, 0, 'our site holds the piece: not fetched across')
+  source.wire.rejectAll()
+  await advance(clock, REFUSED_MS + 1)
+  assert.equal(source.wire.pending.length, 4, 'the source is asked again once its refusal lapses')
+  assert.equal(across.wire.pending.length, 0)
 })
 
 test('a block withdrawn from a peer may still arrive once; any other unasked block is not ours', () => {

@@ -206,10 +206,14 @@ export class Downloads {
     return !conn.local && !!this.opts.site()
   }
 
-  /** Would we ask this peer for the piece now? Across a WAN link, only for what no peer of our own site holds. */
+  /** Would we ask this peer for the piece now? */
   private offers(conn: PeerConnection, piece: number, now: number): boolean {
-    if (!conn.has(piece) || this.stillRefused(conn, piece, now)) return false
-    return !this.crossSite(conn) || this.localAvailability[piece] === 0
+    return this.reachable(conn, piece) && !this.stillRefused(conn, piece, now)
+  }
+
+  /** Would we ask this peer for the piece, refusals aside? Across a WAN link, only for what no peer of our own site holds. */
+  private reachable(conn: PeerConnection, piece: number): boolean {
+    return conn.has(piece) && (!this.crossSite(conn) || this.localAvailability[piece] === 0)
   }
 
   /**
@@ -221,7 +225,9 @@ export class Downloads {
     const until = conn.refused.get(piece)
     if (until === undefined) return false
     if (until > now) return true
-    for (const c of this.opts.conns) if (c !== conn && c.handshaken && !c.wire.peerChoking && c.has(piece) && !c.refused.has(piece)) return true
+    // Only a peer we would ask: a complete peer across, which we never ask for what our site holds, kept the
+    // source's site waiting on the source's refusals for ever in the simulator once bridges reached it.
+    for (const c of this.opts.conns) if (c !== conn && c.handshaken && !c.wire.peerChoking && this.reachable(c, piece) && !c.refused.has(piece)) return true
     conn.refused.delete(piece)
     return false
   }
