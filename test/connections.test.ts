@@ -69,6 +69,19 @@ test('dials in progress count against --max-peers: half the budget dials, incomi
   assert.equal(dials.length, 4, 'no dial past the budget')
 })
 
+test('only dials count against the dialing half: a peer its site dialed many times still reaches the peers the tracker names later', () => {
+  const { dials, conns, incoming } = connections(8)
+  for (let n = 1; n <= 6; n++) incoming(`10.1.0.${n}:6881`)
+  conns.addPeers(peers(10), false)
+  assert.equal(dials.length, 2, '6 accepted + 2 dials = 8: the whole budget, but no more')
+  dials[0]!.opened(fakeLink('10.0.0.1:6881'))
+  dials[0]!.ended()
+  dials[1]!.ended()
+  assert.equal(conns.all.size, 7)
+  conns.addPeers(peers(10), false)
+  assert.equal(dials.length, 3, 'one place left, one dial')
+})
+
 test('a known address is not dialed twice, and a complete swarm dials only peers that reach it over uTP alone', () => {
   const { dials, conns } = connections(8)
   conns.addPeers(peers(2), false)

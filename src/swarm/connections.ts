@@ -86,12 +86,20 @@ export class Connections {
     this.dialIfNew(ip, port)
   }
 
+  private dialed(): number {
+    let n = 0
+    for (const c of this.all) if (c.outgoing) n++
+    return n
+  }
+
   /** Dials ip:port unless connected, dialling or banned there; false once the peer budget is spent. */
   private dialIfNew(ip: string, port: number): boolean {
     // Half the budget for dialing, the rest for peers that dial us: with every peer dialing its whole budget,
     // peers that started late found everyone full and traded only among themselves (a fifth of 100 targets
-    // in the simulator, done 8 s after the others).
-    if (this.isClosed || this.all.size + this.dialing.size >= Math.ceil(this.opts.maxPeers / 2)) return false
+    // in the simulator, done 8 s after the others). Only dials count against that half: a remote site's
+    // bridge that its own site's peers had dialed 40 times never dialed the source's site's peers the tracker
+    // named later, and pulled 64 MiB across through the 3 it had reached at its first announce (5 sites of 50).
+    if (this.isClosed || this.all.size + this.dialing.size >= this.opts.maxPeers || this.dialed() + this.dialing.size >= Math.ceil(this.opts.maxPeers / 2)) return false
     const address = `${ip}:${port}`
     if (this.dialing.has(address) || this.banned.has(address) || [...this.all].some((c) => c.address === address)) return true
     this.dialing.add(address)
