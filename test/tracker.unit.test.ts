@@ -461,6 +461,43 @@ describe('a site whose bridge never progresses', () => {
     assert.ok(crossSite(at(registry, 3, 'b', 80, 4 * INTERVAL), 'b') > 0, 'a bridge that progresses is never replaced')
   })
 
+  it("is replaced at its heir's announce, which then gets the other sites; the heir re-announces soon", () => {
+    const registry = new SwarmRegistry({ peerTtlMs: 60_000, bridgeStallMs: INTERVAL })
+    at(registry, 1, 'a', 0, 0)
+    at(registry, 2, 'b', 100, 0)
+    const heir = at(registry, 3, 'b', 100, 1)
+    assert.equal(heir.soon, true, 'the next in line comes back soon')
+    assert.equal(crossSite(heir, 'b'), 0)
+    assert.equal(at(registry, 4, 'b', 100, 2).soon, false, 'the one after it does not')
+    assert.equal(crossSite(at(registry, 3, 'b', 100, INTERVAL - 1), 'b'), 0, 'within the stall, the bridge stays')
+    const took = at(registry, 3, 'b', 100, INTERVAL + 1)
+    assert.ok(crossSite(took, 'b') > 0, 'past it, the heir bridges from this answer, without the stalled bridge announcing')
+    assert.equal(at(registry, 2, 'b', 100, INTERVAL + 2).soon, false, 'the stalled bridge went to the back of the line')
+    assert.equal(at(registry, 4, 'b', 100, INTERVAL + 3).soon, true, 'the next arrival is next in line now')
+  })
+
+  it('a remote bridge short of cross-site peers comes back soon, and no longer once it has them', () => {
+    const registry = new SwarmRegistry({ peerTtlMs: 60_000, sitePolicy: { bridgesPerSite: 1, crossSitePeers: 3 } })
+    at(registry, 1, 'a', 0, 0)
+    const first = at(registry, 2, 'b', 100, 0)
+    assert.equal(crossSite(first, 'b'), 1, 'the source only: the source\'s site has no one else yet')
+    assert.equal(first.soon, true)
+    at(registry, 3, 'a', 100, 1)
+    at(registry, 4, 'a', 100, 1)
+    assert.equal(at(registry, 3, 'a', 100, 2).soon, false, "the source's site never needs to")
+    const later = at(registry, 2, 'b', 100, 2000)
+    assert.equal(crossSite(later, 'b'), 3)
+    assert.equal(later.soon, false)
+  })
+
+  it('without sites, or without a source, nobody is told to come back soon', () => {
+    const registry = new SwarmRegistry({ peerTtlMs: 60_000, bridgeStallMs: INTERVAL })
+    for (let n = 2; n < 5; n++) assert.equal(at(registry, n, 'b', 100, n).soon, false, 'no seed anywhere')
+    const plain = new SwarmRegistry({ peerTtlMs: 60_000 })
+    plain.announce(request({ peerId: id(1), ip: '10.0.0.1', left: 0 }), 0)
+    for (let n = 2; n < 5; n++) assert.equal(plain.announce(request({ peerId: id(n), ip: `10.0.0.${n}` }), n).soon, false, 'no site')
+  })
+
   it('is never replaced when the registry is given no stall limit (its default)', () => {
     const registry = new SwarmRegistry({ peerTtlMs: 600_000 })
     at(registry, 1, 'a', 0, 0)

@@ -1,6 +1,6 @@
 import { DEFAULT_SWARM_SETTINGS } from '../../src/cli/session.js'
 import { TokenBucket } from '../../src/swarm/rateLimiter.js'
-import { bridgeStallFor, SwarmRegistry } from '../../src/tracker/swarmRegistry.js'
+import { bridgeStallFor, soonInterval, SwarmRegistry } from '../../src/tracker/swarmRegistry.js'
 import { DEFAULT_SITE_POLICY, type SitePolicy } from '../../src/tracker/sitePolicy.js'
 import { prng } from '../../test/helpers/prng.js'
 import { lowerBound } from '../report.js'
@@ -123,23 +123,30 @@ export async function simulate(c: SimConfig): Promise<SimReport> {
   const addHost = (name: string, site: string, ip: string, rate: number, complete: boolean) =>
     fleet.addEngine({ name, site, ip, up: rate, down: rate }, complete, { ...options, uploadLimit: bucket(), downloadLimit: bucket() })
 
-  const announce = (h: SimHost, event: 'started' | 'completed' | undefined) => {
+  /** Announces, and returns when the tracker wants the next one (ms). */
+  const announce = (h: SimHost, event: 'started' | 'completed' | undefined): number => {
     // A dead host reports what it has, nothing, and never gets more.
     const s = h.swarm?.stats ?? { uploaded: 0, downloaded: 0, left: c.size }
     const res = registry.announce({
       infoHash: meta.infoHash, peerId: h.peerId, ip: h.ip, port: SIM_PORT, uploaded: s.uploaded, downloaded: s.downloaded, left: s.left,
       event, numwant: 200, compact: true, site: c.siteAware ? h.site : undefined,
     }, clock.now())
-    if (!h.swarm) return
+    const next = (res.soon ? soonInterval(c.interval) : c.interval) * 1000
+    if (!h.swarm) return next
     h.swarm.learnSeeds(res.complete)
     if (c.siteAware) h.swarm.learnSite(h.site)
     h.swarm!.addPeers(res.peers.map((p) => ({ ip: p.ip, port: p.port })))
+    return next
+  }
+  /** Announces now and then whenever the tracker says, as the Announcer does. */
+  const keepAnnouncing = (h: SimHost) => {
+    const again = () => void clock.after(announce(h, undefined), again)
+    clock.after(announce(h, 'started'), again)
   }
 
   const start = (h: SimHost) => {
     h.swarm!.start()
-    announce(h, 'started')
-    clock.every(c.interval * 1000, () => announce(h, undefined))
+    keepAnnouncing(h)
     h.swarm!.once('complete', () => {
       h.doneAt = clock.now()
       announce(h, 'completed')
@@ -157,8 +164,7 @@ export async function simulate(c: SimConfig): Promise<SimReport> {
   if (c.deadBridges) c.sites.forEach((s, si) => {
     if (si === 0) return
     const dead = fleet.addRaw({ name: `${s.name}-dead`, site: s.name, ip: `10.${si + 1}.255.1`, up: c.hostRate, down: c.hostRate }, (link) => link.close())
-    announce(dead, 'started')
-    clock.every(c.interval * 1000, () => announce(dead, undefined))
+    keepAnnouncing(dead)
   })
   for (const t of targets) clock.after(fleet.random() * c.startSpreadMs, () => start(t))
   await clock.run(() => targets.every((t) => t.doneAt !== null), c.limitS * 1000)

@@ -13,7 +13,7 @@ import { parseScrape } from './scrapeRequest.js'
 import { PASSKEY_REQUIRED, unlockPath } from './passkey.js'
 import type { SiteMap } from './siteMap.js'
 import type { SitePolicy } from './sitePolicy.js'
-import { bridgeStallFor, SwarmRegistry } from './swarmRegistry.js'
+import { bridgeStallFor, soonInterval, SwarmRegistry } from './swarmRegistry.js'
 
 export interface TrackerOptions {
   port: number
@@ -171,11 +171,12 @@ export async function startTracker(opts: TrackerOptions): Promise<RunningTracker
         'announce',
       )
     }
+    const interval = result.soon ? soonInterval(opts.interval) : opts.interval
     return bencoded(
       encodeAnnounce({
-        interval: opts.interval,
+        interval,
         // Let clients short of peers re-ask sooner than the regular interval.
-        minInterval: Math.max(1, Math.floor(opts.interval / 2)),
+        minInterval: Math.min(interval, Math.max(1, Math.floor(opts.interval / 2))),
         complete: result.complete,
         incomplete: result.incomplete,
         peers: result.peers,

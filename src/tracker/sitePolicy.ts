@@ -140,6 +140,41 @@ export class SiteIndex<T extends SitePeer> {
     return at < this.policy.bridgesPerSite && site.arrivals[at] === p
   }
 
+  /**
+   * Is `p` next in line to bridge a remote site (one without a seed): one of the `bridgesPerSite` arrivals after
+   * its fetching bridges. It re-announces soon, and its announces check those bridges for a stall: a dead bridge
+   * is then replaced within a stall and a short interval, not at its own next announce and the heir's after that.
+   */
+  isHeir(p: T): boolean {
+    const site = this.sites.get(p.site)
+    if (site === undefined || site.seeds.length > 0 || p.arrivedComplete) return false
+    const at = position(site.arrivals, p)
+    const per = this.policy.bridgesPerSite
+    return site.arrivals[at] === p && at >= per && at < 2 * per
+  }
+
+  /** The fetching bridges of `p`'s site. */
+  fetchingBridgesOf(p: T): T[] {
+    return this.sites.get(p.site)?.arrivals.slice(0, this.policy.bridgesPerSite) ?? []
+  }
+
+  /**
+   * Should `requester` come back sooner than the interval: a remote site's heir (see isHeir), or its fetching
+   * bridge that `returned` gave fewer cross-site peers than the policy wants. A bridge's first announce comes
+   * before most of the source's site has arrived, and the peers it reaches then are all it pulls through for an
+   * interval: 5 sites of 50 in the simulator were done in 19.8 s with those, 16.1 s re-asking after 2 s.
+   */
+  comeBackSoon(requester: T, returned: readonly T[], numwant: number): boolean {
+    // Only in a site map with the source somewhere else: peers without a site have nothing to bridge.
+    if (requester.site === undefined || this.seedBridges.items.length === 0) return false
+    if (this.isHeir(requester)) return true
+    const site = this.sites.get(requester.site)
+    if (site === undefined || site.seeds.length > 0 || !this.isFetchingBridge(requester)) return false
+    let cross = 0
+    for (const p of returned) if (p.site !== requester.site) cross++
+    return cross < Math.min(this.policy.crossSitePeers, numwant)
+  }
+
   /** The bridges of `site`, seeds first, each group in arrival order. */
   bridges(site: string | undefined): T[] {
     const s = this.sites.get(site)

@@ -137,19 +137,12 @@ export class Swarm {
         peer.rateFrom = { at: now, downloaded: req.downloaded, uploaded: req.uploaded }
       }
       if (req.left < peer.left || req.downloaded > peer.downloaded) peer.lastProgress = now
-      // A bridge that keeps announcing but gets nothing (a host that cannot reach the others or write its
-      // disk) would hold its site's only way in for good: it goes to the back of the arrivals. A peer that just
-      // became a bridge has a whole interval from then: its cross-site peers come with this answer.
-      if (!this.sites.isFetchingBridge(peer)) peer.bridgeSince = undefined
-      else if (req.left > 0 && now - Math.max(peer.lastProgress, (peer.bridgeSince ??= now)) >= this.bridgeStallMs) {
-        this.sites.delete(peer)
-        peer.firstSeen = now
-        peer.bridgeSince = undefined
-        this.sites.add(peer)
-      }
+      peer.left = req.left
+      // Its site's heir checks the bridges it would replace (see SiteIndex.isHeir).
+      if (this.sites.isHeir(peer)) for (const bridge of this.sites.fetchingBridgesOf(peer)) this.demoteIfStalled(bridge, now)
+      this.demoteIfStalled(peer, now)
       peer.ip = req.ip
       peer.port = req.port
-      peer.left = req.left
       peer.lastSeen = now
       peer.downloaded = req.downloaded
       peer.uploaded = req.uploaded
@@ -164,6 +157,21 @@ export class Swarm {
     this.endpoints.set(endpointKey(peer), key)
     if (peer.left === 0) this.seeders++
     return peer
+  }
+
+  /**
+   * A bridge that keeps announcing but gets nothing (a host that cannot reach the others or write its disk)
+   * would hold its site's only way in for good: it goes to the back of the arrivals. A peer that just became a
+   * bridge has a whole stall period from then: its cross-site peers come with this answer.
+   */
+  private demoteIfStalled(peer: Record, now: number): void {
+    if (!this.sites.isFetchingBridge(peer)) peer.bridgeSince = undefined
+    else if (peer.left > 0 && now - Math.max(peer.lastProgress, (peer.bridgeSince ??= now)) >= this.bridgeStallMs) {
+      this.sites.delete(peer)
+      peer.firstSeen = now
+      peer.bridgeSince = undefined
+      this.sites.add(peer)
+    }
   }
 
   remove(key: string): Peer | undefined {
@@ -200,6 +208,11 @@ export class Swarm {
   /** Up to `numwant` peers for `requester` (as `upsert` returned it), chosen by the site policy. */
   select(requester: Peer, numwant: number, random: () => number): Peer[] {
     return this.sites.select(requester, numwant, random)
+  }
+
+  /** Whether `requester`, given `returned`, should re-announce soon (SiteIndex.comeBackSoon). */
+  comeBackSoon(requester: Peer, returned: readonly Peer[], numwant: number): boolean {
+    return this.sites.comeBackSoon(requester, returned, numwant)
   }
 }
 

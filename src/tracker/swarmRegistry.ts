@@ -21,6 +21,13 @@ export interface AnnounceResult {
   peers: Peer[]
   complete: number
   incomplete: number
+  /** Re-announce after `soonInterval` rather than the interval (see SiteIndex.comeBackSoon). */
+  soon?: boolean
+}
+
+/** How soon a peer told to come back soon re-announces, in seconds. */
+export function soonInterval(intervalS: number): number {
+  return Math.max(1, Math.ceil(intervalS / 5))
 }
 
 export interface TorrentStats {
@@ -85,7 +92,7 @@ export class SwarmRegistry {
     const swarm = this.touch(hashKey, req.infoHash, now)
     const peer = swarm.upsert(peerKey, req, now, this.maxPeersPerSwarm)
     const peers = swarm.select(peer, req.numwant, this.random)
-    return { peers, complete: swarm.complete, incomplete: swarm.incomplete }
+    return { peers, complete: swarm.complete, incomplete: swarm.incomplete, soon: swarm.comeBackSoon(peer, peers, req.numwant) }
   }
 
   /** Stats for the given info hashes (zeros for unknown ones), or for every swarm when none are given. */
