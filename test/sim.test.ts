@@ -63,22 +63,22 @@ test('a remote site whose first arrival announces and never serves waits about o
   assert.ok(waited <= 1.2 * config.interval, `the remote sites were done ${waited.toFixed(1)} s later than without a dead bridge (interval ${config.interval} s)`)
 })
 
-test('two sites with TCP-like sharing: WAN first keeps the WAN busy while site a fetches, and site a still finishes near its own bound', async () => {
-  // The two-site lab: local flows (0.1 ms round trip) take a host's uplink from one 80 ms across.
+test('two sites with TCP-like sharing, as in the lab: all done within 1.25 x the bound, site a within 1.2 x its own, about one copy across', async () => {
+  // The two-site lab: local flows (0.1 ms round trip) take a host's uplink from one 80 ms across. Issue 20's
+  // targets; without WAN first the model meets them too now that a remote bridge reaches all of site a (1.10 x
+  // against 1.08 x), so this checks the targets, not the policy (test/wanFirst.test.ts and uploads.test.ts do).
   const config: SimConfig = {
     ...DEFAULT_SIM,
     sites: [{ name: 'a', targets: 4, wanRate: mbit(50), wanDelayMs: 40 }, { name: 'b', targets: 4, wanRate: mbit(50), wanDelayMs: 40 }],
-    size: 128 * MiB, pieceLength: 256 * 1024, blockLength: 64 * 1024, rttBias: { queueMs: 4, alpha: 1 }, limitS: 120,
+    size: 128 * MiB, pieceLength: 256 * 1024, rttBias: { queueMs: 4, alpha: 1 }, limitS: 120,
   }
   const siteABound = config.size / config.sourceRate
   for (let seed = 1; seed <= 2; seed++) {
-    const [first, held] = [await simulate({ ...config, seed }), await simulate({ ...config, seed, wanFirst: false })]
-    for (const r of [first, held]) assert.deepEqual(r.notDone, [])
-    assert.ok(first.allDoneS! <= 1.25 * first.lowerBoundS, `seed ${seed}: all done ${first.allDoneS} s for a bound of ${first.lowerBoundS} s`)
-    // Without it the bridge's feeders in site a still serve it a fair share each: 1.16x the bound, against 1.09x.
-    assert.ok(held.allDoneS! > 1.04 * first.allDoneS!, `seed ${seed}: without WAN first ${held.allDoneS} s, with it ${first.allDoneS} s (the case this guards)`)
-    const siteA = Math.max(...(first.finishS.slice(0, 4) as number[]))
+    const r = await simulate({ ...config, seed })
+    assert.deepEqual(r.notDone, [])
+    assert.ok(r.allDoneS! <= 1.25 * r.lowerBoundS, `seed ${seed}: all done ${r.allDoneS} s for a bound of ${r.lowerBoundS} s`)
+    const siteA = Math.max(...(r.finishS.slice(0, 4) as number[]))
     assert.ok(siteA <= 1.2 * siteABound, `seed ${seed}: site a done at ${siteA} s for its own bound of ${siteABound} s`)
-    assert.ok(first.wanCopies['b']! <= 1.1, `seed ${seed}: ${first.wanCopies['b']} copies crossed`)
+    assert.ok(r.wanCopies['b']! <= 1.1, `seed ${seed}: ${r.wanCopies['b']} copies crossed`)
   }
 })

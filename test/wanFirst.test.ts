@@ -45,18 +45,18 @@ test('the capacity is the busiest second', () => {
   assert.equal(w.capacity, 10_000_000, 'a busier second raises it')
 })
 
-test('local peers leave the WAN twice what it took, and never more than half the uplink', () => {
+test('local peers leave the WAN 1.25 times what it took, and never more than half the uplink', () => {
   const mb = 1_000_000
-  // An 8 MB/s uplink, measured; the WAN takes 1 MB/s: local uploads get 8 - 2 = 6 MB/s (7 in the first second,
-  // before the WAN's take was measured).
+  // An 8 MB/s uplink, measured; the WAN takes 2 MB/s: local uploads get 8 - 2.5 = 5.5 MB/s (6 in the first
+  // second, before the WAN's take was measured).
   let { w, clock } = measured(8 * mb)
-  let local = run(w, clock, 10_000, 1000, 8000)
-  assert.ok(local >= 59 * mb && local <= 63 * mb, `${local} bytes locally in 10 s with 1 MB/s across`)
-  // The WAN takes 3 MB/s: local uploads get half, 4 MB/s, not 8 - 6.
+  let local = run(w, clock, 10_000, 2000, 8000)
+  assert.ok(local >= 54 * mb && local <= 57 * mb, `${local} bytes locally in 10 s with 2 MB/s across`)
+  // The WAN takes 3.5 MB/s: local uploads get half, 4 MB/s, not 8 - 4.375.
   ;({ w, clock } = measured(8 * mb))
-  local = run(w, clock, 10_000, 3000, 8000)
-  assert.ok(local >= 40 * mb && local <= 43 * mb, `${local} bytes locally in 10 s with 3 MB/s across`)
-  assert.equal(w.capacity, 8 * mb)
+  local = run(w, clock, 10_000, 3500, 8000)
+  assert.ok(local >= 39 * mb && local <= 42 * mb, `${local} bytes locally in 10 s with 3.5 MB/s across`)
+  assert.ok(Math.abs(w.capacity - 8 * mb) < 0.05 * mb, `the estimate stays the uplink: ${w.capacity}`)
 })
 
 test('held back while the WAN takes next to nothing, the estimate grows until local peers are no longer held', () => {
