@@ -118,7 +118,12 @@ test('destination not writable: exit 4', async () => {
 test('usage errors exit 2; --help and --version exit 0', async () => {
   const r = await runMurder(['peer', 'only-one-arg'])
   assert.equal(r.code, 2)
-  assert.match(r.stderr, /missing required argument/)
+  assertOneLineError(r.stderr, /missing required argument/)
+  for (const args of [['frobnicate'], ['peer', '--bogus', 'a', 'b', 'c'], ['seed', '--max-uploads', 'abc', 'a', 'b', 'c']]) {
+    const u = await runMurder(args)
+    assert.equal(u.code, 2, args.join(' '))
+    assertOneLineError(u.stderr, /unknown command|unknown option|invalid/)
+  }
   const h = await runMurder(['peer', '--help'])
   assert.equal(h.code, 0)
   assert.match(h.stdout, /Example:/)

@@ -126,7 +126,8 @@ function settingsOf(o: { maxPeers: number; maxUploads: number; maxUploadRate?: n
 const program = new Command('murder')
   .description('Replicate a directory tree from one host to many, fast, with BitTorrent.')
   .version(version)
-  .showHelpAfterError()
+  // One line, as every other error: the whole help after it buried the line that says what was wrong.
+  .configureOutput({ outputError: (str, write) => write(`murder: ${str.replace(/^error: /, '').trimEnd()} (see --help)\n`) })
   .exitOverride()
 
 torrentOptions(withCommon(program.command('make-torrent')))
