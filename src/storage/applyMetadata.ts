@@ -9,7 +9,7 @@ import { comparePaths } from '../torrent/paths.js'
 import { Folders, O_NOFOLLOW, removeEntrySync, under } from './safePath.js'
 
 /** The entries of a torrent that carry metadata: all applyMetadata reads. */
-export type MetadataTree = Pick<Metainfo, 'files' | 'directories'>
+type MetadataTree = Pick<Metainfo, 'files' | 'directories'>
 
 export interface ApplyOptions {
   /** Apply numeric uid/gid (needs root). */
@@ -65,14 +65,29 @@ function makeSymlink(path: string, target: string): void {
   fsSync(path, () => symlinkSync(target, path))
 }
 
+/** Longest the event loop runs metadata calls without serving the sockets. */
+const SLICE_MS = 5
+
 /**
  * Gives the destination what `rsync -a` would: symlinks as links, empty folders, modes, mtimes and (with
  * `owner`) numeric owners. Runs once every piece is verified and written; folders go last, deepest first,
  * because creating entries changes a folder's mtime. Synchronous calls, a few tens of microseconds per entry
- * (libuv's thread pool cost tens per call more); the peer runs it on its hash worker (HashPool.applyMetadata),
- * so that its event loop keeps serving the peers still downloading.
+ * (libuv's thread pool cost tens per call more), made on the event loop in slices of SLICE_MS: seconds on a
+ * tree of 100 000 files, during which the peer keeps serving the peers still downloading between slices. (A
+ * worker thread for it cost a peer ~0.1 s of CPU to start, and ~12 MB, at the end of every download.)
  */
-export function applyMetadata(meta: MetadataTree, fileRoot: string, singleFilePath: string | null, opts: ApplyOptions): void {
+export async function applyMetadata(meta: MetadataTree, fileRoot: string, singleFilePath: string | null, opts: ApplyOptions): Promise<void> {
+  const steps = metadataSteps(meta, fileRoot, singleFilePath, opts)
+  let sliceEnd = performance.now() + SLICE_MS
+  while (!steps.next().done) {
+    if (performance.now() < sliceEnd) continue
+    await new Promise((resolve) => setImmediate(resolve))
+    sliceEnd = performance.now() + SLICE_MS
+  }
+}
+
+/** applyMetadata's work, an entry a step. */
+function* metadataSteps(meta: MetadataTree, fileRoot: string, singleFilePath: string | null, opts: ApplyOptions): Generator<void> {
   if (singleFilePath !== null) {
     applyToFile(singleFilePath, withExecutable(meta.files[0]!), opts)
     return
@@ -87,6 +102,7 @@ export function applyMetadata(meta: MetadataTree, fileRoot: string, singleFilePa
     } else {
       applyToFile(path, withExecutable(f), opts)
     }
+    yield
   }
   const dirs = [...meta.directories].sort((a, b) => comparePaths(b.path, a.path))
   for (const d of dirs) {
@@ -98,6 +114,7 @@ export function applyMetadata(meta: MetadataTree, fileRoot: string, singleFilePa
     // Making the parents of a child entry makes the folder itself a real folder (replacing a link or file).
     folders.resolve([...d.path, 'child'], true)
     applyToFolder(under(fileRoot, ...d.path), d, opts)
+    yield
   }
 }
 

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 import { UserError, type ExitCodeValue } from '../errors.js'
-import type { ApplyOptions, MetadataTree } from './applyMetadata.js'
+import { PieceJobs } from './pieceJobs.js'
 
 /**
  * The hash worker's code (CommonJS), built into the bundles by scripts/bundle.mjs: the single executable then
@@ -28,9 +28,8 @@ export type HashJob =
   | { kind: 'files'; id: number; spans: ReadSpan[]; size: number }
   | { kind: 'read'; id: number; spans: ReadSpan[]; data: Uint8Array }
   | { kind: 'store'; id: number; data: Uint8Array; expected: Uint8Array; root: string; spans: WriteSpan[] }
-  | { kind: 'meta'; id: number; tree: MetadataTree; fileRoot: string; singleFilePath: string | null; opts: ApplyOptions }
 
-interface Reply {
+export interface Reply {
   id: number
   digest?: Uint8Array
   data?: Uint8Array
@@ -40,8 +39,8 @@ interface Reply {
 }
 
 /**
- * SHA-1 and the file work around it on worker threads, so the event loop moving bytes on the wire never
- * waits on hashing or the disk. A downloaded piece is transferred, not copied, and comes back with the
+ * SHA-1 and the file work around it on worker threads (or inline, see the constructor), so the event loop
+ * moving bytes on the wire never waits on hashing or the disk. A downloaded piece is transferred, not copied, and comes back with the
  * verdict; pieces already on disk are read by the workers themselves, so checking a tree moves no buffers.
  */
 export class HashPool {
@@ -49,6 +48,16 @@ export class HashPool {
   private readonly pending = new Map<number, { resolve: (r: Reply) => void; reject: (err: Error) => void }>()
   private readonly load: number[] = []
   private nextId = 0
+  /** The inline jobs' descriptors and buffers, made at the first. */
+  private local: PieceJobs | null = null
+
+  /**
+   * `inline`: kinds of job done on the calling thread, synchronously (the promise is settled when the call
+   * returns). A peer stores and reads its pieces so: the file calls go to the page cache, and hashing a 256 KiB
+   * piece takes ~0.2 ms, where a worker cost ~0.1 s of CPU to start, ~10 MB of memory, and a message and a
+   * wake-up each way per piece.
+   */
+  constructor(private readonly inline: ReadonlySet<HashJob['kind']> = new Set()) {}
 
   /** Workers started so far (none before the first job). */
   get size(): number {
@@ -104,19 +113,8 @@ export class HashPool {
     return reply.data!
   }
 
-  /**
-   * Gives a completed destination its modes, mtimes, symlinks and folders (applyMetadata) on a worker: tens of
-   * microseconds per entry, seconds on a tree of 100 000 files, which the event loop spends serving the peers
-   * still downloading instead. Rejects with a UserError as applyMetadata throws it.
-   */
-  async applyMetadata(tree: MetadataTree, fileRoot: string, singleFilePath: string | null, opts: ApplyOptions): Promise<void> {
-    // Only the entries travel (a structured clone): not the rest of the metainfo, which holds the .torrent's bytes.
-    const entries = { files: tree.files, directories: tree.directories }
-    const reply = await this.send({ kind: 'meta', id: this.nextId++, tree: entries, fileRoot, singleFilePath, opts })
-    if (reply.error) throw new UserError(reply.error.message, reply.error.exitCode)
-  }
-
   private send(job: HashJob, transfer: ArrayBuffer[] = []): Promise<Reply> {
+    if (this.inline.has(job.kind)) return Promise.resolve((this.local ??= new PieceJobs()).run(job).reply)
     // One worker, started at the first job: starting one costs about as much CPU as hashing 100 MB (90-100 ms
     // here), which a peer with an empty destination then spends once its first piece is in, not while it
     // starts up beside many others; a peer's downloads arrive far slower than one core hashes. `grow` adds
@@ -137,6 +135,7 @@ export class HashPool {
   }
 
   async close(): Promise<void> {
+    this.local?.close()
     await Promise.all(this.workers.map((w) => w.terminate()))
   }
 }

@@ -9,6 +9,7 @@ import { reuseLocalCopies } from '../../storage/reuseLocal.js'
 import { DirectoryListings, removeEntry } from '../../storage/safePath.js'
 import { assertDeletable, assertMaxDelete, firstPaths } from '../../storage/deletion.js'
 import { HashPool } from '../../storage/hashPool.js'
+import { applyMetadata } from '../../storage/applyMetadata.js'
 import { storageFor } from '../../torrent/build.js'
 import type { Metainfo } from '../../torrent/metainfo.js'
 import { parseTorrentSource, readTorrentFile } from '../../torrent/source.js'
@@ -92,7 +93,9 @@ export async function peerCommand(torrent: string, destination: string, ip: stri
   if (opts.delete) assertDeletable(destination)
   const peerId = newPeerId()
   const listener = await Listener.open(opts.port)
-  const pool = new HashPool()
+  // Checking what is on disk goes to workers (all cores when there is much); the download's pieces are hashed
+  // and written on the event loop (see HashPool).
+  const pool = new HashPool(new Set(['store', 'read']))
   let session: Session | null = null
   const interrupted = untilSignal().then((sig) => {
     throw new UserError(`interrupted by ${sig}`, ExitCode.failure)
@@ -144,7 +147,7 @@ export async function peerCommand(torrent: string, destination: string, ip: stri
         // rsync's default too, but a deploy that leaves stale files behind should say so.
         logger.warn({ entries: extra.count, paths: firstPaths(fileRoot, extra.entries) }, 'kept entries the torrent does not name (--delete removes them)')
       }
-      await pool.applyMetadata(meta, fileRoot, meta.singleFile ? resolve(destination) : null, { owner: opts.owner })
+      await applyMetadata(meta, fileRoot, meta.singleFile ? resolve(destination) : null, { owner: opts.owner })
       if (opts.fsync) await flushFileSystem(fileRoot)
       logger.info({ ...swarm.stats }, 'complete')
       await new Promise<void>((r) => process.stdout.write('Done and done\n', () => r()))
