@@ -128,11 +128,13 @@ test('the live page follows a real swarm: sites, progress as the peers report it
   await page.close()
 
   await stalled()
-  for (const p of peers) {
+  for (const [i, p] of peers.entries()) {
     assert.equal((await p.exited).code, 0, p.stderr())
-    // murder's tracker asked for progress every second in between its 2 s announces.
+    // murder's tracker asked for progress every second in between its 2 s announces; site b's bridge and the
+    // next in line announce every second anyway (they are told to come back soon), so they are not asked.
     const reports = logLines(p.stderr(), 'announced').filter((l) => l['numwant'] === 0)
-    assert.ok(reports.length > 0 && reports.every((l) => (l['left'] as number) > 0), 'progress reports, only while downloading')
+    assert.ok(reports.every((l) => (l['left'] as number) > 0), 'progress reports only while downloading')
+    if (sites[i] === 'a') assert.ok(reports.length > 0, 'progress reports from a peer on the regular interval')
   }
 })
 

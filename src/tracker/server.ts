@@ -182,7 +182,7 @@ export async function startTracker(opts: TrackerOptions): Promise<RunningTracker
         peers: result.peers,
         compact: req.compact,
         site: req.site,
-        progressInterval: progressInterval < opts.interval ? progressInterval : undefined,
+        progressInterval: progressInterval < interval ? progressInterval : undefined,
       }),
     )
   }
