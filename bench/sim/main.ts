@@ -19,7 +19,7 @@ const USAGE = `npm run bench -- sim [--preset lab|sites|scale|scale5000] [option
   --max-uploads <n>     peers each host serves at once (default as murder's)
   --interval <s>        the tracker's announce interval (default 10)
   --dead-bridges        each remote site's first arrival announces and never serves
-  --no-wan-first        peers do not hold back uploads to their site while a peer across waits (to compare)
+  --no-wan-first        peers do not hold back uploads to their site while a peer across fetches from them
   --rate-limit <mbit>   --max-upload-rate and --max-download-rate on every host (default none)
   --no-sites            the tracker has no site map
   --bridges-per-site <n>, --cross-site-peers <n>  the tracker's (defaults as murder's)

@@ -47,7 +47,7 @@ export interface SimConfig {
   seed: number
   /** Each remote site's first arrival announces and never serves (a dead bridge). */
   deadBridges: boolean
-  /** Peers hold back uploads to their site while a peer across waits on them (the engine's default; off to compare). */
+  /** Peers hold back uploads to their site while a peer across fetches from them (the engine's default; off to compare). */
   wanFirst: boolean
   /** --max-upload-rate and --max-download-rate of every host, bytes/s (Infinity: none), as rate limits stand in for links. */
   rateLimit: number
