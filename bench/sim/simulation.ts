@@ -1,6 +1,6 @@
 import { DEFAULT_SWARM_SETTINGS } from '../../src/cli/session.js'
 import { TokenBucket } from '../../src/swarm/rateLimiter.js'
-import { bridgeStallFor, soonInterval, SwarmRegistry } from '../../src/tracker/swarmRegistry.js'
+import { announceInterval, bridgeStallFor, SwarmRegistry } from '../../src/tracker/swarmRegistry.js'
 import { DEFAULT_SITE_POLICY, type SitePolicy } from '../../src/tracker/sitePolicy.js'
 import { prng } from '../../test/helpers/prng.js'
 import { lowerBound } from '../report.js'
@@ -131,7 +131,7 @@ export async function simulate(c: SimConfig): Promise<SimReport> {
       infoHash: meta.infoHash, peerId: h.peerId, ip: h.ip, port: SIM_PORT, uploaded: s.uploaded, downloaded: s.downloaded, left: s.left,
       event, numwant: 200, compact: true, site: c.siteAware ? h.site : undefined,
     }, clock.now())
-    const next = (res.soon ? soonInterval(c.interval) : c.interval) * 1000
+    const next = announceInterval(res, c.interval) * 1000
     if (!h.swarm) return next
     h.swarm.learnSeeds(res.complete)
     if (c.siteAware) h.swarm.learnSite(h.site)

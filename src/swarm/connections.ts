@@ -86,6 +86,11 @@ export class Connections {
     this.dialIfNew(ip, port)
   }
 
+  /** Closed, or --max-peers held: connections and dials in progress together. */
+  private full(): boolean {
+    return this.isClosed || this.all.size + this.dialing.size >= this.opts.maxPeers
+  }
+
   private dialed(): number {
     let n = 0
     for (const c of this.all) if (c.outgoing) n++
@@ -99,7 +104,7 @@ export class Connections {
     // in the simulator, done 8 s after the others). Only dials count against that half: a remote site's
     // bridge that its own site's peers had dialed 40 times never dialed the source's site's peers the tracker
     // named later, and pulled 64 MiB across through the 3 it had reached at its first announce (5 sites of 50).
-    if (this.isClosed || this.all.size + this.dialing.size >= this.opts.maxPeers || this.dialed() + this.dialing.size >= Math.ceil(this.opts.maxPeers / 2)) return false
+    if (this.full() || this.dialed() + this.dialing.size >= Math.ceil(this.opts.maxPeers / 2)) return false
     const address = `${ip}:${port}`
     if (this.dialing.has(address) || this.banned.has(address) || [...this.all].some((c) => c.address === address)) return true
     this.dialing.add(address)
@@ -111,7 +116,7 @@ export class Connections {
   accept(link: WireLink): void {
     // Bans are by peer id and address:port (hosts behind one address, or tests on loopback, share an IP),
     // so a banned peer is refused at its handshake.
-    if (this.isClosed || this.all.size + this.dialing.size >= this.opts.maxPeers) {
+    if (this.full()) {
       link.close()
       return
     }

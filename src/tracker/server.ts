@@ -13,7 +13,7 @@ import { parseScrape } from './scrapeRequest.js'
 import { PASSKEY_REQUIRED, unlockPath } from './passkey.js'
 import type { SiteMap } from './siteMap.js'
 import type { SitePolicy } from './sitePolicy.js'
-import { bridgeStallFor, soonInterval, SwarmRegistry } from './swarmRegistry.js'
+import { announceInterval, bridgeStallFor, SwarmRegistry } from './swarmRegistry.js'
 
 export interface TrackerOptions {
   port: number
@@ -171,7 +171,7 @@ export async function startTracker(opts: TrackerOptions): Promise<RunningTracker
         'announce',
       )
     }
-    const interval = result.soon ? soonInterval(opts.interval) : opts.interval
+    const interval = announceInterval(result, opts.interval)
     return bencoded(
       encodeAnnounce({
         interval,
