@@ -24,7 +24,10 @@ export class HaveAnnouncer {
       for (const c of live) c.wire.have(piece)
       return
     }
-    const first = local[this.turn++ % local.length]!
+    // One we serve now: a choked peer could not fetch it before the timeout.
+    const served = local.filter((c) => !c.wire.amChoking)
+    const pool = served.length > 0 ? served : local
+    const first = pool[this.turn++ % pool.length]!
     const later = new Set(local.filter((c) => c !== first))
     for (const c of live) if (!later.has(c)) c.wire.have(piece)
     const flush = () => {

@@ -7,7 +7,7 @@ import type Wire from 'bittorrent-protocol'
  * protocol-error (a malformed or oversized message: the peer is banned).
  */
 export type PeerWire = Pick<Wire,
-  | 'hasFast' | 'peerChoking' | 'amInterested' | 'peerInterested' | 'extendedHandshake' | 'use' | 'handshake'
+  | 'hasFast' | 'amChoking' | 'peerChoking' | 'amInterested' | 'peerInterested' | 'extendedHandshake' | 'use' | 'handshake'
   | 'choke' | 'unchoke' | 'interested' | 'uninterested' | 'have' | 'bitfield' | 'haveAll' | 'haveNone' | 'request' | 'cancel' | 'reject'> & {
   on(event: string, listener: (...args: any[]) => void): unknown
   once(event: string, listener: (...args: any[]) => void): unknown

@@ -15,6 +15,7 @@ export interface SentRequest {
 /** What the engine sent, in order; requests are kept with their callbacks until the test answers or fails them. */
 export class FakeWire extends EventEmitter implements PeerWire {
   hasFast = true
+  amChoking = true
   peerChoking = true
   amInterested = false
   peerInterested = false
@@ -24,8 +25,14 @@ export class FakeWire extends EventEmitter implements PeerWire {
 
   use(): void {}
   handshake = (): void => this.record('handshake')
-  choke = (): void => this.record('choke')
-  unchoke = (): void => this.record('unchoke')
+  choke(): void {
+    this.amChoking = true
+    this.record('choke')
+  }
+  unchoke(): void {
+    this.amChoking = false
+    this.record('unchoke')
+  }
   bitfield = (): void => this.record('bitfield')
   haveAll = (): void => this.record('have-all')
   haveNone = (): void => this.record('have-none')
