@@ -131,3 +131,25 @@ test('spreading first: a source refuses a piece other peers hold while others wa
   assert.deepEqual(a.link.wire.sent, ['reject 0:0', 'reject 3:0'], 'two complete peers elsewhere hold piece 3')
   assert.equal(u.counters.refused, 2)
 })
+
+test("spreading first in our site: a remote site's way in refuses a local peer a piece another local peer holds while others wait, until a local seed is connected", async () => {
+  const { u, peer, across } = uploads()
+  across.add(peer('x', { seed: true }).conn)
+  const a = peer('a', { local: true })
+  const holder = peer('holder', { local: true })
+  ;(holder.conn.pieces as Bitfield).set(0)
+  const busy = peer('busy', { local: true })
+  busy.link.backlog = 1
+  u.request(a.conn, 0, 0, BLOCK, () => assert.fail('refused'))
+  u.request(a.conn, 1, 0, BLOCK, () => {})
+  u.request(holder.conn, 1, 0, BLOCK, () => assert.fail('a sent to it already'))
+  assert.deepEqual(a.link.wire.sent, ['reject 0:0'], 'piece 0 is held in our site, piece 1 by nobody')
+  assert.deepEqual(holder.link.wire.sent, ['reject 1:0'], 'piece 1 is being sent to a')
+  // A complete peer of our site can serve it: we no longer are the way in.
+  peer('seed', { local: true, seed: true })
+  u.request(a.conn, 2, 0, BLOCK, () => {})
+  ;(holder.conn.pieces as Bitfield).set(2)
+  u.request(busy.conn, 2, 0, BLOCK, () => {})
+  assert.deepEqual(busy.link.wire.sent, [])
+  assert.equal(u.counters.refused, 2)
+})

@@ -51,6 +51,8 @@ export class Uploads {
   private readonly uploader: Uploader
   private readonly choking: ChokeRounds
   private readonly spread: SpreadFirst | null
+  /** Spreading first within our site, while we are its way in (see siteSpreads). */
+  private readonly siteSpread = new SpreadFirst()
   private readonly wanFirst: WanFirst | null
   /** Complete peers besides this one, as the tracker last counted them. */
   private seedsElsewhere = 0
@@ -75,8 +77,9 @@ export class Uploads {
       pace: (conn) => (this.wanFirst && conn.local && this.acrossFetching() ? this.wanFirst : null),
       // Across sites the tracker's policy decides who reaches whom: refusing there could only slow a bridge.
       refuse: (conn, piece, offset) => {
-        const refused = this.spread !== null && (!opts.site() || conn.local) &&
-          this.spread.refuse(conn.id, piece, offset, this.holders(piece), this.othersWaiting(conn), clock.now())
+        const refused = this.spread !== null
+          ? (!opts.site() || conn.local) && this.spread.refuse(conn.id, piece, offset, this.holders(piece), this.othersWaiting(conn), clock.now())
+          : conn.local && this.siteSpreads() && this.siteSpread.refuse(conn.id, piece, offset, this.localHolders(conn, piece), this.othersWaiting(conn), clock.now())
         if (refused) this.counters.refused++
         return refused
       },
@@ -116,7 +119,10 @@ export class Uploads {
 
   /** A connection left: its requests are dropped; `lastOfPeer`: its peer is gone, refusals to it are forgotten. */
   peerGone(conn: PeerConnection, lastOfPeer: boolean): void {
-    if (lastOfPeer) this.spread?.forget(conn.id)
+    if (lastOfPeer) {
+      this.spread?.forget(conn.id)
+      this.siteSpread.forget(conn.id)
+    }
     conn.uploads.length = 0
     this.choking.schedule()
   }
@@ -132,6 +138,23 @@ export class Uploads {
    */
   private holders(piece: number): number {
     return this.opts.availabilityOf(piece) + (this.opts.site() ? 0 : this.seedsElsewhere)
+  }
+
+  /**
+   * We are our site's way in: peers across serve us and no complete peer of our site is connected. Our uplink
+   * then carries what the site gets: each piece should go into it once and spread there, as from the source.
+   * Without this a remote bridge sent its site 1.9 copies (simulator, 5 sites of 50), and the site's peers got
+   * new pieces at two thirds of the bridge's intake.
+   */
+  private siteSpreads(): boolean {
+    return this.opts.across.size > 0 && !this.seedInSite()
+  }
+
+  /** Peers of our site besides `conn` that hold the piece. */
+  private localHolders(conn: PeerConnection, piece: number): number {
+    let n = 0
+    for (const c of this.opts.conns) if (c !== conn && c.local && c.has(piece)) n++
+    return n
   }
 
   /**
