@@ -1,7 +1,7 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { lstat, mkdir, open, readdir, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises'
+import { cp, lstat, mkdir, open, readdir, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import bencode from 'bencode'
@@ -103,6 +103,11 @@ test('unreachable tracker: retries until --timeout, then exit 5', async () => {
   const r = await runMurder(['peer', join(d, 't.torrent'), join(d, 'dest'), '127.0.0.1', '--timeout', '2', '--log-level', 'error'])
   assert.equal(r.code, 5, r.stderr)
   assertOneLineError(r.stderr, /tracker unreachable/)
+  // A destination that already holds everything is done without it, and does not linger for peers nobody told of it.
+  await cp(join(d, 'src'), join(d, 'done'), { recursive: true })
+  const done = await runMurder(['peer', join(d, 't.torrent'), join(d, 'done'), '127.0.0.1', '--timeout', '30', '--log-level', 'error'], 20_000)
+  assert.equal(done.code, 0, done.stderr)
+  assert.equal(done.stdout, 'Done and done\n')
 })
 
 test('destination not writable: exit 4', async () => {

@@ -50,9 +50,11 @@ export function newPeerId(): Uint8Array {
 export interface Session {
   swarm: Swarm
   announcer: Announcer
+  /** The first announce: resolves once it succeeded, rejects (exit 5) if no tracker answered within the timeout. */
+  announced: Promise<void>
 }
 
-/** Wires a swarm to its listener and its tracker; resolves once the first announce succeeded. */
+/** Wires a swarm to its listener and its tracker, and starts announcing. */
 export async function openSession(args: {
   meta: Metainfo
   storage: FileStorage
@@ -102,8 +104,10 @@ export async function openSession(args: {
     // A site given with --site wins; otherwise the tracker's map decides.
     onSite: (site) => swarm.learnSite(site),
   })
-  await announcer.start()
-  return { swarm, announcer }
+  const announced = announcer.start()
+  // Raced by the caller, possibly after it stopped caring (a peer that completed without the tracker).
+  announced.catch(() => undefined)
+  return { swarm, announcer, announced }
 }
 
 /** Resolves on SIGINT/SIGTERM with the signal's name. */

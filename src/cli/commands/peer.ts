@@ -128,12 +128,23 @@ export async function peerCommand(torrent: string, destination: string, ip: stri
       session = await Promise.race([openSession({
         meta, storage, have: check.have, pool, listener, peerId, ip, timeoutMs: opts.timeout * 1000, settings: opts.settings, logger, identity: opts.identity, trackerCa: opts.trackerCa,
       }), interrupted])
-      const { swarm, announcer } = session
+      const { swarm, announcer, announced } = session
       const stopProgress = startProgress(() => swarm.stats, logger)
       const fatal = new Promise<never>((_, reject) => swarm.once('fatal', reject))
+      let known = false
+      announced.then(() => { known = true }, () => undefined)
+      const complete = swarm.complete ? Promise.resolve() : new Promise<void>((r) => swarm.once('complete', r))
+      // A destination that holds everything (or gets it from peers that dialed us) is done without the tracker;
+      // one that still lacks pieces needs it (exit 5 after --timeout).
+      await Promise.race([announced, complete, fatal, interrupted]).catch((err: unknown) => {
+        if (!swarm.complete) {
+          stopProgress()
+          throw err
+        }
+      })
       if (!swarm.complete) {
         const stall = watchStall(swarm, opts.stallTimeout)
-        await Promise.race([new Promise((r) => swarm.once('complete', r)), fatal, interrupted, stall.stalled]).finally(() => {
+        await Promise.race([complete, fatal, interrupted, stall.stalled]).finally(() => {
           stall.stop()
           stopProgress()
         })
@@ -151,8 +162,9 @@ export async function peerCommand(torrent: string, destination: string, ip: stri
       if (opts.fsync) await flushFileSystem(fileRoot)
       logger.info({ ...swarm.stats }, 'complete')
       await new Promise<void>((r) => process.stdout.write('Done and done\n', () => r()))
-      await announcer.announceNow('completed')
-      if (opts.linger > 0) await Promise.race([linger(session, opts.linger, logger), fatal, interrupted.catch(() => undefined)])
+      const told = await announcer.announceNow('completed')
+      // Lingering serves peers that the tracker told about us: with no tracker ever answering, there are none.
+      if (opts.linger > 0 && (told || known)) await Promise.race([linger(session, opts.linger, logger), fatal, interrupted.catch(() => undefined)])
     } finally {
       // The totals of the whole run, uploads while lingering included (the `complete` line has them up to then).
       if (session) logger.info({ ...session.swarm.stats }, 'peer stopping')

@@ -38,7 +38,9 @@ export interface Seeding {
 export async function startSeeding(args: { meta: Metainfo; storage: FileStorage; have: Bitfield; pool: HashPool; ip: string; opts: SeedOptions; logger: Logger; progress: boolean }): Promise<Seeding> {
   const { meta, ip, opts, logger } = args
   const listener = await Listener.open(opts.port)
-  const { swarm, announcer } = await openSession({ ...args, listener, peerId: newPeerId(), timeoutMs: opts.timeout * 1000, settings: opts.settings, identity: opts.identity, trackerCa: opts.trackerCa })
+  const { swarm, announcer, announced } = await openSession({ ...args, listener, peerId: newPeerId(), timeoutMs: opts.timeout * 1000, settings: opts.settings, identity: opts.identity, trackerCa: opts.trackerCa })
+  // A seed nobody can find serves nobody: a tracker unreachable beyond --timeout ends it (exit 5).
+  await announced
   logger.info({ infoHash: meta.infoHashHex, port: listener.port, ip }, 'seeding')
   const stopProgress = args.progress ? startProgress(() => swarm.stats, logger) : () => undefined
   const fatal = new Promise<never>((_, reject) => swarm.once('fatal', reject))
