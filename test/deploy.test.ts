@@ -162,7 +162,7 @@ test('one host without sshd, one whose disk fills: exit 11 naming both, the othe
 for (const how of ['SIGINT', '--deadline'] as const) {
   test(`${how} mid-deploy stops every peer: no process left on any host`, { timeout: 120_000 }, async () => {
     await writeTree(join(src, 'more'), { [`${how}.bin`]: 4 * 1024 * 1024 })
-    const limit = ['--max-download-rate', '256k', ...(how === '--deadline' ? ['--deadline', '8'] : [])]
+    const limit = ['--max-download-rate', '256k', ...(how === '--deadline' ? ['--deadline', '20'] : [])]
     const p = deploy(await hostsFile('slow', ['a1', 'b1'].map((n) => target(n).host)), limit)
     // Both peers are running and have reported progress: the deploy is mid-transfer.
     await p.waitLine((l) => l.json?.['msg'] === 'deploy progress' && l.json['running'] === 2 && (l.json['have'] as number) > 0, 60_000)

@@ -2,9 +2,12 @@
 // scheduling (parallel set-up, retries, stop) with fake sessions.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { parseHostsFile, type Target } from '../src/deploy/hostsFile.js'
-import { shellQuote } from '../src/deploy/remoteScript.js'
+import { remoteCommand, secretsBlock, shellQuote } from '../src/deploy/remoteScript.js'
 import { Fleet, type SessionHooks } from '../src/deploy/fleet.js'
 import type { SessionEnd } from '../src/deploy/hostSession.js'
 import { UserError } from '../src/errors.js'
@@ -32,6 +35,35 @@ test('hosts file: a host given twice is an error naming both lines; bad lines na
 test('shellQuote: any word reaches a real sh unchanged', () => {
   for (const word of ["it's", 'a b', '$(id)', '`x`', '"q"', '\\', "''", 'ünï', '--opt=1;rm -rf /']) {
     assert.equal(execFileSync('sh', ['-c', `printf %s ${shellQuote(word)}`], { encoding: 'utf8' }), word)
+  }
+})
+
+test('the remote script of a secure deploy: secrets off the command line (ps shows it), the tracker URL in a file', { timeout: 20_000 }, async () => {
+  const cache = await mkdtemp(join(tmpdir(), 'murder-remote-'))
+  try {
+    const sha256 = 'f'.repeat(64)
+    await mkdir(join(cache, 'murder'))
+    // The cached "executable" records its arguments and what its --tracker-file holds, and exits.
+    const bin = join(cache, 'murder', `murder-${sha256}`)
+    await writeFile(bin, `#!/bin/sh\nprintf '%s\\n' "$@" >"${cache}/argv"\nwhile [ "$1" != --tracker-file ]; do shift; done\ncat "$2" >"${cache}/tracker"\n`)
+    await chmod(bin, 0o755)
+    const passkey = 'k3y-' + 'x'.repeat(28)
+    const command = remoteCommand({ sha256, peerArgs: ['abc', '/srv/app'], trackerPort: 7000, nodeOptions: '', secure: true })
+    const sh = spawn('sh', ['-c', command], { env: { ...process.env, XDG_CACHE_HOME: cache, SSH_CONNECTION: '10.0.0.1 5555 10.0.0.2 22' } })
+    let out = ''
+    sh.stdout.on('data', (d: Buffer) => (out += d.toString()))
+    const exited = new Promise<number | null>((resolve) => sh.on('exit', resolve))
+    // The channel stays open while the peer runs (its end would stop the peer): the script ends with the peer.
+    sh.stdin.write(Buffer.concat([Buffer.from('0\n'), secretsBlock('CERT', 'KEY', 'CA', passkey)]))
+    assert.equal(await exited, 0, out)
+    sh.stdin.destroy()
+    assert.match(out, /^murder-deploy cached 10\.0\.0\.1 5555 10\.0\.0\.2 22$/m)
+    const argv = await readFile(join(cache, 'argv'), 'utf8')
+    assert.ok(!argv.includes(passkey), argv)
+    assert.match(argv, /^peer\nabc\n\/srv\/app\n10\.0\.0\.2\n/)
+    assert.equal(await readFile(join(cache, 'tracker'), 'utf8'), `https://10.0.0.1:7000/${passkey}/announce\n`)
+  } finally {
+    await rm(cache, { recursive: true, force: true })
   }
 })
 

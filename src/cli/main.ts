@@ -78,6 +78,13 @@ async function trackerCaOf(o: { trackerCa?: string }): Promise<string | undefine
   return o.trackerCa === undefined ? undefined : readFile(o.trackerCa, 'utf8').catch((err) => { throw fsError(err, o.trackerCa!) })
 }
 
+/** --tracker-file: one URL a line; blank lines and `#` comments are skipped. */
+async function trackersIn(file: string | undefined): Promise<string[]> {
+  if (file === undefined) return []
+  const text = await readFile(file, 'utf8').catch((err) => { throw fsError(err, file) })
+  return text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'))
+}
+
 /** --cert and --key go together. */
 async function identityOf(o: { cert?: string; key?: string }): Promise<PeerIdentity | undefined> {
   if ((o.cert === undefined) !== (o.key === undefined)) throw new UserError('--cert and --key go together', ExitCode.usage)
@@ -174,6 +181,7 @@ swarmOptions(withCommon(program.command('peer')))
   .argument('<ip>', 'address the other peers should connect to', address)
   .option('--linger <s>', 'after completing, keep serving while peers are incomplete, at most this long', integer(0), 30)
   .option('--tracker <url>', 'tracker for a magnet link or info hash; may repeat', collect, [])
+  .option('--tracker-file <file>', 'trackers as --tracker, one URL a line, from a file: a passkey stays out of ps')
   .option('--stall-timeout <s>', 'give up (exit 8) when no piece came and no peer held a missing one for this long; 0: never', integer(0), 300)
   .option('--fsync', 'flush the files to disk before printing "Done and done"', false)
   .option('--delete', 'remove files and folders in the destination that the torrent does not name (refused for / and system folders)', false)
@@ -181,7 +189,7 @@ swarmOptions(withCommon(program.command('peer')))
   .option('--owner', 'apply the numeric owner and group of every entry (as root)', false)
   .addHelpText('after', '\nExample:\n  murder peer /tmp/build.torrent /srv/app 10.0.0.7')
   .action(async (torrent: string, destination: string, ip: string, o) =>
-    peerCommand(torrent, destination, ip, { port: o.port, timeout: o.timeout, linger: o.linger, fsync: o.fsync, delete: o.delete, maxDelete: o.maxDelete ?? Infinity, owner: o.owner, tracker: o.tracker, stallTimeout: o.stallTimeout, identity: await identityOf(o), trackerCa: await trackerCaOf(o), settings: settingsOf(o) }, createLogger(o.logLevel, 'peer')))
+    peerCommand(torrent, destination, ip, { port: o.port, timeout: o.timeout, linger: o.linger, fsync: o.fsync, delete: o.delete, maxDelete: o.maxDelete ?? Infinity, owner: o.owner, tracker: [...o.tracker, ...await trackersIn(o.trackerFile)], stallTimeout: o.stallTimeout, identity: await identityOf(o), trackerCa: await trackerCaOf(o), settings: settingsOf(o) }, createLogger(o.logLevel, 'peer')))
 
 sitePolicyOptions(torrentOptions(withCommon(program.command('deploy'))))
   .description('replicate a tree to every host of a hosts file over ssh: tracker and seed here, a peer on each host')

@@ -43,7 +43,8 @@ export const REMOTE_EXIT = { noGo: 111, store: 112 } as const
  *    under a temporary name, checks its hash and renames it into place (hosts may share a home directory);
  * 3. for a secure deploy, reads the host's certificate, key, the CA's certificate and the passkey (secretsBlock) into a folder of
  *    its own (mode 700), removed when the script ends;
- * 4. runs the peer with the target's own address and the tracker on the source, and stops it (SIGTERM, by
+ * 4. runs the peer with the target's own address and the tracker on the source (for a secure deploy the tracker's
+ *    URL, passkey included, in a file of that folder: a command line shows in `ps`), and stops it (SIGTERM, by
  *    its pid) as soon as its stdin, the ssh channel, ends: when the deploy ends the session or dies, or the
  *    connection drops, no peer is left behind.
  * A POSIX login shell (sh, bash, dash, zsh, ksh) runs it.
@@ -69,7 +70,8 @@ IFS= read -r n && head -c "$n" >"$sec/cert.pem" && IFS= read -r n && head -c "$n
 src=${r.sourceIp === undefined ? '$1' : shellQuote(r.sourceIp)}
 me=$3
 case $src in *:*) src="[$src]" ;; esac
-NODE_OPTIONS=${shellQuote(r.nodeOptions)} "$bin" peer ${r.peerArgs.map(shellQuote).join(' ')} "$me" ${r.secure ? `--cert "$sec/cert.pem" --key "$sec/key.pem" --tracker-ca "$sec/ca.pem" --tracker "https://$src:${r.trackerPort}/$passkey/announce"` : `--tracker "http://$src:${r.trackerPort}/announce"`} </dev/null &
+${r.secure ? `printf '%s\\n' "https://$src:${r.trackerPort}/$passkey/announce" >"$sec/tracker" || exit ${REMOTE_EXIT.store}
+` : ''}NODE_OPTIONS=${shellQuote(r.nodeOptions)} "$bin" peer ${r.peerArgs.map(shellQuote).join(' ')} "$me" ${r.secure ? `--cert "$sec/cert.pem" --key "$sec/key.pem" --tracker-ca "$sec/ca.pem" --tracker-file "$sec/tracker"` : `--tracker "http://$src:${r.trackerPort}/announce"`} </dev/null &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null; exit 143' HUP INT TERM
 # An asynchronous list reads /dev/null unless told otherwise (POSIX, without job control): fd 3 is the channel.
