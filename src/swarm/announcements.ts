@@ -18,6 +18,8 @@ export interface AnnouncementsOptions {
   site: () => string | undefined
   /** Connected peers holding the piece. */
   availabilityOf: (piece: number) => number
+  /** For the super-seeder's tie-breaks (seeded in the simulator). */
+  random?: () => number
 }
 
 /**
@@ -35,7 +37,7 @@ export class Announcements {
     // Revealed pieces not yet held, at once: four full request pipelines (8 MiB) for a lone peer, since a
     // revealed piece also waits on its hash check and the `have` round trip.
     const window = Math.ceil((4 * DEFAULT_PIPELINE.max * BLOCK_LENGTH) / opts.pieceLength)
-    this.superSeeder = opts.superSeed ? new SuperSeeder(have.length, window) : null
+    this.superSeeder = opts.superSeed ? new SuperSeeder(have.length, window, opts.random) : null
   }
 
   start(): void {

@@ -39,7 +39,7 @@ export interface SwarmOptions {
   dialer: WireDialer
   /** The wall clock by default. */
   clock?: Clock
-  /** For the piece picker's random choices: seeded in the simulator, so a run can be replayed. */
+  /** For the piece picker's and the super-seeder's random choices: seeded in the simulator, so a run can be replayed. */
   random?: () => number
   /** Bytes asked per request: 16 KiB (BLOCK_LENGTH), as every client does; the simulator asks more to run faster. */
   blockLength?: number
@@ -130,7 +130,7 @@ export class Swarm extends EventEmitter {
     })
     this.announcements = new Announcements({
       have, pieceLength: meta.pieceLength, superSeed: opts.superSeed && have.complete, clock, conns: this.conns.all,
-      site: () => this.site, availabilityOf: (piece) => this.downloads.availabilityOf(piece),
+      site: () => this.site, availabilityOf: (piece) => this.downloads.availabilityOf(piece), random: opts.random,
     })
     this.metadataExtension = metadataServer(meta.infoBytes)
   }
