@@ -24,7 +24,7 @@ export interface SitePolicy {
   readonly crossSitePeers: number
 }
 
-export const DEFAULT_SITE_POLICY: SitePolicy = { bridgesPerSite: 1, crossSitePeers: 4 }
+export const DEFAULT_SITE_POLICY: SitePolicy = { bridgesPerSite: 1, crossSitePeers: 8 }
 
 /** Items with O(1) add, delete and random access, for sampling without walking the whole set. */
 class Bag<T extends SitePeer> {
