@@ -10,13 +10,15 @@ import { killAll, sh } from './proc.js'
 import { parseSize } from './units.js'
 import { formatLab, formatSites, lowerBound, sitesLowerBound, type LabReport, type SitesReport } from './report.js'
 import { runAria2 } from './scenarios/aria2c.js'
+import { runLibtorrent } from './scenarios/libtorrent.js'
 import { ALL_SCENARIOS, SCENARIOS, type LabContext, type ScenarioName, type ScenarioResult, type Torrent } from './scenarios/common.js'
 import { runMurder } from './scenarios/murder.js'
 import { runRsync } from './scenarios/rsync.js'
 
 const USAGE = `usage: npm run bench -- [lab|sites|loopback|all|cleanup] [options]
 
-  lab        1 source + N targets in network namespaces on a shaped bridge: rsync, murder, aria2c (default)
+  lab        1 source + N targets in network namespaces on a shaped bridge: rsync, murder, aria2c (default);
+             libtorrent when named
   sites      two sites (bridges) joined by a shaped WAN link: the source + --n-a targets in site A, --n-b targets
              in site B; rsync, murder (tracker --sites), aria2c; time and bytes across the WAN
   loopback   one seed -> one peer on an isolated loopback, unshaped: throughput murder vs aria2c, make-torrent
@@ -29,8 +31,9 @@ lab options:
   --rate <Mbit/s>       upload and download limit of every target (default 100; 0: unshaped)
   --source-rate <Mbit/s> the source's limits (default: --rate)
   --size <bytes>        payload size, e.g. 32M, 128M, 1G (default 128M)
-  --scenarios <list>    comma-separated subset of rsync,murder,aria2c (default: all three), or murder-ssl (an SSL
-                        torrent: TLS between all peers); a name may repeat
+  --scenarios <list>    comma-separated subset of rsync,murder,aria2c (default: all three), libtorrent (Debian's
+                        python3-libtorrent 2.0, tuned for a LAN: bench/scenarios/ltclient.py --lan), or
+                        murder-ssl (an SSL torrent: TLS between all peers); a name may repeat
   --shaper <tbf|htb>    qdisc on the veth ends (default tbf)
   --delay <ms>          one-way delay between two hosts (default 0): each host's link delays D/2 each way, so a
                         round trip between two hosts takes 2·D. Added by a userspace relay (bench/delayRelay.c,
@@ -108,7 +111,8 @@ async function runScenarios(ctx: LabContext, scenarios: ScenarioName[], size: nu
         }
         torrent = m.torrent
         r = m.result
-      } else r = await runAria2(ctx, torrent)
+      } else if (s === 'libtorrent') r = await runLibtorrent(ctx, torrent)
+      else r = await runAria2(ctx, torrent)
     } catch (err) {
       log(`  ${s} failed: ${(err as Error).message}`)
       r = { scenario: s, ok: false, error: (err as Error).message.split('\n')[0], prep: {}, seconds: null, hosts: [], sourceTxBytes: 0, sourceRxBytes: 0, shaperDrops: 0, cpuBusy: null, notes: [(err as Error).message], extra: {} }

@@ -1,16 +1,18 @@
 // What a peer costs: `node dist/bench/peerCpu.js [--size 64] [--seed-rate 4M] [--peers 1] [--rounds 3]
-// [--variants murder,aria2c,/other/checkout/bin/murder.js] [--together] [--workdir /dev/shm/murder-bench]`.
+// [--variants murder,aria2c,libtorrent,/other/checkout/bin/murder.js] [--together] [--workdir /dev/shm/murder-bench]`.
 // A murder tracker and seed per lane on the host's loopback, the seed limited to --seed-rate (a paced transfer:
 // the costly case, many small reads and wake-ups), and each round, for each variant in turn (the order rotates),
 // --peers peers of that variant fetching the lab tree at once. With --together the variants run at the same
 // time, each in its own lane (its own tracker, seed and torrent, so they never meet), the lanes swapping each
 // round: what the shared machine's load does, it does to all of them. Per peer: CPU seconds (user + sys of the
 // whole process, its threads included, from /usr/bin/time's rusage) and peak RSS. A variant is `murder` (this
-// checkout, as bin/murder.js runs), `aria2c`, or the path of another checkout's bin/murder.js.
+// checkout, as bin/murder.js runs), `aria2c`, `libtorrent` (bench/scenarios/ltclient.py --lan, Debian's
+// python3-libtorrent), or the path of another checkout's bin/murder.js.
 import { mkdtemp, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { aria2Options } from './scenarios/aria2c.js'
+import { libtorrentCommand } from './scenarios/libtorrent.js'
 import { ensurePayload } from './payload.js'
 import { murder, murderCommand, run, start, type Proc } from './proc.js'
 
@@ -42,6 +44,7 @@ const results = new Map<string, Sample[]>(variants.map((x) => [x, []]))
 /** The command line of one peer of `variant` into `dest`. */
 function peerCommand(variant: string, torrent: string, dest: string, port: number): string[] {
   if (variant === 'aria2c') return ['aria2c', ...aria2Options(1), '--seed-time=0', `--listen-port=${port}`, `--dir=${dest}`, torrent]
+  if (variant === 'libtorrent') return libtorrentCommand(['get', torrent, dest], IP).flat()
   const args = ['peer', torrent, dest, IP, '--linger', '0']
   if (variant === 'murder') return murderCommand(args).flat()
   return [variant, ...args]
@@ -96,11 +99,14 @@ try {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 const cell = (xs: number[], digits: number) => `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})`
-const reference = results.get('aria2c')
+const references = ['aria2c', 'libtorrent'].filter((r) => results.has(r))
 console.log(`seed (--max-upload-rate ${seedRate}) -> ${peers} peer(s) on loopback, ${payload.files} files, ${(payload.bytes / 2 ** 20).toFixed(0)} MiB, ${rounds} rounds, variants ${v.together ? 'at once, in rotating lanes' : 'in rotating order'}; per peer, median (range)`)
-console.log(`| peer | CPU s (user + sys) | peak RSS MB | wall s |${reference ? ' CPU / aria2c |' : ''}`)
-console.log(`| --- | --- | --- | --- |${reference ? ' --- |' : ''}`)
+console.log(`| peer | CPU s (user + sys) | peak RSS MB | wall s |${references.map((r) => ` CPU / ${r} | RSS / ${r} |`).join('')}`)
+console.log(`| --- | --- | --- | --- |${' --- | --- |'.repeat(references.length)}`)
 for (const [name, s] of results) {
-  const ratio = reference ? ` ${(median(s.map((x) => x.cpu)) / median(reference.map((x) => x.cpu))).toFixed(2)} |` : ''
-  console.log(`| ${name} | ${cell(s.map((x) => x.cpu), 2)} | ${cell(s.map((x) => x.rssMB), 1)} | ${cell(s.map((x) => x.seconds), 1)} |${ratio}`)
+  const ratios = references.map((r) => {
+    const ref = results.get(r)!
+    return ` ${(median(s.map((x) => x.cpu)) / median(ref.map((x) => x.cpu))).toFixed(2)} | ${(median(s.map((x) => x.rssMB)) / median(ref.map((x) => x.rssMB))).toFixed(2)} |`
+  }).join('')
+  console.log(`| ${name} | ${cell(s.map((x) => x.cpu), 2)} | ${cell(s.map((x) => x.rssMB), 1)} | ${cell(s.map((x) => x.seconds), 1)} |${ratios}`)
 }

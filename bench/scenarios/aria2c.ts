@@ -1,8 +1,8 @@
 // (c) aria2c seeding and downloading the same .torrent through murder's tracker, tuned for a LAN.
-import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
-import { run, start, type Proc } from '../proc.js'
-import { conclude, makeTorrent, Meter, prepareDestinations, startTracker, targetDest, type LabContext, type ScenarioResult, type Torrent } from './common.js'
+import { chmod, readFile, rm, writeFile } from 'node:fs/promises'
+import { basename, join } from 'node:path'
+import { start, type Proc } from '../proc.js'
+import { clientFinish, conclude, makeTorrent, Meter, prepareDestinations, startSeeder, targetDest, type LabContext, type ScenarioResult, type Torrent } from './common.js'
 
 /** A trusted LAN: no DHT, LPD or PEX, unlimited peers and rates, nothing extra written. */
 export function aria2Options(seedMinutes: number): string[] {
@@ -35,28 +35,9 @@ export async function runAria2(ctx: LabContext, torrentIn?: Torrent): Promise<Sc
       torrent = await makeTorrent(ctx, ['--align', 'none'], 'lab-unaligned.torrent')
       makeTorrentS = torrent.seconds
     }
-    // aria2c writes into the tree it seeds when it finds something missing: give it a hard-linked copy.
-    const seedRoot = join(ctx.runDir, 'aria2c-source')
-    await rm(seedRoot, { recursive: true, force: true })
-    await mkdir(seedRoot, { recursive: true })
-    await run('cp -al', 'cp', ['-al', ctx.payload.dir, join(seedRoot, 'payload')])
-    let t = performance.now()
-    const tracker = await startTracker(ctx, 'aria2c')
-    procs.push(tracker)
-    const trackerS = (performance.now() - t) / 1000
-    t = performance.now()
-    // The seeder checks the source tree (-V) and announces left=0 once it has.
-    const seeder = start('aria2c/seed', 'aria2c', [...aria2Options(seedMinutes), '-V', `--bt-external-ip=${lab.source.ip}`, `--dir=${seedRoot}`, torrent.path], {
-      ns: lab.source.ns,
-      log: join(ctx.logDir, 'aria2c-seed.log'),
-    })
-    procs.push(seeder)
-    // aria2c's first announce comes after its check: left > 0 means it did not accept the source as complete.
-    const first = await tracker.waitLine((l) => l.json?.['msg'] === 'announce' && l.json['ip'] === lab.source.ip, ctx.timeoutMs)
-    if (first.json!['left'] !== 0) {
-      throw new Error(`the aria2c seeder checked the source and announced left=${String(first.json!['left'])}: it cannot seed this torrent (BEP 47 padding files it looks for on disk?)`)
-    }
-    const prep = { makeTorrent: makeTorrentS, tracker: trackerS, seedCheck: (performance.now() - t) / 1000 }
+    // The seeder checks the source tree (-V), then announces.
+    const { tracker, seeder, trackerS, seedCheckS } = await startSeeder(ctx, 'aria2c', procs, (root) => ['aria2c', [...aria2Options(seedMinutes), '-V', `--bt-external-ip=${lab.source.ip}`, `--dir=${root}`, torrent.path]])
+    const prep = { makeTorrent: makeTorrentS, tracker: trackerS, seedCheck: seedCheckS }
     ctx.log(`  aria2c seeder announced as complete after ${prep.seedCheck.toFixed(2)} s; ${lab.targets.length} × aria2c`)
 
     const hook = join(ctx.runDir, 'aria2-done.sh')
@@ -93,22 +74,13 @@ export async function runAria2(ctx: LabContext, torrentIn?: Torrent): Promise<Sc
       await new Promise((r) => setTimeout(r, POLL_MS))
     }
     meter.markDone()
-    const finish = new Map(clients.map(({ h, p }) => {
-      const at = doneEpochMs.get(h.name)
-      const early = p.exit ? `aria2c exited early (code ${p.exit.code}): ${p.tail(3)}` : undefined
-      return [h.name, {
-        seconds: at === undefined ? null : (at - meter.epoch0) / 1000,
-        exitCode: p.exit?.code ?? null,
-        extra: { cpuSeconds: p.cpuSeconds(), peakMemory: p.peakMemory() },
-        ...(at === undefined ? { note: early ?? 'not complete before the timeout' } : {}),
-      }] as const
-    }))
+    const finish = clientFinish('aria2c', clients, new Map([...doneEpochMs].map(([h, at]) => [h, (at - meter.epoch0) / 1000])))
     await Promise.all(clients.map(({ p }) => p.stop(10_000)))
     const seedCpu = seeder.cpuSeconds()
     await seeder.stop(10_000)
     await tracker.stop()
     return await conclude(ctx, meter, { scenario: 'aria2c', prep, notes, extra: { sourceCpuSeconds: seedCpu } }, finish,
-      new Map(lab.targets.map((h) => [h.name, join(targetDest(ctx, 'aria2c', h), 'payload')])))
+      new Map(lab.targets.map((h) => [h.name, join(targetDest(ctx, 'aria2c', h), basename(ctx.payload.dir))])))
   } finally {
     for (const p of procs) p.kill('SIGKILL')
   }

@@ -1,16 +1,19 @@
 // What every lab scenario gets and returns, and the parts they share: the clock, counters, verification.
 import { mkdir, rm } from 'node:fs/promises'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { counters, qdiscDrops, type HostSpec, type Lab } from '../netns.js'
 import type { Payload } from '../payload.js'
 import { treeDigestOrNull } from '../payload.js'
-import { cpuSecondsOf, murder, murderCommand, run, type Proc } from '../proc.js'
+import { cpuSecondsOf, murder, murderCommand, run, start, type Proc } from '../proc.js'
 import { cpuTimes, Timeline, type Probes, type TimelineReport } from '../timeline.js'
 
-export type ScenarioName = 'rsync' | 'murder' | 'aria2c' | 'murder-ssl'
-/** The default scenarios; `murder-ssl` (an SSL torrent: TLS between all peers) runs when named. */
+export type ScenarioName = 'rsync' | 'murder' | 'aria2c' | 'libtorrent' | 'murder-ssl'
+/**
+ * The default scenarios; `libtorrent` (Debian's python3-libtorrent) and `murder-ssl` (an SSL torrent: TLS
+ * between all peers) run when named.
+ */
 export const SCENARIOS: readonly ScenarioName[] = ['rsync', 'murder', 'aria2c']
-export const ALL_SCENARIOS: readonly ScenarioName[] = [...SCENARIOS, 'murder-ssl']
+export const ALL_SCENARIOS: readonly ScenarioName[] = [...SCENARIOS, 'libtorrent', 'murder-ssl']
 
 export interface LabContext {
   lab: Lab
@@ -254,4 +257,43 @@ export async function startTracker(ctx: LabContext, scenario: ScenarioName, extr
 
 export function mb(bytes: number): string {
   return (bytes / 1e6).toFixed(1)
+}
+
+/**
+ * Another client's tracker (murder's) and seeder: the seeder seeds a hard-linked copy of the source tree (aria2c
+ * writes into the tree it seeds when it finds something missing), passed to `command` as the folder holding it
+ * under the torrent's name; it is ready when the tracker has its first announce, which must say left=0 (the
+ * client checked the tree and took it as complete). Both go into `procs`.
+ */
+export async function startSeeder(ctx: LabContext, scenario: ScenarioName, procs: Proc[], command: (root: string) => [string, string[]]): Promise<{ tracker: Proc; seeder: Proc; trackerS: number; seedCheckS: number }> {
+  const root = join(ctx.runDir, `${scenario}-source`)
+  await rm(root, { recursive: true, force: true })
+  await mkdir(root, { recursive: true })
+  await run('cp -al', 'cp', ['-al', ctx.payload.dir, join(root, basename(ctx.payload.dir))])
+  let t = performance.now()
+  const tracker = await startTracker(ctx, scenario)
+  procs.push(tracker)
+  const trackerS = (performance.now() - t) / 1000
+  t = performance.now()
+  const seeder = start(`${scenario}/seed`, ...command(root), { ns: ctx.lab.source.ns, log: join(ctx.logDir, `${scenario}-seed.log`) })
+  procs.push(seeder)
+  const first = await tracker.waitLine((l) => l.json?.['msg'] === 'announce' && l.json['ip'] === ctx.lab.source.ip, ctx.timeoutMs)
+  if (first.json!['left'] !== 0) {
+    throw new Error(`the ${scenario} seeder checked the source and announced left=${String(first.json!['left'])}: it cannot seed this torrent (BEP 47 padding files it looks for on disk?)`)
+  }
+  return { tracker, seeder, trackerS, seedCheckS: (performance.now() - t) / 1000 }
+}
+
+/** Each target's finish for `conclude` (seconds from the clock's start), for clients that keep seeding until stopped: time, CPU, peak memory. */
+export function clientFinish(tool: string, clients: { h: HostSpec; p: Proc }[], doneSeconds: Map<string, number>): Map<string, { seconds: number | null; exitCode: number | null; note?: string; extra: Record<string, unknown> }> {
+  return new Map(clients.map(({ h, p }) => {
+    const at = doneSeconds.get(h.name)
+    const early = p.exit ? `${tool} exited early (code ${p.exit.code}): ${p.tail(3)}` : undefined
+    return [h.name, {
+      seconds: at ?? null,
+      exitCode: p.exit?.code ?? null,
+      extra: { cpuSeconds: p.cpuSeconds(), peakMemory: p.peakMemory() },
+      ...(at === undefined ? { note: early ?? 'not complete before the timeout' } : {}),
+    }] as const
+  }))
 }

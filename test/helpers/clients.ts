@@ -52,7 +52,7 @@ async function completes(dir: string, timeoutMs: number, proc: Proc): Promise<vo
   }
 }
 
-const LT_SCRIPT = fileURLToPath(new URL('../../../test/helpers/ltclient.py', import.meta.url))
+const LT_SCRIPT = fileURLToPath(new URL('../../../bench/scenarios/ltclient.py', import.meta.url))
 
 export const libtorrent: Client = {
   name: 'libtorrent',
