@@ -1,6 +1,5 @@
 import { access, constants, mkdir } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
-import { setFlagsFromString } from 'node:v8'
 import { UserError, ExitCode, fsError } from '../../errors.js'
 import type { Logger } from '../../log.js'
 import { checkExisting } from '../../storage/checkExisting.js'
@@ -90,11 +89,6 @@ async function linger({ announcer }: Session, lingerS: number, logger: Logger): 
  * pieces from the seed and the other peers while serving them, prints `Done and done`, lingers, exits.
  */
 export async function peerCommand(torrent: string, destination: string, ip: string, opts: PeerOptions, logger: Logger): Promise<void> {
-  // A peer is light rather than fast: V8's baseline code only (a paced peer's per-block path never reached
-  // TurboFan anyway; its compiles cost memory) and a heap that grows less eagerly. Peak RSS 62 against 68.7 MB
-  // fetching the 64 MiB lab tree from a seed at 4 MB/s, 68-72 against 78-82 MB in the lab, for 2-3% more CPU
-  // (within the noise); a CPU-bound transfer on loopback is up to a tenth slower (bench/HISTORY.md, 2026-12-07).
-  setFlagsFromString('--no-opt --optimize-for-size')
   const source = parseTorrentSource(torrent, opts.tracker)
   if (opts.delete) assertDeletable(destination)
   const peerId = newPeerId()
