@@ -55,6 +55,14 @@ test('endgame asks for outstanding blocks again, never twice of the same peer', 
   assert.deepEqual(b, [{ piece: 0, block: 1 }, { piece: 0, block: 2 }])
 })
 
+test('a peer across a WAN link gets no endgame: a block is asked across once', () => {
+  const p = new PiecePicker({ pieceCount: 1, blocksIn: () => 3, maxActive: 4, randomFirst: 0 })
+  const a = p.pick(all, 10, never, true)
+  assert.equal(a.length, 3)
+  assert.deepEqual(p.pick(all, 10, never, true), [], 'not again across')
+  assert.deepEqual(p.pick(all, 10, never), a, 'a peer of our site may be asked too')
+})
+
 test('active pieces are bounded; a peer with none of them may still start one', () => {
   const p = new PiecePicker({ pieceCount: 20, blocksIn: () => 100, maxActive: 2, randomFirst: 0 })
   p.pick((i) => i < 10, 1000, never)
