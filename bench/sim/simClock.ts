@@ -1,9 +1,12 @@
 import type { Clock, Timer } from '../../src/swarm/clock.js'
 
-interface Event {
-  at: number
-  seq: number
-  fn: (() => void) | null
+/** A scheduled call; it is its own Timer, so scheduling allocates one object. */
+class Event implements Timer {
+  constructor(readonly at: number, readonly seq: number, public fn: (() => void) | null) {}
+
+  cancel(): void {
+    this.fn = null
+  }
 }
 
 /**
@@ -24,9 +27,9 @@ export class SimClock implements Clock {
   }
 
   after(ms: number, fn: () => void): Timer {
-    const ev: Event = { at: this.t + Math.max(0, ms), seq: this.seq++, fn }
+    const ev = new Event(this.t + Math.max(0, ms), this.seq++, fn)
     this.push(ev)
-    return { cancel: () => { ev.fn = null } }
+    return ev
   }
 
   every(ms: number, fn: () => void): Timer {
@@ -51,10 +54,10 @@ export class SimClock implements Clock {
       this.t = next.at
       // Everything due at this instant, including what those events schedule for it.
       while (this.heap.length > 0 && this.heap[0]!.at === this.t) {
-        const ev = this.pop()
-        if (ev.fn) {
+        const fn = this.pop().fn
+        if (fn) {
           this.executed++
-          ev.fn()
+          fn()
         }
       }
       await new Promise<void>((resolve) => setImmediate(resolve))

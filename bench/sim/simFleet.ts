@@ -109,8 +109,7 @@ export class SimFleet {
   connect(a: SimHost, b: SimHost): { la: WireLink; lb: WireLink; delay: number } {
     const wa = new SimWire(this.net.flow(a, b))
     const wb = new SimWire(this.net.flow(b, a))
-    wa.peer = wb
-    wb.peer = wa
+    SimWire.pair(wa, wb)
     const delay = this.net.delay(a, b)
     const after = (ms: number, fn: () => void) => void this.clock.after(ms, fn)
     // Held from the peer's handshake on: a connection refused at once (a full peer) was never held.

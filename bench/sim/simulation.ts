@@ -174,14 +174,14 @@ export async function simulate(c: SimConfig): Promise<SimReport> {
   const finishS = targets.map((t) => (t.doneAt === null ? null : t.doneAt / 1000))
   const done = finishS.every((f) => f !== null)
   const wanCopies: Record<string, number> = {}
-  if (c.sites.length > 1) for (const s of c.sites.slice(1)) wanCopies[s.name] = (fleet.net.wanIn.get(s.name) ?? 0) / c.size
+  if (c.sites.length > 1) for (const s of c.sites.slice(1)) wanCopies[s.name] = fleet.net.wanInto(s.name) / c.size
   return {
     targets: targets.length,
     allDoneS: done ? Math.max(...(finishS as number[])) : null,
     lowerBoundS: simLowerBound(c),
     finishS,
     // What left the source's link: blocks still queued when their peer left never went.
-    sourceCopies: (fleet.net.sent.get(source) ?? 0) / c.size,
+    sourceCopies: fleet.net.sentBy(source) / c.size,
     wanCopies,
     maxConnections: Math.max(...targets.map((t) => t.maxOpen)),
     maxPeers: c.maxPeers,
