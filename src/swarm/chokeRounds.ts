@@ -1,4 +1,4 @@
-import { chooseUnchoked } from './choker.js'
+import { chooseUnchoked, type ChokeCandidate } from './choker.js'
 import type { Clock, Timer } from './clock.js'
 import type { PeerConnection } from './peerConnection.js'
 
@@ -18,7 +18,7 @@ export class ChokeRounds {
   private scheduled = false
   private optimistic: string | null = null
 
-  constructor(private readonly clock: Clock, private readonly maxUploads: number, private readonly live: () => PeerConnection[], private readonly first: (c: PeerConnection) => boolean) {}
+  constructor(private readonly clock: Clock, private readonly maxUploads: number, private readonly conns: ReadonlySet<PeerConnection>, private readonly first: (c: PeerConnection) => boolean) {}
 
   start(): void {
     this.timer = this.clock.every(CHOKE_ROUND_MS, () => this.round())
@@ -38,8 +38,7 @@ export class ChokeRounds {
   }
 
   private round(): void {
-    const live = this.live()
-    for (const c of live) {
+    for (const c of this.conns) {
       c.rate = (c.roundDown + c.roundUp) / (CHOKE_ROUND_MS / 1000)
       c.roundDown = 0
       c.roundUp = 0
@@ -48,14 +47,17 @@ export class ChokeRounds {
   }
 
   private apply(): void {
-    const live = this.live().filter((c) => c.handshaken)
-    const decision = chooseUnchoked(live.map((c) => ({ id: c.id, interested: c.wire.peerInterested, rate: c.rate, first: this.first(c) })), this.maxUploads, this.optimistic)
+    const candidates: ChokeCandidate[] = []
+    for (const c of this.conns) if (c.handshaken) candidates.push({ id: c.id, interested: c.wire.peerInterested, rate: c.rate, first: this.first(c) })
+    const decision = chooseUnchoked(candidates, this.maxUploads, this.optimistic)
     this.optimistic = decision.optimistic
-    for (const c of live) {
+    const crowded = candidates.length > this.maxUploads
+    for (const c of this.conns) {
+      if (!c.handshaken) continue
       if (decision.unchoke.has(c.id)) c.wire.unchoke()
-      else if (!c.wire.peerInterested || live.length > this.maxUploads) {
+      else if (!c.wire.peerInterested || crowded) {
         c.wire.choke()
-        c.uploads.length = 0
+        if (c.uploads.length > 0) c.uploads.length = 0
       }
     }
   }

@@ -29,14 +29,32 @@ export function chooseUnchoked(peers: readonly ChokeCandidate[], maxUploads: num
   if (peers.length <= maxUploads) return { unchoke: new Set(peers.map((p) => p.id)), optimistic: null }
   const interested = peers.filter((p) => p.interested)
   if (interested.length <= maxUploads) return { unchoke: new Set(interested.map((p) => p.id)), optimistic: null }
-  const byRate = [...interested].sort((a, b) => Number(b.first ?? false) - Number(a.first ?? false) || b.rate - a.rate || (a.id < b.id ? -1 : 1))
-  const regular = byRate.slice(0, Math.max(0, maxUploads - 1))
-  const rest = byRate.slice(regular.length)
-  // Rotate: the next candidate after the previous optimistic one, in a stable order.
-  rest.sort((a, b) => (a.id < b.id ? -1 : 1))
-  const after = rest.findIndex((p) => lastOptimistic === null || p.id > lastOptimistic)
-  const next = rest[after >= 0 ? after : 0] ?? null
+  // The best maxUploads - 1 by rate (served-first ones ahead), picked rather than sorted: this runs whenever a peer's
+  // interest changes, and sorting every interested peer each time was a tenth of the simulator's run time.
+  const regular: ChokeCandidate[] = []
+  const slots = Math.max(0, maxUploads - 1)
+  for (const p of interested) {
+    if (slots === 0 || (regular.length === slots && !better(p, regular[slots - 1]!))) continue
+    let i = Math.min(regular.length, slots - 1)
+    regular[i] = p
+    for (; i > 0 && better(p, regular[i - 1]!); i--) [regular[i], regular[i - 1]] = [regular[i - 1]!, p]
+  }
   const unchoke = new Set(regular.map((p) => p.id))
+  // Rotate: the next candidate after the previous optimistic one, in id order (or the first).
+  let next: ChokeCandidate | null = null
+  let first: ChokeCandidate | null = null
+  for (const p of interested) {
+    if (unchoke.has(p.id)) continue
+    if (first === null || p.id < first.id) first = p
+    if (lastOptimistic !== null && p.id <= lastOptimistic) continue
+    if (next === null || p.id < next.id) next = p
+  }
+  next ??= first
   if (next && maxUploads > 0) unchoke.add(next.id)
   return { unchoke, optimistic: next?.id ?? null }
+}
+
+/** Ranks for a regular slot: served first, then by rate, then by id (a total order: ids are unique). */
+function better(a: ChokeCandidate, b: ChokeCandidate): boolean {
+  return (Number(b.first ?? false) - Number(a.first ?? false) || b.rate - a.rate || (a.id < b.id ? -1 : 1)) < 0
 }

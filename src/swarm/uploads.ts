@@ -89,7 +89,7 @@ export class Uploads {
       },
     })
     // WAN first also in who is served: a peer across gets a slot before our own site's fastest.
-    this.choking = new ChokeRounds(clock, opts.maxUploads, () => [...opts.conns], (c) => this.wanFirst !== null && across.has(c) && this.seedInSite())
+    this.choking = new ChokeRounds(clock, opts.maxUploads, opts.conns, (c) => this.wanFirst !== null && across.has(c) && this.seedInSite())
     this.wanFirst = opts.wanFirst ? new WanFirst(() => clock.now()) : null
     this.spread = opts.spreadFirst ? new SpreadFirst() : null
   }
