@@ -11,8 +11,15 @@ const REQUEST = 17
 const PIECE_HEADER = 13
 const EXTENDED_HANDSHAKE = 120
 
-/** Block contents are not modelled: every block is zeros, from one buffer. */
+/** Block contents are not modelled: every block is zeros, from one buffer, one view per block length. */
 const ZEROS = new Uint8Array(128 * 1024)
+const blocks = new Map<number, Uint8Array>()
+
+function zeros(length: number): Uint8Array {
+  let block = blocks.get(length)
+  if (!block) blocks.set(length, (block = ZEROS.subarray(0, length)))
+  return block
+}
 
 function key(index: number, offset: number): number {
   return index * 2 ** 26 + offset
@@ -184,7 +191,7 @@ export class SimWire extends EventEmitter implements PeerWire {
       return
     }
     this.requests.delete(k)
-    r.cb(null, ZEROS.subarray(0, length))
+    r.cb(null, zeros(length))
   }
 
   cancel(index: number, offset: number, _length?: number): void {
