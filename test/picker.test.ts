@@ -93,3 +93,20 @@ test('choker: with a slot for everyone all are unchoked; else the interested up 
   const across = many.map((p) => ({ ...p, first: p.id === 'p5' }))
   assert.ok(chooseUnchoked(across, 3, null).unchoke.has('p5'), 'a peer served first gets a regular slot, however slow')
 })
+
+test('told what the peer holds, the picker picks the same blocks and stops asking past its last piece', () => {
+  const held = new Set([3, 17, 18, 40])
+  const holder = { has: (i: number) => held.has(i), wanted: held.size }
+  const pickers = [1, 2].map(() => new PiecePicker({ pieceCount: 64, blocksIn: () => 2, maxActive: 2, randomFirst: 0, random: seeded(5) }))
+  for (const p of pickers) for (let i = 0; i < 64; i++) if (i % 3 === 0) p.peerHas(i)
+  const asked: number[][] = [[], []]
+  const offers = (k: number) => (i: number) => {
+    asked[k]!.push(i)
+    return held.has(i)
+  }
+  for (let round = 0; round < 3; round++) {
+    assert.deepEqual(pickers[1]!.pick(offers(1), 2, never, false, holder), pickers[0]!.pick(offers(0), 2, never), `round ${round}`)
+  }
+  assert.ok(asked[1]!.every((i) => held.has(i)), 'only pieces it holds are offered to the check')
+  assert.ok(asked[1]!.length < asked[0]!.length / 4, `${asked[1]!.length} checks against ${asked[0]!.length}`)
+})

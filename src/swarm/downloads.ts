@@ -193,7 +193,7 @@ export class Downloads {
     }
     const crossSite = this.crossSite(conn)
     const now = this.opts.clock.now()
-    const picks = this.picker.pick((i) => this.offers(conn, i, now), room, (ref) => conn.asked.has(blockKey(ref)), crossSite)
+    const picks = this.picker.pick((i) => this.offers(conn, i, now), room, (ref) => conn.asked.has(blockKey(ref)), crossSite, conn)
     for (const ref of picks) {
       const size = this.blockSize(ref)
       limit.take(size)

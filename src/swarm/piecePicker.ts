@@ -14,6 +14,12 @@ export interface PickerOptions {
   random?: () => number
 }
 
+/** What a peer holds as far as it told us: `has` has no side effects, `wanted` counts the pieces it holds that we lack. */
+export interface PeerPieces {
+  has(piece: number): boolean
+  readonly wanted: number
+}
+
 export interface BlockRef {
   piece: number
   block: number
@@ -107,8 +113,10 @@ export class PiecePicker {
    * where every peer of a site would otherwise chase the same rarest pieces and pull them twice: its pieces
    * are walked in our own random order, and it gets no endgame (a block asked twice across was as often
    * received twice: remote sites of 10 sites of 30 on 16 MiB pulled 1.09-1.25 copies across, 1.00 without).
+   * `holder`, if given, is what the peer holds (`peerHas` being false where it does not hold): the search for a
+   * new piece stops once past them all.
    */
-  pick(peerHas: (piece: number) => boolean, max: number, alreadyAsked: (ref: BlockRef) => boolean, across = false): BlockRef[] {
+  pick(peerHas: (piece: number) => boolean, max: number, alreadyAsked: (ref: BlockRef) => boolean, across = false, holder?: PeerPieces): BlockRef[] {
     const out: BlockRef[] = []
     for (const [piece, a] of this.active) {
       if (out.length >= max) return out
@@ -119,7 +127,7 @@ export class PiecePicker {
       // so a peer holding other pieces is never idle; the hard limit bounds memory.
       const limit = out.length === 0 ? this.opts.maxActive * 2 : this.opts.maxActive
       if (this.active.size >= limit) break
-      const piece = this.choosePiece(peerHas, across)
+      const piece = this.choosePiece(peerHas, across, holder)
       if (piece < 0) break
       const a: Active = { requests: new Uint8Array(this.opts.blocksIn(piece)), received: 0 }
       this.active.set(piece, a)
@@ -170,12 +178,24 @@ export class PiecePicker {
   }
 
   /** Rarest first, ties broken by this peer's random order; that order alone `across` (see pick). */
-  private choosePiece(peerHas: (piece: number) => boolean, across: boolean): number {
+  private choosePiece(peerHas: (piece: number) => boolean, across: boolean, holder?: PeerPieces): number {
     const randomly = across || this.opts.pieceCount - this.missing < this.opts.randomFirst
+    // Pieces we lack that the peer holds and that are not started yet: past the last of them nothing is offered
+    // (with 1024 pieces, scanning them all for a peer that had nothing new was a seventh of the simulator's time).
+    let left = Infinity
+    if (holder) {
+      left = holder.wanted
+      for (const piece of this.active.keys()) if (holder.has(piece)) left--
+    }
     let best = -1
     let bestKey = Infinity
-    for (let i = 0; i < this.opts.pieceCount; i++) {
-      if (this.have[i] || this.active.has(i) || !peerHas(i)) continue
+    for (let i = 0; i < this.opts.pieceCount && left > 0; i++) {
+      if (this.have[i] || this.active.has(i)) continue
+      if (holder) {
+        if (!holder.has(i)) continue
+        left--
+      }
+      if (!peerHas(i)) continue
       const key = (randomly ? 0 : this.availability[i]! * this.opts.pieceCount) + this.rank[i]!
       if (key < bestKey) {
         best = i
