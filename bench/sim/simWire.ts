@@ -21,6 +21,15 @@ function zeros(length: number): Uint8Array {
   return block
 }
 
+/**
+ * Why a request failed: one Error of each, made once (the engine reads none of their stacks, and making one per
+ * refused block was a twentieth of a large run).
+ */
+const CHOKING = new Error('peer is choking')
+const CLOSED = new Error('wire is closed')
+const CANCELLED = new Error('request was cancelled')
+const REJECTED = new Error('request was rejected')
+
 function key(index: number, offset: number): number {
   return index * 2 ** 26 + offset
 }
@@ -114,7 +123,7 @@ export class SimWire extends EventEmitter implements PeerWire {
   private onChoke(): void {
     this.peerChoking = true
     this.emit('choke')
-    if (!this.hasFast) this.failAll(new Error('peer is choking'))
+    if (!this.hasFast) this.failAll(CHOKING)
   }
 
   private onUnchoke(): void {
@@ -157,8 +166,8 @@ export class SimWire extends EventEmitter implements PeerWire {
   }
 
   request(index: number, offset: number, length: number, cb: RequestCallback): void {
-    if (this.closed) return cb(new Error('wire is closed'), null)
-    if (this.peerChoking) return cb(new Error('peer is choking'), null)
+    if (this.closed) return cb(CLOSED, null)
+    if (this.peerChoking) return cb(CHOKING, null)
     this.requests.set(key(index, offset), { length, cb })
     this.send(REQUEST, () => this.peer.onRequest(index, offset, length))
   }
@@ -199,7 +208,7 @@ export class SimWire extends EventEmitter implements PeerWire {
     const r = this.requests.get(k)
     if (r) {
       this.requests.delete(k)
-      r.cb(new Error('request was cancelled'), null)
+      r.cb(CANCELLED, null)
     }
     this.send(REQUEST, () => this.peer.peerRequests.delete(k))
   }
@@ -214,7 +223,7 @@ export class SimWire extends EventEmitter implements PeerWire {
     const r = this.requests.get(k)
     if (r) {
       this.requests.delete(k)
-      r.cb(new Error('request was rejected'), null)
+      r.cb(REJECTED, null)
     }
     this.emit('reject', index, offset)
   }
@@ -230,7 +239,7 @@ export class SimWire extends EventEmitter implements PeerWire {
     if (this.closed) return
     this.closed = true
     this.out.close()
-    this.failAll(new Error('wire is closed'))
+    this.failAll(CLOSED)
     this.emit('close')
   }
 }
