@@ -2,7 +2,7 @@
  * How long the source keeps refusing one peer a piece, from its first refusal; asked again after that, it serves.
  * A block asked again within it: the asker did not go elsewhere for it (a standard client).
  */
-export const REFUSE_WINDOW_MS = 300
+export const REFUSE_WINDOW_MS = 600
 /**
  * The window for a piece only being sent, held by no other peer yet: it lands within a second or two, and the
  * asker (connected to its recipient, most likely) then fetches it there. Asked again sooner, with the source
