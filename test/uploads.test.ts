@@ -29,6 +29,8 @@ function uploads(options: Partial<UploadsOptions> = {}, limit = Infinity) {
   const u = new Uploads({
     store: new SimStore(layout), have, cachedPieces: 2, limit: new TokenBucket(limit, limit, () => clock.now()), clock, logger: pino({ level: 'silent' }),
     maxUploads: 4, spreadFirst: false, wanFirst: false, conns, across, site: () => undefined, availabilityOf: () => 0,
+    // What Downloads counts as its peers' pieces arrive: here, from the scripted peers' pieces as they stand.
+    localAvailabilityOf: (i) => [...conns].filter((c) => c.local && c.has(i)).length,
     closed: () => false,
     drop: (c, reason, ban) => dropped.push(`${c.id}: ${reason}${ban ? ' (banned)' : ''}`),
     fatal: (err) => { throw err },

@@ -111,6 +111,11 @@ export class Downloads {
     return this.picker.availabilityOf(piece)
   }
 
+  /** Connected peers of our site that hold the piece. */
+  localAvailabilityOf(piece: number): number {
+    return this.localAvailability[piece]!
+  }
+
   /** The request pipeline a new connection starts with: murder's, until the peer says what it is. */
   newPipeline(): PipelineDepth {
     return new PipelineDepth(this.pipelines.murder, this.opts.clock.now())

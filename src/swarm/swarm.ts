@@ -124,6 +124,7 @@ export class Swarm extends EventEmitter {
       across: this.across,
       site: () => this.site,
       availabilityOf: (piece) => this.downloads.availabilityOf(piece),
+      localAvailabilityOf: (piece) => this.downloads.localAvailabilityOf(piece),
       closed: () => this.conns.closed,
       drop: (conn, reason, ban) => this.conns.drop(conn, reason, ban),
       fatal: (err) => this.emit('fatal', err),

@@ -36,6 +36,8 @@ export interface UploadsOptions {
   site: () => string | undefined
   /** Connected peers holding the piece. */
   availabilityOf: (piece: number) => number
+  /** Those of them in our site. */
+  localAvailabilityOf: (piece: number) => number
   closed: () => boolean
   drop: (conn: PeerConnection, reason: string, ban?: boolean) => void
   fatal: (err: UserError) => void
@@ -152,9 +154,7 @@ export class Uploads {
 
   /** Peers of our site besides `conn` that hold the piece. */
   private localHolders(conn: PeerConnection, piece: number): number {
-    let n = 0
-    for (const c of this.opts.conns) if (c !== conn && c.local && c.has(piece)) n++
-    return n
+    return this.opts.localAvailabilityOf(piece) - Number(conn.local && conn.has(piece))
   }
 
   /**
