@@ -322,6 +322,10 @@ function linkOf(links: Map<NetHost, Link>, host: NetHost, rate: number): Link {
 
 /** Shares `cap` among the flows in proportion to their weights, a flow that needs less leaving the rest. */
 function waterFill(group: Flow[], cap: number, stage: number): void {
+  // A link with room for every demand cuts none (most downlinks and WANs, most ticks): no sort.
+  let demand = 0
+  for (const f of group) demand += f.alloc
+  if (demand <= cap) return
   group.sort((a, b) => a.alloc / a.weight - b.alloc / b.weight)
   let left = cap
   let weights = 0

@@ -19,8 +19,8 @@ export class HaveAnnouncer {
 
   /** `live`: the handshaken connections; `fromWan`: every block of the piece came from outside our site. */
   announce(piece: number, live: PeerConnection[], fromWan: boolean): void {
-    const local = live.filter((c) => c.local && !c.has(piece))
-    if (!fromWan || local.length < 2) {
+    const local = fromWan ? live.filter((c) => c.local && !c.has(piece)) : []
+    if (local.length < 2) {
       for (const c of live) c.wire.have(piece)
       return
     }
