@@ -90,6 +90,10 @@ test('choker: with a slot for everyone all are unchoked; else the interested up 
     d = chooseUnchoked(many, 3, d.optimistic)
   }
   assert.equal(rotated.size, 4, 'the optimistic slot visits every other peer')
+  const holder = d.optimistic
+  assert.equal(chooseUnchoked(many, 3, holder, false).optimistic, holder, 'between rounds its holder keeps it')
+  const gone = many.map((p) => ({ ...p, interested: p.id !== holder }))
+  assert.notEqual(chooseUnchoked(gone, 3, holder, false).optimistic, holder, 'unless it wants nothing more')
   const across = many.map((p) => ({ ...p, first: p.id === 'p5' }))
   assert.ok(chooseUnchoked(across, 3, null).unchoke.has('p5'), 'a peer served first gets a regular slot, however slow')
 })

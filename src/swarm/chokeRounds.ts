@@ -33,7 +33,7 @@ export class ChokeRounds {
     this.scheduled = true
     this.clock.soon(() => {
       this.scheduled = false
-      this.apply()
+      this.apply(false)
     })
   }
 
@@ -43,13 +43,14 @@ export class ChokeRounds {
       c.roundDown = 0
       c.roundUp = 0
     }
-    this.apply()
+    this.apply(true)
   }
 
-  private apply(): void {
+  /** `rotate`: a round moves the rotating slot on; a change of interest does not (see chooseUnchoked). */
+  private apply(rotate: boolean): void {
     const candidates: ChokeCandidate[] = []
     for (const c of this.conns) if (c.handshaken) candidates.push({ id: c.id, interested: c.wire.peerInterested, rate: c.rate, first: this.first(c) })
-    const decision = chooseUnchoked(candidates, this.maxUploads, this.optimistic)
+    const decision = chooseUnchoked(candidates, this.maxUploads, this.optimistic, rotate)
     this.optimistic = decision.optimistic
     const crowded = candidates.length > this.maxUploads
     for (const c of this.conns) {

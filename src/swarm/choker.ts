@@ -25,7 +25,14 @@ export interface ChokeDecision {
   optimistic: string | null
 }
 
-export function chooseUnchoked(peers: readonly ChokeCandidate[], maxUploads: number, lastOptimistic: string | null): ChokeDecision {
+/**
+ * `rotate`: the rotating slot moves on to the next peer (a choke round); otherwise (a peer's interest changed)
+ * its holder keeps it while still interested. Moving it on every such change, many times a second in a large
+ * swarm, choked the holder before its requests came back: peers outside everyone's fastest few were starved and
+ * finished last (250 targets on 64 MiB in the simulator, seeds 1-3: all done 11.56, 9.64, 10.14 s, against
+ * 8.66, 9.04, 8.72 s when kept, the median unchanged at 8.4 s).
+ */
+export function chooseUnchoked(peers: readonly ChokeCandidate[], maxUploads: number, lastOptimistic: string | null, rotate = true): ChokeDecision {
   if (peers.length <= maxUploads) return { unchoke: new Set(peers.map((p) => p.id)), optimistic: null }
   const interested = peers.filter((p) => p.interested)
   if (interested.length <= maxUploads) return { unchoke: new Set(interested.map((p) => p.id)), optimistic: null }
@@ -43,13 +50,15 @@ export function chooseUnchoked(peers: readonly ChokeCandidate[], maxUploads: num
   // Rotate: the next candidate after the previous optimistic one, in id order (or the first).
   let next: ChokeCandidate | null = null
   let first: ChokeCandidate | null = null
+  let kept: ChokeCandidate | null = null
   for (const p of interested) {
     if (unchoke.has(p.id)) continue
+    if (p.id === lastOptimistic) kept = p
     if (first === null || p.id < first.id) first = p
     if (lastOptimistic !== null && p.id <= lastOptimistic) continue
     if (next === null || p.id < next.id) next = p
   }
-  next ??= first
+  next = (!rotate && kept) || next || first
   if (next && maxUploads > 0) unchoke.add(next.id)
   return { unchoke, optimistic: next?.id ?? null }
 }
