@@ -17,6 +17,8 @@ export interface ChokeCandidate {
   readonly rate: number
   /** Served before the others, whatever its rate (a bridge across a WAN link, see WanFirst). */
   readonly first?: boolean
+  /** Order among equals (lower first); then the id. */
+  readonly tie?: number
 }
 
 export interface ChokeDecision {
@@ -63,7 +65,7 @@ export function chooseUnchoked(peers: readonly ChokeCandidate[], maxUploads: num
   return { unchoke, optimistic: next?.id ?? null }
 }
 
-/** Ranks for a regular slot: served first, then by rate, then by id (a total order: ids are unique). */
+/** Ranks for a regular slot: served first, then by rate, then by the caller's order among equals, then by id (ids are unique). */
 function better(a: ChokeCandidate, b: ChokeCandidate): boolean {
-  return (Number(b.first ?? false) - Number(a.first ?? false) || b.rate - a.rate || (a.id < b.id ? -1 : 1)) < 0
+  return (Number(b.first ?? false) - Number(a.first ?? false) || b.rate - a.rate || (a.tie ?? 0) - (b.tie ?? 0) || (a.id < b.id ? -1 : 1)) < 0
 }

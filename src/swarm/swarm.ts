@@ -115,7 +115,7 @@ export class Swarm extends EventEmitter {
       fatal: (err) => this.emit('fatal', err),
     })
     this.uploads = new Uploads({
-      store, have, cachedPieces: cached, limit: opts.uploadLimit, clock, logger, maxUploads: opts.maxUploads,
+      store, have, cachedPieces: cached, limit: opts.uploadLimit, clock, logger, maxUploads: opts.maxUploads, random: opts.random,
       spreadFirst: opts.spreadFirst && !opts.superSeed && have.complete,
       // The source keeps its uplink for its own site: only it can give that site pieces, while the WAN can be fed
       // by the site's peers (in the simulator, holding back at the source too delayed site A by a third).

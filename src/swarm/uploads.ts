@@ -25,6 +25,8 @@ export interface UploadsOptions {
   clock: Clock
   logger: Logger
   maxUploads: number
+  /** Breaks the choker's ties: seeded in the simulator. */
+  random?: () => number
   /** Refuse pieces other peers hold or are being sent, while others wait (SpreadFirst): for a complete source. */
   spreadFirst: boolean
   /** Hold back uploads to our site while a peer across a WAN waits on us (WanFirst): not for a complete source. */
@@ -91,7 +93,7 @@ export class Uploads {
       },
     })
     // WAN first also in who is served: a peer across gets a slot before our own site's fastest.
-    this.choking = new ChokeRounds(clock, opts.maxUploads, opts.conns, (c) => this.wanFirst !== null && across.has(c) && this.seedInSite())
+    this.choking = new ChokeRounds(clock, opts.maxUploads, opts.conns, opts.random ?? Math.random, (c) => this.wanFirst !== null && across.has(c) && this.seedInSite())
     this.wanFirst = opts.wanFirst ? new WanFirst(() => clock.now()) : null
     this.spread = opts.spreadFirst ? new SpreadFirst() : null
   }
