@@ -490,6 +490,19 @@ describe('a site whose bridge never progresses', () => {
     assert.equal(later.soon, false)
   })
 
+  it("a remote bridge that other sites' bridges gave its count, but few of the source's site, comes back soon", () => {
+    const registry = new SwarmRegistry({ peerTtlMs: 60_000 })
+    at(registry, 1, 'a', 0, 0)
+    for (let n = 10; n < 17; n++) at(registry, n, `s${n}`, 100, 0) // the bridges of seven other remote sites
+    const first = at(registry, 2, 'b', 100, 0)
+    assert.equal(crossSite(first, 'b'), 8, 'the source and seven bridges')
+    assert.equal(first.soon, true, "none of the source's site")
+    for (let n = 3; n < 9; n++) at(registry, n, 'a', 100, 1)
+    const later = at(registry, 2, 'b', 100, 2000)
+    assert.equal(later.peers.filter((p) => p.site === 'a').length, 5, 'the source and four of its site')
+    assert.equal(later.soon, false)
+  })
+
   it('without sites, or without a source, nobody is told to come back soon', () => {
     const registry = new SwarmRegistry({ peerTtlMs: 60_000, bridgeStallMs: INTERVAL })
     for (let n = 2; n < 5; n++) assert.equal(at(registry, n, 'b', 100, n).soon, false, 'no seed anywhere')

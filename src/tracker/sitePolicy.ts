@@ -160,9 +160,13 @@ export class SiteIndex<T extends SitePeer> {
 
   /**
    * Should `requester` come back sooner than the interval: a remote site's heir (see isHeir), or its fetching
-   * bridge that `returned` gave fewer cross-site peers than the policy wants. A bridge's first announce comes
-   * before most of the source's site has arrived, and the peers it reaches then are all it pulls through for an
-   * interval: 5 sites of 50 in the simulator were done in 19.8 s with those, 16.1 s re-asking after 2 s.
+   * bridge that `returned` gave fewer cross-site peers than the policy wants, or fewer peers of the source's site
+   * than half of those besides the source (see select). A bridge's first announce comes before most of the source's
+   * site has arrived, and the peers it reaches then are all it pulls through for an interval: 5 sites of 50 in the
+   * simulator were done in 19.8 s with those, 16.1 s re-asking after 2 s. Other sites' bridges, which arrive as
+   * early, filled the count while the source's site was still arriving: in 10 sites of 50 (64 MiB), two remote
+   * bridges reached 2 of its peers instead of 4-6 and took 10.4 and 13.0 s instead of 8.0-8.5 (all done 14.78 s,
+   * 11.38 s re-asking).
    */
   comeBackSoon(requester: T, returned: readonly T[], numwant: number): boolean {
     // Only in a site map with the source somewhere else: peers without a site have nothing to bridge.
@@ -170,9 +174,15 @@ export class SiteIndex<T extends SitePeer> {
     if (this.isHeir(requester)) return true
     const site = this.sites.get(requester.site)
     if (site === undefined || site.seeds.length > 0 || !this.isFetchingBridge(requester)) return false
+    const want = Math.min(this.policy.crossSitePeers, numwant)
     let cross = 0
-    for (const p of returned) if (p.site !== requester.site) cross++
-    return cross < Math.min(this.policy.crossSitePeers, numwant)
+    let fromSeedSites = 0
+    for (const p of returned) {
+      if (p.site === requester.site) continue
+      cross++
+      if (!p.arrivedComplete && (this.sites.get(p.site)?.seeds.length ?? 0) > 0) fromSeedSites++
+    }
+    return cross < want || fromSeedSites < Math.ceil((want - 1) / 2)
   }
 
   /** The bridges of `site`, seeds first, each group in arrival order. */
