@@ -51,3 +51,11 @@ test('a piece that came from our own site is told to everyone at once', () => {
   new HaveAnnouncer(new SimClock(), () => true).announce(0, local, false)
   assert.deepEqual(told(local, 0), [0, 1, 2])
 })
+
+test("our site's other bridges hear of a piece fresh across at once: they would fetch it across again", () => {
+  const local = peers(4)
+  local[3]!.remoteBridge = true
+  local[1]!.wire.unchoke()
+  new HaveAnnouncer(new SimClock(), () => true).announce(0, local, true)
+  assert.deepEqual(told(local, 0), [1, 3])
+})

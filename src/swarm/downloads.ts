@@ -1,3 +1,4 @@
+import type { AcrossShare } from './acrossShare.js'
 import { UserError, ExitCode } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { PieceStore } from '../storage/pieceStore.js'
@@ -16,6 +17,12 @@ const REQUEST_BATCH = 16
 /** Cancelled requests remembered per connection, so a block that crosses our cancel is not taken for abuse. */
 const MAX_CANCELLED = 1024
 
+/**
+ * A bridge that holds its whole share across waits this long before fetching the other bridges' share across
+ * too: a healthy bridge finishes its own about as soon, and fetching what it has in flight would pull it twice.
+ */
+const SHARE_GRACE_MS = 5000
+
 export interface DownloadsOptions {
   store: PieceStore
   /** Pieces held and verified; set here as pieces are. */
@@ -29,6 +36,8 @@ export interface DownloadsOptions {
   maxActive: number
   /** For the picker's random choices. */
   random?: () => number
+  /** Which pieces are ours to fetch across (our site's bridges share them out); all if unset. */
+  share?: AcrossShare
   /** The swarm's connections, in the order they were made; only handshaken ones are asked for blocks. */
   conns: ReadonlySet<PeerConnection>
   closed: () => boolean
@@ -63,6 +72,10 @@ export class Downloads {
   private verifying = 0
   private done: boolean
   private fillScheduled = false
+  /** Set while picking for a peer across beyond our share (see fill). */
+  private anyAcross = false
+  /** When we first held every piece of our share across (see shareDoneFor). */
+  private shareDoneAt: number | null = null
   private bytesHeld = 0
   readonly counters = { downloaded: 0, received: 0, receivedCrossSite: 0, hashFailures: 0 }
 
@@ -198,13 +211,29 @@ export class Downloads {
     }
     const crossSite = this.crossSite(conn)
     const now = this.opts.clock.now()
-    const picks = this.picker.pick((i) => this.offers(conn, i, now), room, (ref) => conn.asked.has(blockKey(ref)), crossSite, conn)
+    let picks = this.picker.pick((i) => this.offers(conn, i, now), room, (ref) => conn.asked.has(blockKey(ref)), crossSite, conn)
+    // Our share held for a while, the other bridges' is ours too: a bridge that stalls must not hold its share for ever.
+    if (picks.length === 0 && crossSite && this.opts.share && !this.opts.share.alone && this.shareDoneFor(this.opts.share, now) >= SHARE_GRACE_MS) {
+      this.anyAcross = true
+      picks = this.picker.pick((i) => this.offers(conn, i, now), room, (ref) => conn.asked.has(blockKey(ref)), crossSite, conn)
+      this.anyAcross = false
+    }
     for (const ref of picks) {
       const size = this.blockSize(ref)
       limit.take(size)
       conn.asked.set(blockKey(ref), ref)
       wire.request(ref.piece, ref.block * this.opts.blockLength, size, (err, block) => this.onBlock(conn, ref, err, block))
     }
+  }
+
+  /** How long we have held every piece of our share across (ms; -1: not yet). */
+  private shareDoneFor(share: AcrossShare, now: number): number {
+    if (this.shareDoneAt === null) {
+      for (let i = 0; i < this.localAvailability.length; i++) if (!this.picker.has(i) && share.mine(i)) return -1
+      this.shareDoneAt = now
+      this.opts.clock.after(SHARE_GRACE_MS, () => this.fillAll())
+    }
+    return now - this.shareDoneAt
   }
 
   private crossSite(conn: PeerConnection): boolean {
@@ -218,7 +247,7 @@ export class Downloads {
 
   /** Would we ask this peer for the piece, refusals aside? Across a WAN link, only for what no peer of our own site holds. */
   private reachable(conn: PeerConnection, piece: number): boolean {
-    return conn.has(piece) && (!this.crossSite(conn) || this.localAvailability[piece] === 0)
+    return conn.has(piece) && (!this.crossSite(conn) || (this.localAvailability[piece] === 0 && (this.anyAcross || (this.opts.share?.mine(piece) ?? true))))
   }
 
   /**

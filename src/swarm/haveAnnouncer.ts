@@ -28,7 +28,8 @@ export class HaveAnnouncer {
     const served = local.filter((c) => !c.wire.amChoking)
     const pool = served.length > 0 ? served : local
     const first = pool[this.turn++ % pool.length]!
-    const later = new Set(local.filter((c) => c !== first))
+    // Our site's other bridges hear of it at once: they would fetch it across again (see AcrossShare).
+    const later = new Set(local.filter((c) => c !== first && !c.remoteBridge))
     for (const c of live) if (!later.has(c)) c.wire.have(piece)
     const flush = () => {
       if (!this.deferred.delete(piece)) return

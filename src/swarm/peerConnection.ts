@@ -44,6 +44,8 @@ export class PeerConnection {
   pipeline: PipelineDepth
   /** The site the peer named in its extended handshake, if any. */
   remoteSite: string | undefined
+  /** The peer said it reaches across a WAN link (`murder_bridge`): a bridge of its site. */
+  remoteBridge = false
   /** The peer is in our site (both sites known and equal). */
   local = false
   /**

@@ -1,3 +1,4 @@
+import { AcrossShare } from './acrossShare.js'
 import { EventEmitter } from 'node:events'
 import { piecesInBudget, type PieceStore } from '../storage/pieceStore.js'
 import { BLOCK_LENGTH } from '../torrent/layout.js'
@@ -81,6 +82,8 @@ export class Swarm extends EventEmitter {
   private readonly announcements: Announcements
   /** Our site: from --site, or else as the tracker's map places us. */
   private site: string | undefined
+  /** Which pieces we fetch across, when our site has other bridges (see AcrossShare). */
+  private readonly share: AcrossShare
   /** Peers in another site (both sites known): what WAN first serves first. */
   private readonly across = new Set<PeerConnection>()
   private readonly metadataExtension: ReturnType<typeof metadataServer>
@@ -90,6 +93,7 @@ export class Swarm extends EventEmitter {
     const { meta, store, have, logger } = opts
     const clock = opts.clock ?? wallClock
     this.site = opts.site
+    this.share = new AcrossShare(Buffer.from(opts.peerId).toString('hex'))
     // The budget bounds the piece buffers: the upload cache, and pieces being downloaded or verified (up to
     // the picker's hard limit, twice its soft one).
     const budgeted = piecesInBudget(opts.memoryBudget, meta.pieceLength)
@@ -105,6 +109,7 @@ export class Swarm extends EventEmitter {
     this.downloads = new Downloads({
       store, have, clock, logger, downloadLimit: opts.downloadLimit, blockLength: opts.blockLength ?? BLOCK_LENGTH,
       maxActive: Math.floor((budgeted - cached) / 2), random: opts.random,
+      share: this.share,
       conns: this.conns.all,
       closed: () => this.conns.closed,
       site: () => this.site,
@@ -186,10 +191,21 @@ export class Swarm extends EventEmitter {
     if (conn.local || this.site === undefined || conn.remoteSite === undefined) return
     if (conn.remoteSite !== this.site) {
       this.across.add(conn)
+      if (this.across.size === 1) this.tellBridging()
       return
     }
     this.across.delete(conn)
     this.downloads.markLocal(conn)
+    if (conn.remoteBridge) this.share.set(conn.id, true)
+  }
+
+  /** We reach across a WAN link: our site's other bridges share out with us what we fetch across (AcrossShare). */
+  private tellBridging(): void {
+    // Every peer hears it: one not yet known to be of our site may turn out to be.
+    for (const c of this.conns.all) {
+      c.wire.extendedHandshake['murder_bridge'] = 1
+      c.link.resendExtendedHandshake()
+    }
   }
 
   /** Starts the choke rounds; connections come from `addPeers` and from `accept`. */
@@ -219,6 +235,7 @@ export class Swarm extends EventEmitter {
     wire.extendedHandshake['reqq'] = MAX_QUEUED_UPLOADS
     wire.extendedHandshake['v'] = 'murder'
     if (this.site) wire.extendedHandshake['murder_site'] = this.site
+    if (this.across.size > 0) wire.extendedHandshake['murder_bridge'] = 1
   }
 
   /** A peer's handshake was accepted: tell it what we hold and listen to it. */
@@ -247,7 +264,9 @@ export class Swarm extends EventEmitter {
       this.downloads.peerSettings(conn, info)
       const site = info?.['murder_site']
       if (site instanceof Uint8Array) conn.remoteSite = Buffer.from(site).toString()
+      conn.remoteBridge = info?.['murder_bridge'] === 1
       this.updateLocal(conn)
+      if (conn.local) this.share.set(conn.id, conn.remoteBridge)
     })
     wire.on('bitfield', (bits: { buffer: Uint8Array }) => {
       if (!validWireBitfield(bits.buffer, pieceCount)) return drop('bitfield of the wrong length', true)
@@ -296,7 +315,10 @@ export class Swarm extends EventEmitter {
 
   private removed(conn: PeerConnection, lastOfPeer: boolean): void {
     this.across.delete(conn)
-    if (lastOfPeer) this.announcements.forget(conn.id)
+    if (lastOfPeer) {
+      this.announcements.forget(conn.id)
+      this.share.set(conn.id, false)
+    }
     this.downloads.peerGone(conn)
     this.uploads.peerGone(conn, lastOfPeer)
   }
