@@ -72,8 +72,6 @@ export class Downloads {
   private verifying = 0
   private done: boolean
   private fillScheduled = false
-  /** Set while picking for a peer across beyond our share (see fill). */
-  private anyAcross = false
   /** When we first held every piece of our share across (see shareDoneFor). */
   private shareDoneAt: number | null = null
   private bytesHeld = 0
@@ -211,13 +209,11 @@ export class Downloads {
     }
     const crossSite = this.crossSite(conn)
     const now = this.opts.clock.now()
-    let picks = this.picker.pick((i) => this.offers(conn, i, now), room, (ref) => conn.asked.has(blockKey(ref)), crossSite, conn)
+    const pick = (beyondShare: boolean) =>
+      this.picker.pick((i) => this.offers(conn, i, now, beyondShare), room, (ref) => conn.asked.has(blockKey(ref)), crossSite, conn)
+    let picks = pick(false)
     // Our share held for a while, the other bridges' is ours too: a bridge that stalls must not hold its share for ever.
-    if (picks.length === 0 && crossSite && this.opts.share && !this.opts.share.alone && this.shareDoneFor(this.opts.share, now) >= SHARE_GRACE_MS) {
-      this.anyAcross = true
-      picks = this.picker.pick((i) => this.offers(conn, i, now), room, (ref) => conn.asked.has(blockKey(ref)), crossSite, conn)
-      this.anyAcross = false
-    }
+    if (picks.length === 0 && crossSite && this.opts.share && !this.opts.share.alone && this.shareDoneFor(this.opts.share, now) >= SHARE_GRACE_MS) picks = pick(true)
     for (const ref of picks) {
       const size = this.blockSize(ref)
       limit.take(size)
@@ -229,7 +225,7 @@ export class Downloads {
   /** How long we have held every piece of our share across (ms; -1: not yet). */
   private shareDoneFor(share: AcrossShare, now: number): number {
     if (this.shareDoneAt === null) {
-      for (let i = 0; i < this.localAvailability.length; i++) if (!this.picker.has(i) && share.mine(i)) return -1
+      for (let i = 0; i < this.opts.have.length; i++) if (!this.picker.has(i) && share.mine(i)) return -1
       this.shareDoneAt = now
       this.opts.clock.after(SHARE_GRACE_MS, () => this.fillAll())
     }
@@ -241,13 +237,16 @@ export class Downloads {
   }
 
   /** Would we ask this peer for the piece now? */
-  private offers(conn: PeerConnection, piece: number, now: number): boolean {
-    return this.reachable(conn, piece) && !this.stillRefused(conn, piece, now)
+  private offers(conn: PeerConnection, piece: number, now: number, beyondShare = false): boolean {
+    return this.reachable(conn, piece, beyondShare) && !this.stillRefused(conn, piece, now)
   }
 
-  /** Would we ask this peer for the piece, refusals aside? Across a WAN link, only for what no peer of our own site holds. */
-  private reachable(conn: PeerConnection, piece: number): boolean {
-    return conn.has(piece) && (!this.crossSite(conn) || (this.localAvailability[piece] === 0 && (this.anyAcross || (this.opts.share?.mine(piece) ?? true))))
+  /**
+   * Would we ask this peer for the piece, refusals aside? Across a WAN link, only for what no peer of our own site
+   * holds, and of that only our share (AcrossShare) unless `beyondShare`.
+   */
+  private reachable(conn: PeerConnection, piece: number, beyondShare = false): boolean {
+    return conn.has(piece) && (!this.crossSite(conn) || (this.localAvailability[piece] === 0 && (beyondShare || (this.opts.share?.mine(piece) ?? true))))
   }
 
   /**

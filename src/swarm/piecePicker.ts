@@ -63,11 +63,6 @@ export class PiecePicker {
     return this.active.size
   }
 
-  /** Being fetched (some blocks asked or in). */
-  started(piece: number): boolean {
-    return this.active.has(piece)
-  }
-
   has(piece: number): boolean {
     return this.have[piece] === 1
   }

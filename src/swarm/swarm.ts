@@ -186,17 +186,21 @@ export class Swarm extends EventEmitter {
     }
   }
 
-  /** Marks a peer local once both sites are known and equal, counting its pieces as held in our site. */
+  /**
+   * Marks a peer local once both sites are known and equal, counting its pieces as held in our site; a local peer
+   * that bridges (as far as it last said) shares out with us what we fetch across.
+   */
   private updateLocal(conn: PeerConnection): void {
-    if (conn.local || this.site === undefined || conn.remoteSite === undefined) return
-    if (conn.remoteSite !== this.site) {
-      this.across.add(conn)
-      if (this.across.size === 1) this.tellBridging()
-      return
+    if (!conn.local && this.site !== undefined && conn.remoteSite !== undefined) {
+      if (conn.remoteSite !== this.site) {
+        this.across.add(conn)
+        if (this.across.size === 1) this.tellBridging()
+        return
+      }
+      this.across.delete(conn)
+      this.downloads.markLocal(conn)
     }
-    this.across.delete(conn)
-    this.downloads.markLocal(conn)
-    if (conn.remoteBridge) this.share.set(conn.id, true)
+    if (conn.local) this.share.set(conn.id, conn.remoteBridge)
   }
 
   /** We reach across a WAN link: our site's other bridges share out with us what we fetch across (AcrossShare). */
@@ -266,7 +270,6 @@ export class Swarm extends EventEmitter {
       if (site instanceof Uint8Array) conn.remoteSite = Buffer.from(site).toString()
       conn.remoteBridge = info?.['murder_bridge'] === 1
       this.updateLocal(conn)
-      if (conn.local) this.share.set(conn.id, conn.remoteBridge)
     })
     wire.on('bitfield', (bits: { buffer: Uint8Array }) => {
       if (!validWireBitfield(bits.buffer, pieceCount)) return drop('bitfield of the wrong length', true)
