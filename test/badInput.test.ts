@@ -124,7 +124,7 @@ test('usage errors exit 2; --help and --version exit 0', async () => {
   const r = await runMurder(['peer', 'only-one-arg'])
   assert.equal(r.code, 2)
   assertOneLineError(r.stderr, /missing required argument/)
-  for (const args of [['frobnicate'], ['peer', '--bogus', 'a', 'b', 'c'], ['seed', '--max-uploads', 'abc', 'a', 'b', 'c']]) {
+  for (const args of [['frobnicate'], ['peer', '--bogus', 'a', 'b', 'c'], ['seed', '--max-uploads', 'abc', 'a', 'b', 'c'], ['tracker', '--bridges-per-site', 'many']]) {
     const u = await runMurder(args)
     assert.equal(u.code, 2, args.join(' '))
     assertOneLineError(u.stderr, /unknown command|unknown option|invalid/)

@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { SiteIndex, type SitePeer, type SitePolicy } from '../src/tracker/sitePolicy.js'
+import { SiteIndex, bridgesFor, type SitePeer, type SitePolicy } from '../src/tracker/sitePolicy.js'
 
 const policy = { bridgesPerSite: 2, crossSitePeers: 4 }
 const rnd = () => 0.3
@@ -33,30 +33,62 @@ test('bridges: the seeds a site started with, then the earliest arrivals, per si
   assert.deepEqual(keys(indexOf([...swarm()].reverse()).bridges('tokyo')), ['t0', 't1'], 'whatever order they were added in')
 })
 
-test('the index kept up to date through arrivals and departures names the bridges a recomputation would', () => {
-  let x = 7
-  const random = () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32
-  const index = new SiteIndex<SitePeer>(policy)
-  const live = new Map<string, SitePeer>()
-  for (let step = 0; step < 3000; step++) {
-    const key = `k${Math.floor(random() * 60)}`
-    const known = live.get(key)
-    if (known) {
-      index.delete(known)
-      live.delete(key)
-    } else {
-      // Few distinct instants, so ties are decided by key.
-      const p = { key, site: ['a', 'b', undefined][Math.floor(random() * 3)], firstSeen: Math.floor(step / 10), arrivedComplete: random() < 0.1 }
-      index.add(p)
-      live.set(key, p)
+for (const [bridgesPerSite, peers, steps] of [[2, 60, 3000], ['auto', 800, 4000]] as const) {
+  test(`the index kept up to date through arrivals and departures names the bridges a recomputation would (${bridgesPerSite} per site)`, () => {
+    let x = 7
+    const random = () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32
+    const index = new SiteIndex<SitePeer>({ ...policy, bridgesPerSite })
+    const live = new Map<string, SitePeer>()
+    /** With 'auto', the most bridges each site has needed so far: a bridge stays one while its site lasts. */
+    const most = new Map<string | undefined, number>()
+    const counts = new Set<number>()
+    for (let step = 0; step < steps; step++) {
+      const key = `k${Math.floor(random() * peers)}`
+      const known = live.get(key)
+      if (known) {
+        index.delete(known)
+        live.delete(key)
+      } else {
+        // Few distinct instants, so ties are decided by key.
+        const p = { key, site: ['a', 'b', undefined][Math.floor(random() * 3)], firstSeen: Math.floor(step / 10), arrivedComplete: random() < 0.1 }
+        index.add(p)
+        live.set(key, p)
+      }
+      for (const site of ['a', 'b', undefined]) {
+        const here = [...live.values()].filter((p) => p.site === site)
+        const fetching = here.filter((p) => !p.arrivedComplete)
+        if (here.length === 0) most.delete(site)
+        else if (!known || known.site !== site) most.set(site, Math.max(most.get(site) ?? 0, bridgesPerSite === 'auto' ? bridgesFor(fetching.length) : bridgesPerSite))
+        const per = most.get(site) ?? 0
+        counts.add(per)
+        const order = (a: SitePeer, b: SitePeer) => a.firstSeen - b.firstSeen || (a.key < b.key ? -1 : 1)
+        const expected = [...here.filter((p) => p.arrivedComplete).sort(order), ...fetching.sort(order).slice(0, per)]
+        assert.deepEqual(keys(index.bridges(site)), keys(expected), `step ${step}, site ${site}`)
+      }
     }
-    for (const site of ['a', 'b', undefined]) {
-      const here = [...live.values()].filter((p) => p.site === site)
-      const order = (a: SitePeer, b: SitePeer) => a.firstSeen - b.firstSeen || (a.key < b.key ? -1 : 1)
-      const expected = [...here.filter((p) => p.arrivedComplete).sort(order), ...here.filter((p) => !p.arrivedComplete).sort(order).slice(0, 2)]
-      assert.deepEqual(keys(index.bridges(site)), keys(expected), `step ${step}, site ${site}`)
-    }
-  }
+    if (bridgesPerSite === 'auto') assert.ok(counts.has(1) && counts.has(2) && counts.has(3), `sites grew through 1, 2 and 3 bridges (${[...counts]})`)
+  })
+}
+
+test('auto: a bridge per 40 fetching peers of the site, at most 4; a site that shrinks keeps its bridges', () => {
+  assert.deepEqual([1, 40, 41, 80, 81, 160, 161, 5000].map(bridgesFor), [1, 1, 2, 2, 3, 4, 4, 4])
+  const peers: SitePeer[] = [{ key: 'seed', site: 'paris', firstSeen: 0, arrivedComplete: true }]
+  for (let i = 0; i < 90; i++) peers.push({ key: `t${String(i).padStart(2, '0')}`, site: 'tokyo', firstSeen: 10 + i, arrivedComplete: false })
+  const index = new SiteIndex<SitePeer>({ ...policy, bridgesPerSite: 'auto' })
+  for (const p of peers.slice(0, 41)) index.add(p)
+  assert.deepEqual(keys(index.bridges('tokyo')), ['t00'], '40 peers of tokyo: one bridge')
+  index.add(peers[41]!)
+  assert.deepEqual(keys(index.bridges('tokyo')), ['t00', 't01'], 'the 41st: the second earliest bridges too')
+  for (const p of peers.slice(42)) index.add(p)
+  assert.deepEqual(keys(index.bridges('tokyo')), ['t00', 't01', 't02'])
+  for (const p of peers.slice(10)) index.delete(p)
+  assert.deepEqual(keys(index.bridges('tokyo')), ['t00', 't01', 't02'], 'departures do not demote a bridge')
+  assert.ok(index.select(peers[2]!, 50, rnd).some((p) => p.key === 'seed'), 'the third bridge gets the source')
+  const known = new SiteIndex<SitePeer>({ ...policy, bridgesPerSite: 'auto', sizes: new Map([['tokyo', 90]]) })
+  for (const p of peers.slice(0, 2)) known.add(p)
+  assert.deepEqual(keys(known.bridges('tokyo')), ['t00'], 'one arrival so far')
+  for (const p of peers.slice(2, 4)) known.add(p)
+  assert.deepEqual(keys(known.bridges('tokyo')), ['t00', 't01', 't02'], 'a site of 90 known in advance: three bridges from its first arrivals')
 })
 
 test('a non-bridge gets only peers of its own site', () => {

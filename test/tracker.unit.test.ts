@@ -462,7 +462,7 @@ describe('a site whose bridge never progresses', () => {
   })
 
   it("is replaced at its heir's announce, which then gets the other sites; the heir re-announces soon", () => {
-    const registry = new SwarmRegistry({ peerTtlMs: 60_000, bridgeStallMs: INTERVAL })
+    const registry = new SwarmRegistry({ peerTtlMs: 60_000, bridgeStallMs: INTERVAL, sitePolicy: { bridgesPerSite: 1, crossSitePeers: 8 } })
     at(registry, 1, 'a', 0, 0)
     at(registry, 2, 'b', 100, 0)
     const heir = at(registry, 3, 'b', 100, 1)
@@ -474,6 +474,16 @@ describe('a site whose bridge never progresses', () => {
     assert.ok(crossSite(took, 'b') > 0, 'past it, the heir bridges from this answer, without the stalled bridge announcing')
     assert.equal(at(registry, 2, 'b', 100, INTERVAL + 2).soon, false, 'the stalled bridge went to the back of the line')
     assert.equal(at(registry, 4, 'b', 100, INTERVAL + 3).soon, true, 'the next arrival is next in line now')
+  })
+
+  it('with bridges by site size, the arrivals a growing site would make bridges come back soon, and bridge once it has grown', () => {
+    const registry = new SwarmRegistry({ peerTtlMs: 60_000, bridgeStallMs: INTERVAL })
+    at(registry, 1, 'a', 0, 0)
+    at(registry, 2, 'b', 100, 0)
+    assert.deepEqual([3, 4, 5, 6].map((n) => at(registry, n, 'b', 100, 1).soon), [true, true, true, false], 'the next three in line (up to 4 bridges)')
+    for (let n = 7; n <= 42; n++) at(registry, n, 'b', 100, 2)
+    assert.equal(crossSite(at(registry, 3, 'b', 100, 3), 'b') > 0, true, 'the 41st peer of b: its second arrival bridges too')
+    assert.equal(crossSite(at(registry, 4, 'b', 100, 3), 'b'), 0, 'not yet the third')
   })
 
   it('a remote bridge short of cross-site peers comes back soon, and no longer once it has them', () => {

@@ -23,6 +23,8 @@ const USAGE = `npm run bench -- sim [--preset lab|sites|scale|scale5000] [option
   --rate-limit <mbit>   --max-upload-rate and --max-download-rate on every host (default none)
   --no-sites            the tracker has no site map
   --bridges-per-site <n>, --cross-site-peers <n>  the tracker's (defaults as murder's)
+  --sizes-unknown       the tracker learns each site's size as its peers arrive (a tracker on its own), not from
+                        the start (deploy's, from its hosts file)
   --tick <ms>           network model step (default 10)
   --cpu <cores>:<s/MB>  model the lab's machine: every host on <cores> cores, each MB moved costing <s/MB> of
                         CPU, sender and receiver together (the lab's targets + source CPU over the bytes received)
@@ -70,9 +72,10 @@ function configOf(v: Record<string, string | boolean | undefined>): SimConfig {
     maxPeers: num('max-peers', String(DEFAULT_SIM.maxPeers)),
     maxUploads: num('max-uploads', String(DEFAULT_SIM.maxUploads)),
     siteAware: v['no-sites'] !== true,
-    sitePolicy: { bridgesPerSite: num('bridges-per-site', String(DEFAULT_SIM.sitePolicy.bridgesPerSite)), crossSitePeers: num('cross-site-peers', String(DEFAULT_SIM.sitePolicy.crossSitePeers)) },
+    sitePolicy: { bridgesPerSite: get('bridges-per-site', String(DEFAULT_SIM.sitePolicy.bridgesPerSite)) === 'auto' ? 'auto' : num('bridges-per-site', '1'), crossSitePeers: num('cross-site-peers', String(DEFAULT_SIM.sitePolicy.crossSitePeers)) },
     interval: num('interval', String(DEFAULT_SIM.interval)),
     deadBridges: v['dead-bridges'] === true,
+    sizesKnown: v['sizes-unknown'] !== true,
     wanFirst: v['no-wan-first'] !== true,
     rateLimit: v['rate-limit'] === undefined ? Infinity : rate('rate-limit', '0'),
     tickMs: num('tick', '10'),
@@ -135,7 +138,7 @@ async function main(): Promise<number> {
     options: {
       preset: { type: 'string' }, targets: { type: 'string' }, rate: { type: 'string' }, 'source-rate': { type: 'string' },
       'wan-rate': { type: 'string' }, 'wan-delay': { type: 'string' }, delay: { type: 'string' }, size: { type: 'string' },
-      'piece-length': { type: 'string' }, 'max-peers': { type: 'string' }, 'max-uploads': { type: 'string' }, 'rate-limit': { type: 'string' }, interval: { type: 'string' }, 'dead-bridges': { type: 'boolean' }, 'no-wan-first': { type: 'boolean' }, 'no-sites': { type: 'boolean' }, 'bridges-per-site': { type: 'string' }, 'cross-site-peers': { type: 'string' }, tick: { type: 'string' }, block: { type: 'string' }, cpu: { type: 'string' }, 'rtt-bias': { type: 'string' }, 'start-spread': { type: 'string' },
+      'piece-length': { type: 'string' }, 'max-peers': { type: 'string' }, 'max-uploads': { type: 'string' }, 'rate-limit': { type: 'string' }, interval: { type: 'string' }, 'dead-bridges': { type: 'boolean' }, 'sizes-unknown': { type: 'boolean' }, 'no-wan-first': { type: 'boolean' }, 'no-sites': { type: 'boolean' }, 'bridges-per-site': { type: 'string' }, 'cross-site-peers': { type: 'string' }, tick: { type: 'string' }, block: { type: 'string' }, cpu: { type: 'string' }, 'rtt-bias': { type: 'string' }, 'start-spread': { type: 'string' },
       runs: { type: 'string' }, 'from-lab': { type: 'string' }, calibrate: { type: 'string' }, seed: { type: 'string' }, json: { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean' },
     },
   })

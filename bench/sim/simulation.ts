@@ -36,6 +36,8 @@ export interface SimConfig {
   siteAware: boolean
   /** The tracker's --bridges-per-site and --cross-site-peers. */
   sitePolicy: SitePolicy
+  /** The tracker knows each site's size before its peers arrive, as deploy's tracker does from its hosts file. */
+  sizesKnown: boolean
   /** Targets start spread over this long (process start-up), ms. */
   startSpreadMs: number
   tickMs: number
@@ -68,6 +70,7 @@ export const DEFAULT_SIM: Omit<SimConfig, 'sites' | 'size'> = {
   interval: 10,
   siteAware: true,
   sitePolicy: DEFAULT_SITE_POLICY,
+  sizesKnown: true,
   startSpreadMs: 400,
   tickMs: 10,
   blockLength: 16 * 1024,
@@ -117,7 +120,8 @@ export async function simulate(c: SimConfig): Promise<SimReport> {
   const fleet = new SimFleet({ sites: c.sites.map((s) => ({ name: s.name, rate: s.wanRate, delayMs: s.wanDelayMs })), tickMs: c.tickMs, lanDelayMs: c.lanDelayMs, size: c.size, pieceLength: c.pieceLength, random: prng(c.seed),
     cpu: c.cpu && { cores: c.cpu.cores, secondsPerByte: c.cpu.secondsPerMB / 1e6 }, rttBias: c.rttBias })
   const { clock, meta } = fleet
-  const registry = new SwarmRegistry({ peerTtlMs: 2 * c.interval * 1000 + 5000, random: fleet.random, bridgeStallMs: bridgeStallFor(c.interval * 1000), sitePolicy: c.sitePolicy })
+  const registry = new SwarmRegistry({ peerTtlMs: 2 * c.interval * 1000 + 5000, random: fleet.random, bridgeStallMs: bridgeStallFor(c.interval * 1000),
+    sitePolicy: c.sizesKnown ? { ...c.sitePolicy, sizes: new Map(c.sites.map((s) => [s.name, s.targets])) } : c.sitePolicy })
   const options = { maxPeers: c.maxPeers, maxUploads: c.maxUploads, memoryBudget: c.memoryBudget, blockLength: c.blockLength, wanFirst: c.wanFirst }
   const bucket = () => new TokenBucket(c.rateLimit, undefined, () => clock.now())
   const addHost = (name: string, site: string, ip: string, rate: number, complete: boolean) =>

@@ -28,6 +28,12 @@ function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
   }
 }
 
+function bridgesPerSite(value: string): number | 'auto' {
+  if (value === 'auto') return value
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 100) throw new InvalidArgumentError('expected auto or a whole number from 1 to 100')
+  return Number(value)
+}
+
 function byteSize(value: string): number {
   const m = /^(\d+)([kKmM]i?[bB]?)?$/.exec(value)
   if (!m) throw new InvalidArgumentError('expected bytes, e.g. 262144, 256k or 4m')
@@ -55,7 +61,7 @@ function torrentOptions(cmd: Command): Command {
 function sitePolicyOptions(cmd: Command): Command {
   return cmd
     .option('--sites <file>', 'site of each address range, for site-aware peer lists ("10.1.0.0/16 paris" a line)')
-    .option('--bridges-per-site <n>', 'peers per site, besides its seeds, that are given peers of other sites', integer(1, 100), DEFAULT_SITE_POLICY.bridgesPerSite)
+    .option('--bridges-per-site <n>', 'peers per site, besides its seeds, that are given peers of other sites; auto: one per 40 peers of the site, up to 4', bridgesPerSite, DEFAULT_SITE_POLICY.bridgesPerSite)
     .option('--cross-site-peers <n>', 'peers of other sites handed to a bridge (bridges, then peers of the source\'s site)', integer(1, 100), DEFAULT_SITE_POLICY.crossSitePeers)
 }
 

@@ -9,7 +9,7 @@ import { gzip } from 'node:zlib'
 import { ExitCode, UserError, fsError } from '../../errors.js'
 import type { Logger } from '../../log.js'
 import { Fleet, type StopReason } from '../../deploy/fleet.js'
-import { parseHostsFile } from '../../deploy/hostsFile.js'
+import { parseHostsFile, type Target } from '../../deploy/hostsFile.js'
 import { HostSession } from '../../deploy/hostSession.js'
 import { issueCertificate, makeCa, type KeyPair } from '../../deploy/certificates.js'
 import { remoteCommand, secretsBlock } from '../../deploy/remoteScript.js'
@@ -32,7 +32,7 @@ export interface DeployOptions {
   port: number
   interval: number
   sites?: string
-  bridgesPerSite: number
+  bridgesPerSite: number | 'auto'
   crossSitePeers: number
   site?: string
   delete: boolean
@@ -140,6 +140,13 @@ function startView(totals: () => FleetTotals, logger: Logger): () => void {
  * and the seed here, and on each target (through the system's ssh) makes sure murder's single executable is
  * there, then runs `murder peer` with the magnet's info hash. Prints a summary; exit 0 only if every host is done.
  */
+/** Hosts per site named in the hosts file: the tracker sizes each site's bridges from its first arrivals. */
+function siteSizes(targets: readonly Target[]): Map<string, number> {
+  const sizes = new Map<string, number>()
+  for (const t of targets) if (t.site !== undefined) sizes.set(t.site, (sizes.get(t.site) ?? 0) + 1)
+  return sizes
+}
+
 export async function deployCommand(source: string, hostsFile: string, destination: string, o: DeployOptions, logger: Logger): Promise<void> {
   const targets = parseHostsFile(await readFile(hostsFile, 'utf8').catch((err) => { throw fsError(err, hostsFile) }))
   const ssh = sshCommand(o)
@@ -157,7 +164,7 @@ export async function deployCommand(source: string, hostsFile: string, destinati
   const tracker = await (async () => {
     // A secure deploy's tracker speaks HTTPS with a certificate of the deploy's CA, which peers check it against.
     const tls = secrets ? await issueCertificate(secrets.ca, secrets.dir, 'tracker', ['*'], CERT_DAYS).then(async (p) => ({ cert: await readFile(p.cert, 'utf8'), key: await readFile(p.key, 'utf8') })) : undefined
-    return startTracker({ port: o.port, interval: o.interval, sites, sitePolicy: { bridgesPerSite: o.bridgesPerSite, crossSitePeers: o.crossSitePeers }, passkeys: secrets ? [secrets.passkey] : undefined, tls, logger: partLogger('tracker') })
+    return startTracker({ port: o.port, interval: o.interval, sites, sitePolicy: { bridgesPerSite: o.bridgesPerSite, crossSitePeers: o.crossSitePeers, sizes: siteSizes(targets) }, passkeys: secrets ? [secrets.passkey] : undefined, tls, logger: partLogger('tracker') })
   })().catch(async (err) => {
     if (secrets) await rm(secrets.dir, { recursive: true, force: true })
     throw err

@@ -19,7 +19,7 @@ export interface TrackerOptions {
   requestTimeout?: number
   /** File mapping address ranges to sites. */
   sites?: string
-  bridgesPerSite: number
+  bridgesPerSite: number | 'auto'
   crossSitePeers: number
   /** File of passkeys: announces and scrapes must carry one (`/<passkey>/announce`). */
   keyFile?: string
