@@ -134,6 +134,17 @@ test('spreading first: a source refuses a piece other peers hold while others wa
   assert.equal(u.counters.refused, 2)
 })
 
+test('spreading first with sites: the source refuses a remote bridge, too, a piece other peers hold while others wait', async () => {
+  const holders = new Map([[0, 1]])
+  const { u, peer, across } = uploads({ spreadFirst: true, site: () => 'a', availabilityOf: (i) => holders.get(i) ?? 0 })
+  const bridge = peer('x')
+  across.add(bridge.conn)
+  peer('busy', { local: true }).link.backlog = 1
+  u.request(bridge.conn, 0, 0, BLOCK, () => assert.fail('refused'))
+  u.request(bridge.conn, 1, 0, BLOCK, () => {})
+  assert.deepEqual(bridge.link.wire.sent, ['reject 0:0'], 'piece 0 is held by a peer of our site, which feeds the bridge; piece 1 by nobody')
+})
+
 test("spreading first in our site: a remote site's way in refuses a local peer a piece another local peer holds while others wait, until a local seed is connected", async () => {
   const { u, peer, across } = uploads()
   across.add(peer('x', { seed: true }).conn)
