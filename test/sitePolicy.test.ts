@@ -37,7 +37,10 @@ for (const [bridgesPerSite, peers, steps] of [[2, 60, 3000], ['auto', 800, 4000]
   test(`the index kept up to date through arrivals and departures names the bridges a recomputation would (${bridgesPerSite} per site)`, () => {
     let x = 7
     const random = () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32
-    const index = new SiteIndex<SitePeer>({ ...policy, bridgesPerSite })
+    // Every cross-site peer handed out: a seed of site z then gets every other site's bridges, from the index's bags.
+    const index = new SiteIndex<SitePeer>({ bridgesPerSite, crossSitePeers: 10_000 })
+    const z = { key: 'z', site: 'z', firstSeen: 0, arrivedComplete: true }
+    index.add(z)
     const live = new Map<string, SitePeer>()
     /** With 'auto', the most bridges each site has needed so far: a bridge stays one while its site lasts. */
     const most = new Map<string | undefined, number>()
@@ -54,6 +57,7 @@ for (const [bridgesPerSite, peers, steps] of [[2, 60, 3000], ['auto', 800, 4000]
         index.add(p)
         live.set(key, p)
       }
+      const handedOut = new Set<string>()
       for (const site of ['a', 'b', undefined]) {
         const here = [...live.values()].filter((p) => p.site === site)
         const fetching = here.filter((p) => !p.arrivedComplete)
@@ -64,7 +68,9 @@ for (const [bridgesPerSite, peers, steps] of [[2, 60, 3000], ['auto', 800, 4000]
         const order = (a: SitePeer, b: SitePeer) => a.firstSeen - b.firstSeen || (a.key < b.key ? -1 : 1)
         const expected = [...here.filter((p) => p.arrivedComplete).sort(order), ...fetching.sort(order).slice(0, per)]
         assert.deepEqual(keys(index.bridges(site)), keys(expected), `step ${step}, site ${site}`)
+        for (const p of expected) handedOut.add(p.key)
       }
+      assert.deepEqual(new Set(keys(index.select(z, 10_000, random))), handedOut, `step ${step}: the bridges the bags hand out`)
     }
     if (bridgesPerSite === 'auto') assert.ok(counts.has(1) && counts.has(2) && counts.has(3), `sites grew through 1, 2 and 3 bridges (${[...counts]})`)
   })

@@ -22,7 +22,7 @@ const USAGE = `npm run bench -- sim [--preset lab|sites|scale|scale5000] [option
   --no-wan-first        peers do not hold back uploads to their site while a peer across fetches from them
   --rate-limit <mbit>   --max-upload-rate and --max-download-rate on every host (default none)
   --no-sites            the tracker has no site map
-  --bridges-per-site <n>, --cross-site-peers <n>  the tracker's (defaults as murder's)
+  --bridges-per-site <n|auto>, --cross-site-peers <n>  the tracker's (defaults as murder's)
   --sizes-unknown       the tracker learns each site's size as its peers arrive (a tracker on its own), not from
                         the start (deploy's, from its hosts file)
   --tick <ms>           network model step (default 10)
@@ -44,6 +44,11 @@ const PRESETS: Record<string, Record<string, string>> = {
   sites: { targets: '4,4', rate: '100', 'wan-rate': '50', 'wan-delay': '40', size: '128M' },
   scale: { targets: Array(10).fill('100').join(','), rate: '100', 'wan-rate': '1000', 'wan-delay': '40', size: '1G', tick: '20', block: '128K' },
   scale5000: { targets: Array(20).fill('250').join(','), rate: '100', 'wan-rate': '1000', 'wan-delay': '40', size: '1G', tick: '50', block: '128K' },
+}
+
+function bridgesPerSite(value: string): number | 'auto' {
+  if (value !== 'auto' && !/^[1-9]\d*$/.test(value)) throw new Error('--bridges-per-site must be auto or a whole number ≥ 1')
+  return value === 'auto' ? value : Number(value)
 }
 
 function configOf(v: Record<string, string | boolean | undefined>): SimConfig {
@@ -72,7 +77,7 @@ function configOf(v: Record<string, string | boolean | undefined>): SimConfig {
     maxPeers: num('max-peers', String(DEFAULT_SIM.maxPeers)),
     maxUploads: num('max-uploads', String(DEFAULT_SIM.maxUploads)),
     siteAware: v['no-sites'] !== true,
-    sitePolicy: { bridgesPerSite: get('bridges-per-site', String(DEFAULT_SIM.sitePolicy.bridgesPerSite)) === 'auto' ? 'auto' : num('bridges-per-site', '1'), crossSitePeers: num('cross-site-peers', String(DEFAULT_SIM.sitePolicy.crossSitePeers)) },
+    sitePolicy: { bridgesPerSite: bridgesPerSite(get('bridges-per-site', String(DEFAULT_SIM.sitePolicy.bridgesPerSite))), crossSitePeers: num('cross-site-peers', String(DEFAULT_SIM.sitePolicy.crossSitePeers)) },
     interval: num('interval', String(DEFAULT_SIM.interval)),
     deadBridges: v['dead-bridges'] === true,
     sizesKnown: v['sizes-unknown'] !== true,

@@ -20,18 +20,16 @@ import { readIdentity, type PeerIdentity } from '../swarm/tls.js'
 // The bundle (scripts/bundle.mjs) has the version built in; the compiled modules read it from package.json.
 const version = process.env['MURDER_VERSION'] ?? (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
-function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
+function integer(min: number, max = Number.MAX_SAFE_INTEGER, or = '') {
   return (value: string): number => {
     const n = Number(value)
-    if (!/^\d+$/.test(value) || n < min || n > max) throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}`)
+    if (!/^\d+$/.test(value) || n < min || n > max) throw new InvalidArgumentError(`expected ${or}a whole number from ${min} to ${max}`)
     return n
   }
 }
 
 function bridgesPerSite(value: string): number | 'auto' {
-  if (value === 'auto') return value
-  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 100) throw new InvalidArgumentError('expected auto or a whole number from 1 to 100')
-  return Number(value)
+  return value === 'auto' ? value : integer(1, 100, 'auto or ')(value)
 }
 
 function byteSize(value: string): number {
@@ -61,7 +59,7 @@ function torrentOptions(cmd: Command): Command {
 function sitePolicyOptions(cmd: Command): Command {
   return cmd
     .option('--sites <file>', 'site of each address range, for site-aware peer lists ("10.1.0.0/16 paris" a line)')
-    .option('--bridges-per-site <n>', 'peers per site, besides its seeds, that are given peers of other sites; auto: one per 40 peers of the site, up to 4', bridgesPerSite, DEFAULT_SITE_POLICY.bridgesPerSite)
+    .option('--bridges-per-site <n|auto>', 'peers per site, besides its seeds, that are given peers of other sites; auto: one per 40 fetching peers of the site, up to 4', bridgesPerSite, DEFAULT_SITE_POLICY.bridgesPerSite)
     .option('--cross-site-peers <n>', 'peers of other sites handed to a bridge (bridges, then peers of the source\'s site)', integer(1, 100), DEFAULT_SITE_POLICY.crossSitePeers)
 }
 

@@ -79,8 +79,9 @@ export class Uploads {
         this.wanFirst?.sent(bytes, across.has(conn))
       },
       pace: (conn) => (this.wanFirst && conn.local && this.acrossFetching() ? this.wanFirst : null),
-      // A remote bridge too: what other peers hold it fetches from the source's site's peers, its feeders. Serving
-      // it anything, the source sent 1.63 copies in 10 sites of 50 (64 MiB, two bridges each), 1.52 refusing.
+      // A remote bridge too: what other peers hold it fetches from its feeders (the source's site's peers, other
+      // sites' bridges), or from us once the window lapses. Serving it whatever it asked, the source sent 1.63
+      // copies in 10 sites of 50 (64 MiB, two bridges each), 1.52 refusing.
       refuse: (conn, piece, offset) => {
         const refused = this.spread !== null
           ? this.spread.refuse(conn.id, piece, offset, this.holders(piece), this.othersWaiting(conn), clock.now())

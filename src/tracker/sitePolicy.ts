@@ -99,9 +99,9 @@ interface Site<T extends SitePeer> {
 
 /**
  * The bridges of every site: the seeds it started with, then its `bridgesPerSite` earliest arrivals (with 'auto',
- * more as the site grows). A seed never
- * fetches, so bridging through it adds a way out of its site and no second way in: with the source as its
- * site's only bridge, a remote bridge would get nothing but a share of the source's uplink, however fast the WAN.
+ * more as the site grows). A seed never fetches, so bridging through it adds a way out of its site and no second
+ * way in: with the source as its site's only bridge, a remote bridge would get nothing but a share of the
+ * source's uplink, however fast the WAN.
  * A bridge that completes stays one and no peer is added: its site then holds every piece, and a second
  * fetching bridge would only open more connections across.
  */
@@ -125,13 +125,10 @@ export class SiteIndex<T extends SitePeer> {
       this.seedBridges.add(p)
       return
     }
-    const at = position(site.arrivals, p)
-    const before = this.window(site)
-    site.arrivals.splice(at, 0, p)
-    const { bridgesPerSite } = this.policy
-    const expected = p.site === undefined ? 0 : this.policy.sizes?.get(p.site) ?? 0
-    site.per = Math.max(site.per, bridgesPerSite === 'auto' ? bridgesFor(Math.max(site.arrivals.length, expected)) : bridgesPerSite)
-    this.rebridge(before, this.window(site), true)
+    const was = this.window(site)
+    site.arrivals.splice(position(site.arrivals, p), 0, p)
+    site.per = Math.max(site.per, this.bridgesOf(p.site, site.arrivals.length))
+    this.rebridge(was, this.window(site), true)
   }
 
   /** Forgets `p` (as it was added); the next arrival of its site takes its place as a bridge. */
@@ -145,9 +142,21 @@ export class SiteIndex<T extends SitePeer> {
       this.seedBridges.delete(p.key)
       return
     }
-    const before = this.window(site)
+    const was = this.window(site)
     site.arrivals.splice(position(site.arrivals, p), 1)
-    this.rebridge(before, this.window(site), false)
+    this.rebridge(was, this.window(site), false)
+  }
+
+  /** Fetching bridges the policy wants for `site` with `arrivals` fetching peers so far. */
+  private bridgesOf(site: string | undefined, arrivals: number): number {
+    const { bridgesPerSite, sizes } = this.policy
+    if (bridgesPerSite !== 'auto') return bridgesPerSite
+    return bridgesFor(Math.max(arrivals, site === undefined ? 0 : sizes?.get(site) ?? 0))
+  }
+
+  /** Is `site`'s size known before its peers arrive (SitePolicy.sizes)? */
+  private sizeKnown(site: string | undefined): boolean {
+    return site !== undefined && (this.policy.sizes?.has(site) ?? false)
   }
 
   /** A site's fetching bridges: its first `per` arrivals. */
@@ -155,10 +164,14 @@ export class SiteIndex<T extends SitePeer> {
     return site.arrivals.slice(0, site.per)
   }
 
-  /** Moves the fetching bridges from `before` to `after` (a few each), changing only those that changed. */
-  private rebridge(before: readonly T[], after: readonly T[], addFirst: boolean): void {
-    const add = () => { for (const p of after) if (!before.includes(p)) this.fetchingBridges.add(p) }
-    const remove = () => { for (const p of before) if (!after.includes(p)) this.fetchingBridges.delete(p.key) }
+  /**
+   * Moves the fetching bridges from `was` to `now` (a few each), changing only those that changed. `addFirst`
+   * keeps the bag's order as it was before sites had sizes (an arrival added then the displaced removed, a
+   * departure the reverse): the tracker samples the bag, and seeded simulations replay as they did.
+   */
+  private rebridge(was: readonly T[], now: readonly T[], addFirst: boolean): void {
+    const add = () => { for (const p of now) if (!was.includes(p)) this.fetchingBridges.add(p) }
+    const remove = () => { for (const p of was) if (!now.includes(p)) this.fetchingBridges.delete(p.key) }
     if (addFirst) add()
     remove()
     if (!addFirst) add()
@@ -173,16 +186,16 @@ export class SiteIndex<T extends SitePeer> {
   }
 
   /**
-   * Is `p` next in line to bridge a remote site (one without a seed): one of the `per` arrivals after
-   * its fetching bridges. It re-announces soon, and its announces check those bridges for a stall: a dead bridge
+   * Is `p` next in line to bridge a remote site (one without a seed): one of the `per` arrivals after its
+   * fetching bridges, or with 'auto' and the site's size not known, one a growing site would make a bridge. It re-announces soon, and its announces check those bridges for a stall: a dead bridge
    * is then replaced within a stall and a short interval, not at its own next announce and the heir's after that.
    */
   isHeir(p: T): boolean {
     const site = this.sites.get(p.site)
     if (site === undefined || site.seeds.length > 0 || p.arrivedComplete) return false
     const at = position(site.arrivals, p)
-    // With 'auto' also those a growing site makes bridges: at the interval they would bridge 10 s late.
-    const heirs = this.policy.bridgesPerSite === 'auto' ? Math.max(2 * site.per, AUTO_MOST_BRIDGES) : 2 * site.per
+    // Those a growing site makes bridges would otherwise bridge an interval late.
+    const heirs = this.policy.bridgesPerSite === 'auto' && !this.sizeKnown(p.site) ? Math.max(2 * site.per, AUTO_MOST_BRIDGES) : 2 * site.per
     return site.arrivals[at] === p && at >= site.per && at < heirs
   }
 

@@ -135,17 +135,18 @@ function startView(totals: () => FleetTotals, logger: Logger): () => void {
   }
 }
 
-/**
- * Replicates `source` to every host of the hosts file over ssh: makes the torrent in memory, runs the tracker
- * and the seed here, and on each target (through the system's ssh) makes sure murder's single executable is
- * there, then runs `murder peer` with the magnet's info hash. Prints a summary; exit 0 only if every host is done.
- */
 /** Hosts per site named in the hosts file: the tracker sizes each site's bridges from its first arrivals. */
 function siteSizes(targets: readonly Target[]): Map<string, number> {
   const sizes = new Map<string, number>()
   for (const t of targets) if (t.site !== undefined) sizes.set(t.site, (sizes.get(t.site) ?? 0) + 1)
   return sizes
 }
+
+/**
+ * Replicates `source` to every host of the hosts file over ssh: makes the torrent in memory, runs the tracker
+ * and the seed here, and on each target (through the system's ssh) makes sure murder's single executable is
+ * there, then runs `murder peer` with the magnet's info hash. Prints a summary; exit 0 only if every host is done.
+ */
 
 export async function deployCommand(source: string, hostsFile: string, destination: string, o: DeployOptions, logger: Logger): Promise<void> {
   const targets = parseHostsFile(await readFile(hostsFile, 'utf8').catch((err) => { throw fsError(err, hostsFile) }))
