@@ -187,8 +187,9 @@ export class SiteIndex<T extends SitePeer> {
 
   /**
    * Is `p` next in line to bridge a remote site (one without a seed): one of the `per` arrivals after its
-   * fetching bridges, or with 'auto' and the site's size not known, one a growing site would make a bridge. It re-announces soon, and its announces check those bridges for a stall: a dead bridge
-   * is then replaced within a stall and a short interval, not at its own next announce and the heir's after that.
+   * fetching bridges, or with 'auto' and the site's size not known, one a growing site would make a bridge. It
+   * re-announces soon, and its announces check those bridges for a stall: a dead bridge is then replaced within a
+   * stall and a short interval, not at its own next announce and the heir's after that.
    */
   isHeir(p: T): boolean {
     const site = this.sites.get(p.site)

@@ -147,7 +147,6 @@ function siteSizes(targets: readonly Target[]): Map<string, number> {
  * and the seed here, and on each target (through the system's ssh) makes sure murder's single executable is
  * there, then runs `murder peer` with the magnet's info hash. Prints a summary; exit 0 only if every host is done.
  */
-
 export async function deployCommand(source: string, hostsFile: string, destination: string, o: DeployOptions, logger: Logger): Promise<void> {
   const targets = parseHostsFile(await readFile(hostsFile, 'utf8').catch((err) => { throw fsError(err, hostsFile) }))
   const ssh = sshCommand(o)
