@@ -15,10 +15,10 @@ import { prng } from './helpers/prng.js'
 const BLOCK = 16 * 1024
 
 /** A torrent of `pieces` pieces of `blocks` blocks, nothing held; `bad` pieces fail their hash the first time. */
-function downloads(pieces: number, blocks: number, bad: number[] = [], site?: string) {
+function downloads(pieces: number, blocks: number, bad: number[] = [], site?: string, blockLength = BLOCK) {
   const clock = new SimClock()
-  const length = pieces * blocks * BLOCK
-  const layout: Layout = { pieceLength: blocks * BLOCK, length, pieceCount: pieces, files: [{ length, offset: 0 }] }
+  const length = pieces * blocks * blockLength
+  const layout: Layout = { pieceLength: blocks * blockLength, length, pieceCount: pieces, files: [{ length, offset: 0 }] }
   const store = new SimStore(layout)
   const failing = new Set(bad)
   const verify = store.verifyAndWrite.bind(store)
@@ -29,7 +29,7 @@ function downloads(pieces: number, blocks: number, bad: number[] = [], site?: st
   const verified: number[] = []
   let complete = false
   const d = new Downloads({
-    store, have, clock, logger: pino({ level: 'silent' }), downloadLimit: new TokenBucket(Infinity), blockLength: BLOCK,
+    store, have, clock, logger: pino({ level: 'silent' }), downloadLimit: new TokenBucket(Infinity), blockLength,
     maxActive: 4, random: prng(1), conns, closed: () => false, site: () => site,
     strike: (c, _reason, lone) => strikes.push(`${c.address} ${lone ? 'lone' : 'one of several'}`),
     bothComplete: () => {},
@@ -74,6 +74,17 @@ test('requests are topped up in batches: the pipeline refills once a batch of bl
   assert.equal(wire.pending.length, depth, 'the 16th block refills the pipeline')
   await advance(clock, 10)
   assert.equal(wire.pending.length, depth)
+})
+
+test('with larger blocks the batch is as many bytes: 128 KiB blocks refill after 2, not once the pipeline drained', async () => {
+  const { peer } = downloads(8, 16, [], undefined, 8 * BLOCK)
+  const { conn, wire } = peer('a', 'all')
+  const depth = conn.pipeline.depth
+  assert.equal(depth, 8, 'the same 1 MiB in flight')
+  wire.answer()
+  assert.equal(wire.pending.length, depth - 1)
+  wire.answer()
+  assert.equal(wire.pending.length, depth, 'two blocks (256 KiB) in refill the pipeline')
 })
 
 test('a piece is verified once its last block is in, and the download completes when every piece is', async () => {

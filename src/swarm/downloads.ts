@@ -13,7 +13,8 @@ import { REFUSE_WINDOW_MS } from './spreadFirst.js'
 
 /** How long a refused piece is asked of other peers: past the refusing source's window, so asking it again is served. */
 export const REFUSED_MS = 2 * REFUSE_WINDOW_MS
-const REQUEST_BATCH = 16
+/** Requests topped up at once, in bytes: 16 blocks of 16 KiB (one writev). */
+const REQUEST_BATCH_BYTES = 16 * 16 * 1024
 /** Cancelled requests remembered per connection, so a block that crosses our cancel is not taken for abuse. */
 const MAX_CANCELLED = 1024
 
@@ -69,6 +70,8 @@ export class Downloads {
   private readonly localAvailability: Uint32Array
   /** Pipeline settings for murder peers and for other clients, in blocks of `blockLength`. */
   private readonly pipelines: { murder: PipelineOptions; standard: PipelineOptions }
+  /** REQUEST_BATCH_BYTES in blocks. */
+  private readonly requestBatch: number
   private verifying = 0
   private done: boolean
   private fillScheduled = false
@@ -81,6 +84,7 @@ export class Downloads {
     const { store, have, blockLength } = opts
     const pieceCount = have.length
     this.pipelines = { murder: inBlocksOf(DEFAULT_PIPELINE, blockLength), standard: inBlocksOf(STANDARD_CLIENT_PIPELINE, blockLength) }
+    this.requestBatch = Math.max(1, Math.round(REQUEST_BATCH_BYTES / blockLength))
     this.picker = new PiecePicker({
       pieceCount,
       blocksIn: (i) => Math.ceil(store.dataPrefix(i) / blockLength),
@@ -199,13 +203,14 @@ export class Downloads {
     if (this.done || this.opts.closed() || !this.opts.conns.has(conn) || !conn.handshaken || wire.peerChoking || !wire.amInterested) return
     const depth = conn.pipeline.depth
     let room = depth - conn.asked.size
-    // Top up in batches (one writev for many requests) rather than one request per block received.
-    if (room < Math.min(REQUEST_BATCH, depth) && conn.asked.size > 0) return
+    // Top up in batches (one writev for many requests) rather than one request per block received; in the same
+    // bytes whatever the block length, or larger blocks (the simulator's) waited for the pipeline to drain.
+    if (room < Math.min(this.requestBatch, depth) && conn.asked.size > 0) return
     const limit = this.opts.downloadLimit
     if (!limit.unlimited) {
       const wait = limit.delayFor(this.opts.blockLength)
       if (wait > 0) return this.fillAll(wait)
-      room = Math.min(room, REQUEST_BATCH)
+      room = Math.min(room, this.requestBatch)
     }
     const crossSite = this.crossSite(conn)
     const now = this.opts.clock.now()
