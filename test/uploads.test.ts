@@ -119,6 +119,23 @@ test('WAN first: with a seed of our site connected, a peer across gets an upload
   }
 })
 
+test("a remote site's way in gives two slots first to other sites' bridges fetching from it, the fastest of them", async () => {
+  for (const bridges of [true, false]) {
+    const { clock, u, peer, across } = uploads({ maxUploads: 3, wanFirst: true })
+    const locals = [peer('fast', { local: true, rate: 200 }), peer('mid', { local: true, rate: 150 })]
+    const xs = [10, 20, 30].map((rate, i) => peer(`x${i + 1}`, { rate }))
+    for (const x of xs) {
+      x.conn.remoteBridge = bridges
+      across.add(x.conn)
+    }
+    u.rechoke()
+    await advance(clock, 1)
+    const unchoked = [...locals, ...xs].filter((p) => p.link.wire.sent.at(-1) === 'unchoke').map((p) => p.conn.id).sort()
+    // Two regular slots and the rotating one (its first turn to the lowest id among the rest).
+    assert.deepEqual(unchoked, bridges ? ['fast', 'x2', 'x3'] : ['fast', 'mid', 'x1'])
+  }
+})
+
 test('spreading first: a source refuses a piece other peers hold while others wait, and counts the complete peers the tracker reports', async () => {
   const holders = new Map([[0, 1]])
   const { u, peer } = uploads({ spreadFirst: true, availabilityOf: (i) => holders.get(i) ?? 0 })

@@ -94,8 +94,11 @@ export class Uploads {
         opts.fatal(err)
       },
     })
-    // WAN first also in who is served: a peer across gets a slot before our own site's fastest.
-    this.choking = new ChokeRounds(clock, opts.maxUploads, opts.conns, opts.random ?? Math.random, (c) => this.wanFirst !== null && across.has(c) && this.seedInSite())
+    // WAN first also in who is served: a peer across gets a slot before our own site's fastest; at a remote site's
+    // way in, which serves its own site first, a few other sites' bridges do.
+    this.choking = new ChokeRounds(clock, opts.maxUploads, opts.conns, opts.random ?? Math.random,
+      (c) => this.wanFirst !== null && across.has(c) && this.seedInSite(),
+      (c) => this.wanFirst !== null && across.has(c) && c.remoteBridge && this.siteSpreads())
     this.wanFirst = opts.wanFirst ? new WanFirst(() => clock.now()) : null
     this.spread = opts.spreadFirst ? new SpreadFirst() : null
   }
