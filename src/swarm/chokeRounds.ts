@@ -15,6 +15,9 @@ const CHOKE_ROUND_MS = 3_000
  */
 const ACROSS_SLOTS = 2
 
+/** A connection's rank for an upload slot beside its rate (see ChokeRounds). */
+export type SlotPriority = 'first' | 'few' | undefined
+
 /**
  * Applies the choker (choker.ts) to the swarm's connections: every round, from the rates measured over it, and
  * soon after anything that changes who wants what (a peer connected, left, became interested or not), once
@@ -35,12 +38,12 @@ export class ChokeRounds {
   private readonly ties = new WeakMap<PeerConnection, number>()
 
   /**
-   * `first`: served before the others, whatever their rate (a bridge across a WAN link, see WanFirst); `firstFew`:
-   * the fastest ACROSS_SLOTS of these are too.
+   * `priority`, asked once a choice: how each connection ranks this time, whatever its rate. 'first' is served
+   * before the others (a peer across a WAN link, see WanFirst); of the 'few', the fastest ACROSS_SLOTS are too.
    */
   constructor(
     private readonly clock: Clock, private readonly maxUploads: number, private readonly conns: ReadonlySet<PeerConnection>, private readonly random: () => number,
-    private readonly first: (c: PeerConnection) => boolean, private readonly firstFew: (c: PeerConnection) => boolean = () => false,
+    private readonly priority: () => (c: PeerConnection) => SlotPriority,
   ) {}
 
   start(): void {
@@ -79,11 +82,13 @@ export class ChokeRounds {
   private apply(rotate: boolean): void {
     const candidates: { -readonly [K in keyof ChokeCandidate]: ChokeCandidate[K] }[] = []
     const few: typeof candidates = []
+    const priorityOf = this.priority()
     for (const c of this.conns) {
       if (!c.handshaken) continue
-      const k = { id: c.id, interested: c.wire.peerInterested, rate: c.rate, first: this.first(c), tie: this.tieOf(c) }
+      const priority = priorityOf(c)
+      const k = { id: c.id, interested: c.wire.peerInterested, rate: c.rate, first: priority === 'first', tie: this.tieOf(c) }
       candidates.push(k)
-      if (!k.first && k.interested && this.firstFew(c)) few.push(k)
+      if (priority === 'few' && k.interested) few.push(k)
     }
     if (few.length > ACROSS_SLOTS) few.sort((a, b) => b.rate - a.rate || (a.tie ?? 0) - (b.tie ?? 0))
     for (const k of few.slice(0, ACROSS_SLOTS)) k.first = true

@@ -3,7 +3,7 @@ import type { Logger } from '../log.js'
 import type { PieceStore } from '../storage/pieceStore.js'
 import { pieceSize } from '../torrent/layout.js'
 import type { Bitfield } from '../bitfield.js'
-import { ChokeRounds } from './chokeRounds.js'
+import { ChokeRounds, type SlotPriority } from './chokeRounds.js'
 import type { Clock } from './clock.js'
 import type { PeerConnection } from './peerConnection.js'
 import { PieceCache } from './pieceCache.js'
@@ -94,11 +94,7 @@ export class Uploads {
         opts.fatal(err)
       },
     })
-    // WAN first also in who is served: a peer across gets a slot before our own site's fastest; at a remote site's
-    // way in, which serves its own site first, a few other sites' bridges do.
-    this.choking = new ChokeRounds(clock, opts.maxUploads, opts.conns, opts.random ?? Math.random,
-      (c) => this.wanFirst !== null && across.has(c) && this.seedInSite(),
-      (c) => this.wanFirst !== null && across.has(c) && c.remoteBridge && this.siteSpreads())
+    this.choking = new ChokeRounds(clock, opts.maxUploads, opts.conns, opts.random ?? Math.random, () => this.slotPriority())
     this.wanFirst = opts.wanFirst ? new WanFirst(() => clock.now()) : null
     this.spread = opts.spreadFirst ? new SpreadFirst() : null
   }
@@ -183,6 +179,18 @@ export class Uploads {
     const lately = this.opts.clock.now() - ACROSS_FETCHING_MS
     for (const c of this.opts.across) if (c.lastAskedAt > lately || c.backlogged) return this.seedInSite()
     return false
+  }
+
+  /**
+   * WAN first also in who is served, judged once a choice (not once a connection): with a seed of our site
+   * connected, a peer across gets a slot before our own site's fastest; at our site's way in, which serves its own
+   * site first, a few other sites' bridges do.
+   */
+  private slotPriority(): (c: PeerConnection) => SlotPriority {
+    if (this.wanFirst === null) return () => undefined
+    const { across } = this.opts
+    const seed = this.seedInSite()
+    return (c) => (!across.has(c) ? undefined : seed ? 'first' : c.remoteBridge ? 'few' : undefined)
   }
 
   /**
