@@ -24,7 +24,8 @@ class HaveMail {
 
   constructor(private readonly clock: SimClock) {}
 
-  post(from: SimWire, piece: number, delayMs: number): void {
+  post(from: SimWire, piece: number): void {
+    const delayMs = from.out.delayMs
     const at = this.clock.now() + delayMs
     let batch = this.due.get(at)
     if (!batch) {
@@ -100,8 +101,12 @@ export class SimWire extends EventEmitter implements PeerWire {
   private readonly peerRequests = new Map<number, object>()
   closed = false
 
+  /** The network's have mailbox, looked up once rather than at every have. */
+  private readonly mail: HaveMail
+
   constructor(readonly out: Flow) {
     super()
+    this.mail = haveMail(out)
   }
 
   /** Joins two ends; a message arriving at an end that has closed is dropped. */
@@ -191,7 +196,7 @@ export class SimWire extends EventEmitter implements PeerWire {
   have(index: number): void {
     if (this.closed) return
     // Nothing ahead of it on the flow: it arrives one delay from now, past the bandwidth model (see HaveMail).
-    if (this.out.idle) haveMail(this.out).post(this, index, this.out.delayMs)
+    if (this.out.idle) this.mail.post(this, index)
     else this.send(HAVE, () => this.peer.emit('have', index))
   }
 
