@@ -27,6 +27,29 @@ test('two sites: every run completes near the bound, and the remote site pulls a
   }
 })
 
+test('the timeline adds up to the report: what it shows leaving the source and crossing into a site, sample by sample', async () => {
+  const periodS = 0.25
+  const config: SimConfig = {
+    ...DEFAULT_SIM,
+    sites: [{ name: 'a', targets: 3, wanRate: mbit(16), wanDelayMs: 20 }, { name: 'b', targets: 3, wanRate: mbit(16), wanDelayMs: 20 }],
+    hostRate: mbit(40), sourceRate: mbit(40), size: 16 * MiB, pieceLength: 256 * 1024, limitS: 120, timelineMs: periodS * 1000,
+  }
+  const r = await simulate(config)
+  const rows = r.timeline!
+  assert.equal(rows.length, Math.floor(r.allDoneS! / periodS), 'a sample every period until the last target is done')
+  // The time after the last sample is in the totals only: at most a period of the link's rate.
+  const sent = rows.reduce((sum, row) => sum + row.sourceUp * config.sourceRate * periodS, 0)
+  const total = r.sourceCopies * config.size
+  assert.ok(sent <= total + 1 && total - sent <= config.sourceRate * periodS, `the source sent ${sent} bytes in the samples, ${total} in all`)
+  const into = rows.reduce((sum, row) => sum + row.sites[1]!.intake * config.hostRate * periodS, 0)
+  const crossed = r.wanCopies['b']! * config.size
+  assert.ok(into > 0 && into <= crossed + 1 && crossed - into <= config.sites[1]!.wanRate * periodS, `${into} bytes into site b in the samples, ${crossed} in all`)
+  for (const site of [0, 1]) {
+    const medians = rows.map((row) => row.sites[site]!.median)
+    assert.ok(medians.every((m, i) => m <= 1 && m >= rows[i]!.sites[site]!.least && (i === 0 || m >= medians[i - 1]!)), `site ${site}: medians ${medians.join(' ')}`)
+  }
+})
+
 test('one site of eight targets: done within 1.3 x the bound, the source sending at most 1.2 copies', async () => {
   const config: SimConfig = { ...DEFAULT_SIM, sites: [{ name: 'a', targets: 8, wanRate: 0, wanDelayMs: 0 }], hostRate: mbit(40), sourceRate: mbit(40), size: 32 * MiB, pieceLength: 256 * 1024, limitS: 120 }
   for (let seed = 1; seed <= 2; seed++) {

@@ -5,6 +5,7 @@ import { mbit, parseSize } from '../units.js'
 import { table } from '../report.js'
 import { configOfLab, measured, readLab } from './fromLab.js'
 import { DEFAULT_SIM, simulate, type SimConfig, type SimReport } from './simulation.js'
+import { formatTimeline } from './timeline.js'
 
 const USAGE = `npm run bench -- sim [--preset lab|sites|scale|scale5000] [options]
   --targets <a,b,...>   targets per site; the source is in the first (default 8)
@@ -31,6 +32,8 @@ const USAGE = `npm run bench -- sim [--preset lab|sites|scale|scale5000] [option
   --rtt-bias <q>:<a>    share links as TCP does: each flow in proportion to (round trip + q ms)^-a (default: fairly)
   --start-spread <ms>   targets start spread over this long (default 400; the lab's peers' start-up)
   --block <bytes>       bytes per request (default 16K, as murder asks; up to 128K runs large fleets faster)
+  --timeline <ms>       every <ms> of simulated time, the source's uplink and each site's median and least
+                        advanced target and what crossed into it (also in the JSON report)
   --runs <n>            runs (default 1), seeded --seed, --seed + 1, ...
   --seed <n>            seeds every random choice (default 1): a run replays exactly
   --json, --out <file>  JSON report on stdout / also to a file
@@ -49,6 +52,11 @@ const PRESETS: Record<string, Record<string, string>> = {
 function bridgesPerSite(value: string): number | 'auto' {
   if (value !== 'auto' && !/^[1-9]\d*$/.test(value)) throw new Error('--bridges-per-site must be auto or a whole number ≥ 1')
   return value === 'auto' ? value : Number(value)
+}
+
+function timelineOf(ms: number): number {
+  if (!(ms > 0)) throw new Error('--timeline takes a period in ms > 0, e.g. 1000')
+  return ms
 }
 
 function configOf(v: Record<string, string | boolean | undefined>): SimConfig {
@@ -88,6 +96,7 @@ function configOf(v: Record<string, string | boolean | undefined>): SimConfig {
     startSpreadMs: num('start-spread', String(DEFAULT_SIM.startSpreadMs)),
     cpu: cpuOf(v['cpu'] as string | undefined),
     rttBias: rttBiasOf(v['rtt-bias'] as string | undefined),
+    ...(v['timeline'] !== undefined && { timelineMs: timelineOf(num('timeline', '0')) }),
   }
 }
 
@@ -143,7 +152,7 @@ async function main(): Promise<number> {
     options: {
       preset: { type: 'string' }, targets: { type: 'string' }, rate: { type: 'string' }, 'source-rate': { type: 'string' },
       'wan-rate': { type: 'string' }, 'wan-delay': { type: 'string' }, delay: { type: 'string' }, size: { type: 'string' },
-      'piece-length': { type: 'string' }, 'max-peers': { type: 'string' }, 'max-uploads': { type: 'string' }, 'rate-limit': { type: 'string' }, interval: { type: 'string' }, 'dead-bridges': { type: 'boolean' }, 'sizes-unknown': { type: 'boolean' }, 'no-wan-first': { type: 'boolean' }, 'no-sites': { type: 'boolean' }, 'bridges-per-site': { type: 'string' }, 'cross-site-peers': { type: 'string' }, tick: { type: 'string' }, block: { type: 'string' }, cpu: { type: 'string' }, 'rtt-bias': { type: 'string' }, 'start-spread': { type: 'string' },
+      'piece-length': { type: 'string' }, 'max-peers': { type: 'string' }, 'max-uploads': { type: 'string' }, 'rate-limit': { type: 'string' }, interval: { type: 'string' }, 'dead-bridges': { type: 'boolean' }, 'sizes-unknown': { type: 'boolean' }, 'no-wan-first': { type: 'boolean' }, 'no-sites': { type: 'boolean' }, 'bridges-per-site': { type: 'string' }, 'cross-site-peers': { type: 'string' }, tick: { type: 'string' }, block: { type: 'string' }, cpu: { type: 'string' }, 'rtt-bias': { type: 'string' }, 'start-spread': { type: 'string' }, timeline: { type: 'string' },
       runs: { type: 'string' }, 'from-lab': { type: 'string' }, calibrate: { type: 'string' }, seed: { type: 'string' }, json: { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean' },
     },
   })
@@ -157,7 +166,7 @@ async function main(): Promise<number> {
   for (let i = 0; i < Number(v.runs ?? 1); i++) {
     const r = await simulate({ ...config, seed: Number(v.seed ?? 1) + i })
     reports.push(r)
-    if (!v.json) process.stdout.write(`${format(config, r)}\n`)
+    if (!v.json) process.stdout.write(`${format(config, r)}\n${r.timeline ? `${formatTimeline(r.timeline)}\n` : ''}`)
   }
   const json = JSON.stringify({ kind: 'sim', config, reports }, null, 2)
   if (v.json) process.stdout.write(`${json}\n`)

@@ -5,6 +5,7 @@ import { DEFAULT_SITE_POLICY, type SitePolicy } from '../../src/tracker/sitePoli
 import { prng } from '../../test/helpers/prng.js'
 import { lowerBound } from '../report.js'
 import { SIM_PORT, SimFleet, type SimHost } from './simFleet.js'
+import { Timeline, type TimelineRow } from './timeline.js'
 
 export interface SimSite {
   name: string
@@ -57,6 +58,8 @@ export interface SimConfig {
   cpu?: { cores: number; secondsPerMB: number }
   /** Links shared as TCP shares them, by round trip plus the bottleneck's queue (see Network); fairly if unset. */
   rttBias?: { queueMs: number; alpha: number }
+  /** Samples the run this often (simulated ms) into the report's timeline; none if unset. */
+  timelineMs?: number
 }
 
 export const DEFAULT_SIM: Omit<SimConfig, 'sites' | 'size'> = {
@@ -99,6 +102,8 @@ export interface SimReport {
   /** Wall-clock seconds and engine events the run took. */
   wallS: number
   events: number
+  /** With timelineMs: the source's uplink and each site's progress and intake, sample by sample. */
+  timeline?: TimelineRow[]
 }
 
 /** The lab's lower bound (bench/report.ts), and across sites each remote site's WAN link carrying one copy in. */
@@ -171,7 +176,11 @@ export async function simulate(c: SimConfig): Promise<SimReport> {
     keepAnnouncing(dead)
   })
   for (const t of targets) clock.after(fleet.random() * c.startSpreadMs, () => start(t))
+  const timeline = c.timelineMs === undefined ? null
+    : new Timeline(fleet.net, source, targets, c.sites.map((s) => s.name), meta.pieceCount, { source: c.sourceRate, host: c.hostRate }, c.timelineMs)
+  const sampling = timeline && clock.every(c.timelineMs!, () => timeline.sample(clock.now()))
   await clock.run(() => targets.every((t) => t.doneAt !== null), c.limitS * 1000)
+  sampling?.cancel()
   const notDone = targets.filter((t) => t.doneAt === null).map((t) => ({ name: t.name, pieces: t.swarm!.stats.pieces, peers: t.swarm!.stats.peers, missingHeld: t.swarm!.missingHeld() }))
   for (const h of fleet.all) h.swarm?.close()
 
@@ -192,5 +201,6 @@ export async function simulate(c: SimConfig): Promise<SimReport> {
     notDone,
     wallS: (performance.now() - started) / 1000,
     events: clock.executed,
+    ...(timeline && { timeline: timeline.rows }),
   }
 }

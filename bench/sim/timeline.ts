@@ -1,0 +1,63 @@
+import type { Network } from './network.js'
+import type { SimHost } from './simFleet.js'
+
+/** One sample of the run: the source's uplink and, per site, how far its targets are and what crosses into it. */
+export interface TimelineRow {
+  atS: number
+  /** What the source sent in the period, as a share of its line rate. */
+  sourceUp: number
+  sites: {
+    name: string
+    /** Pieces held by the site's median and least advanced targets, as shares of the tree. */
+    median: number
+    least: number
+    /** Bytes that crossed into the site in the period, in targets' line rates (a bridge's downlink is 1). */
+    intake: number
+    done: number
+  }[]
+}
+
+/**
+ * Samples a run every `periodMs` of simulated time. A site's median can run no faster than what enters it (its
+ * intake across, the source's uplink in the source's site), so the two side by side show which one holds it.
+ */
+export class Timeline {
+  readonly rows: TimelineRow[] = []
+  private sourceSent = 0
+  private readonly into = new Map<string, number>()
+
+  constructor(
+    private readonly net: Network, private readonly source: SimHost, private readonly targets: readonly SimHost[],
+    private readonly sites: readonly string[], private readonly pieceCount: number,
+    private readonly rates: { source: number; host: number }, private readonly periodMs: number,
+  ) {}
+
+  sample(nowMs: number): void {
+    const seconds = this.periodMs / 1000
+    const sent = this.net.sentBy(this.source)
+    const row: TimelineRow = { atS: nowMs / 1000, sourceUp: (sent - this.sourceSent) / (this.rates.source * seconds), sites: [] }
+    this.sourceSent = sent
+    for (const name of this.sites) {
+      const held = this.targets.filter((t) => t.site === name).map((t) => (t.swarm?.stats.pieces ?? 0) / this.pieceCount).sort((a, b) => a - b)
+      const into = this.net.wanInto(name)
+      row.sites.push({
+        name,
+        median: held[held.length >> 1] ?? 0,
+        least: held[0] ?? 0,
+        intake: (into - (this.into.get(name) ?? 0)) / (this.rates.host * seconds),
+        done: this.targets.filter((t) => t.site === name && t.doneAt !== null).length,
+      })
+      this.into.set(name, into)
+    }
+    this.rows.push(row)
+  }
+}
+
+/** The rows as text: one line per sample, a column group per site. */
+export function formatTimeline(rows: readonly TimelineRow[]): string {
+  const pct = (x: number) => `${Math.round(x * 100)}%`.padStart(4)
+  return rows
+    .map((r) => `  ${r.atS.toFixed(1).padStart(6)} s  source up ${r.sourceUp.toFixed(2)}  ` +
+      r.sites.map((s) => `${s.name}: median ${pct(s.median)} least ${pct(s.least)} in ${s.intake.toFixed(2)} done ${s.done}`).join(' | '))
+    .join('\n')
+}
