@@ -25,27 +25,31 @@ export class Timeline {
   readonly rows: TimelineRow[] = []
   private sourceSent = 0
   private readonly into = new Map<string, number>()
+  /** Each site's targets, in the order the sites were given. */
+  private readonly bySite = new Map<string, SimHost[]>()
 
   constructor(
-    private readonly net: Network, private readonly source: SimHost, private readonly targets: readonly SimHost[],
-    private readonly sites: readonly string[], private readonly pieceCount: number,
+    private readonly net: Network, private readonly source: SimHost, targets: readonly SimHost[],
+    sites: readonly string[], private readonly pieceCount: number,
     private readonly rates: { source: number; host: number }, private readonly periodMs: number,
-  ) {}
+  ) {
+    for (const name of sites) this.bySite.set(name, targets.filter((t) => t.site === name))
+  }
 
   sample(nowMs: number): void {
     const seconds = this.periodMs / 1000
     const sent = this.net.sentBy(this.source)
     const row: TimelineRow = { atS: nowMs / 1000, sourceUp: (sent - this.sourceSent) / (this.rates.source * seconds), sites: [] }
     this.sourceSent = sent
-    for (const name of this.sites) {
-      const held = this.targets.filter((t) => t.site === name).map((t) => (t.swarm?.stats.pieces ?? 0) / this.pieceCount).sort((a, b) => a - b)
+    for (const [name, targets] of this.bySite) {
+      const held = targets.map((t) => (t.swarm?.stats.pieces ?? 0) / this.pieceCount).sort((a, b) => a - b)
       const into = this.net.wanInto(name)
       row.sites.push({
         name,
         median: held[held.length >> 1] ?? 0,
         least: held[0] ?? 0,
         intake: (into - (this.into.get(name) ?? 0)) / (this.rates.host * seconds),
-        done: this.targets.filter((t) => t.site === name && t.doneAt !== null).length,
+        done: targets.filter((t) => t.doneAt !== null).length,
       })
       this.into.set(name, into)
     }
