@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { SiteIndex, bridgesFor, type SitePeer, type SitePolicy } from '../src/tracker/sitePolicy.js'
+import { SiteIndex, bridgesFor, parseBridgesPerSite, type SitePeer, type SitePolicy } from '../src/tracker/sitePolicy.js'
 
 const policy = { bridgesPerSite: 2, crossSitePeers: 4 }
 const rnd = () => 0.3
@@ -206,4 +206,11 @@ test('the announce response tells a peer the site the map placed it in', async (
   const base = { interval: 10, minInterval: 5, complete: 1, incomplete: 0, peers: [], compact: true }
   assert.equal(parseAnnounceResponse(encodeAnnounce({ ...base, site: 'tokyo' })).site, 'tokyo')
   assert.equal(parseAnnounceResponse(encodeAnnounce(base)).site, undefined)
+})
+
+test('--bridges-per-site takes auto or a whole number from 1 to 100 (the tracker, deploy and the simulator alike)', () => {
+  assert.equal(parseBridgesPerSite('auto'), 'auto')
+  assert.equal(parseBridgesPerSite('1'), 1)
+  assert.equal(parseBridgesPerSite('100'), 100)
+  for (const bad of ['0', '101', '-1', '1.5', '', ' 2', 'Auto', '2x']) assert.equal(parseBridgesPerSite(bad), null, JSON.stringify(bad))
 })

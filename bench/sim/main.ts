@@ -1,6 +1,7 @@
 import { writeFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { choosePieceLength } from '../../src/torrent/pieceLength.js'
+import { MOST_BRIDGES, parseBridgesPerSite } from '../../src/tracker/sitePolicy.js'
 import { mbit, parseSize } from '../units.js'
 import { table } from '../report.js'
 import { configOfLab, measured, readLab } from './fromLab.js'
@@ -50,8 +51,9 @@ const PRESETS: Record<string, Record<string, string>> = {
 }
 
 function bridgesPerSite(value: string): number | 'auto' {
-  if (value !== 'auto' && !/^[1-9]\d*$/.test(value)) throw new Error('--bridges-per-site must be auto or a whole number ≥ 1')
-  return value === 'auto' ? value : Number(value)
+  const parsed = parseBridgesPerSite(value)
+  if (parsed === null) throw new Error(`--bridges-per-site must be auto or a whole number from 1 to ${MOST_BRIDGES}`)
+  return parsed
 }
 
 function timelineOf(ms: number): number {

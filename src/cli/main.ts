@@ -6,7 +6,7 @@ import { UserError, ExitCode, fsError } from '../errors.js'
 import { createLogger, LOG_LEVELS } from '../log.js'
 import { isValidPieceLength } from '../torrent/pieceLength.js'
 import { ALIGN_POLICIES } from '../torrent/padding.js'
-import { DEFAULT_SITE_POLICY } from '../tracker/sitePolicy.js'
+import { DEFAULT_SITE_POLICY, MOST_BRIDGES, parseBridgesPerSite } from '../tracker/sitePolicy.js'
 import { parseRate } from '../swarm/rateLimiter.js'
 import { normalizeIp } from '../tracker/ip.js'
 import { makeTorrentCommand } from './commands/makeTorrent.js'
@@ -29,7 +29,9 @@ function integer(min: number, max = Number.MAX_SAFE_INTEGER, or = '') {
 }
 
 function bridgesPerSite(value: string): number | 'auto' {
-  return value === 'auto' ? value : integer(1, 100, 'auto or ')(value)
+  const parsed = parseBridgesPerSite(value)
+  if (parsed === null) throw new InvalidArgumentError(`expected auto or a whole number from 1 to ${MOST_BRIDGES}`)
+  return parsed
 }
 
 function byteSize(value: string): number {

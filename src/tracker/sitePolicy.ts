@@ -31,6 +31,16 @@ export interface SitePolicy {
 
 export const DEFAULT_SITE_POLICY: SitePolicy = { bridgesPerSite: 'auto', crossSitePeers: 8 }
 
+/** Most bridges a site can be given by number. */
+export const MOST_BRIDGES = 100
+
+/** A `--bridges-per-site` value (tracker, deploy, the simulator): 'auto' or a whole number from 1 to MOST_BRIDGES; null if neither. */
+export function parseBridgesPerSite(value: string): number | 'auto' | null {
+  if (value === 'auto') return value
+  const n = Number(value)
+  return /^\d+$/.test(value) && n >= 1 && n <= MOST_BRIDGES ? n : null
+}
+
 /** With 'auto', a site gets a bridge per this many of its peers (the most it had so far), up to AUTO_MOST_BRIDGES. */
 export const PEERS_PER_BRIDGE = 40
 export const AUTO_MOST_BRIDGES = 4
