@@ -119,11 +119,11 @@ test('WAN first: with a seed of our site connected, a peer across gets an upload
   }
 })
 
-test("a remote site's way in gives four slots first to other sites' bridges fetching from it, the fastest of them", async () => {
+test("a remote site's way in gives half its slots first to other sites' bridges fetching from it, the fastest of them", async () => {
   for (const bridges of [true, false]) {
-    const { clock, u, peer, across } = uploads({ maxUploads: 5, wanFirst: true })
-    const locals = [peer('fast', { local: true, rate: 200 }), peer('mid', { local: true, rate: 150 })]
-    const xs = [10, 20, 30, 40, 50].map((rate, i) => peer(`x${i + 1}`, { rate }))
+    const { clock, u, peer, across } = uploads({ maxUploads: 8, wanFirst: true })
+    const locals = [200, 190, 180, 170].map((rate, i) => peer(`l${i + 1}`, { local: true, rate }))
+    const xs = [10, 20, 30, 40, 50, 60].map((rate, i) => peer(`x${i + 1}`, { rate }))
     for (const x of xs) {
       x.conn.remoteBridge = bridges
       across.add(x.conn)
@@ -131,8 +131,9 @@ test("a remote site's way in gives four slots first to other sites' bridges fetc
     u.rechoke()
     await advance(clock, 1)
     const unchoked = [...locals, ...xs].filter((p) => p.link.wire.sent.at(-1) === 'unchoke').map((p) => p.conn.id).sort()
-    // Four regular slots and the rotating one (its first turn to the lowest id among the rest).
-    assert.deepEqual(unchoked, bridges ? ['fast', 'x2', 'x3', 'x4', 'x5'] : ['fast', 'mid', 'x1', 'x4', 'x5'])
+    // Seven regular slots, four of them first for the fastest bridges, and the rotating one (its first turn to the
+    // lowest id among the rest).
+    assert.deepEqual(unchoked, bridges ? ['l1', 'l2', 'l3', 'l4', 'x3', 'x4', 'x5', 'x6'] : ['l1', 'l2', 'l3', 'l4', 'x1', 'x4', 'x5', 'x6'])
   }
 })
 

@@ -8,14 +8,14 @@ import type { PeerConnection } from './peerConnection.js'
  */
 const CHOKE_ROUND_MS = 3_000
 /**
- * Slots a remote site's bridge gives first to other sites' bridges that fetch from it. Busy with their own sites,
- * bridges choked each other (10.9 of a bridge's 12.4 connections to them, 10 sites of 50 in the simulator) while
+ * Share of its upload slots a remote site's bridge gives first to other sites' bridges that fetch from it. Busy with
+ * their own sites, bridges choked each other (10.9 of a bridge's 12.4 connections to them, 10 sites of 50 in the simulator) while
  * they held most of what its site lacked, and the source's site's peers feeding it lagged their site's newest
  * pieces. Half of the slots: with every slot first for them, the bridges' own sites starved (17.82 s against
  * 10.70 s); with two, the remote sites of 1000 targets on 1 GiB took in 0.66-0.77 of a line rate across while
  * their bridges' uplinks idled at 0.2-0.3, and finished up to 18 s after the source's site.
  */
-const ACROSS_SLOTS = 4
+const ACROSS_SHARE = 0.5
 
 /** A connection's rank for an upload slot beside its rate (see ChokeRounds). */
 export type SlotPriority = 'first' | 'few' | undefined
@@ -41,7 +41,7 @@ export class ChokeRounds {
 
   /**
    * `priority`, asked once a choice: how each connection ranks this time, whatever its rate. 'first' is served
-   * before the others (a peer across a WAN link, see WanFirst); of the 'few', the fastest ACROSS_SLOTS are too.
+   * before the others (a peer across a WAN link, see WanFirst); of the 'few', the fastest ACROSS_SHARE of the slots' worth are too.
    */
   constructor(
     private readonly clock: Clock, private readonly maxUploads: number, private readonly conns: ReadonlySet<PeerConnection>, private readonly random: () => number,
@@ -92,8 +92,9 @@ export class ChokeRounds {
       candidates.push(k)
       if (priority === 'few' && k.interested) few.push(k)
     }
-    if (few.length > ACROSS_SLOTS) few.sort((a, b) => b.rate - a.rate || (a.tie ?? 0) - (b.tie ?? 0))
-    for (const k of few.slice(0, ACROSS_SLOTS)) k.first = true
+    const acrossSlots = Math.floor(this.maxUploads * ACROSS_SHARE)
+    if (few.length > acrossSlots) few.sort((a, b) => b.rate - a.rate || (a.tie ?? 0) - (b.tie ?? 0))
+    for (const k of few.slice(0, acrossSlots)) k.first = true
     const decision = chooseUnchoked(candidates, this.maxUploads, this.optimistic, rotate)
     this.optimistic = decision.optimistic
     const crowded = candidates.length > this.maxUploads
