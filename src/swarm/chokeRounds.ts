@@ -8,10 +8,10 @@ import type { PeerConnection } from './peerConnection.js'
  */
 const CHOKE_ROUND_MS = 3_000
 /**
- * Share of its upload slots a remote site's bridge gives first to other sites' bridges that fetch from it. Busy with
- * their own sites, bridges choked each other (10.9 of a bridge's 12.4 connections to them, 10 sites of 50 in the simulator) while
- * they held most of what its site lacked, and the source's site's peers feeding it lagged their site's newest
- * pieces. Half of the slots: with every slot first for them, the bridges' own sites starved (17.82 s against
+ * Share of its upload slots a remote site's bridge gives first to other sites' bridges that fetch from it. Busy
+ * with their own sites, bridges choked each other (10.9 of a bridge's 12.4 connections to them, 10 sites of 50 in
+ * the simulator) while they held most of what its site lacked, and the source's site's peers feeding it lagged
+ * their site's newest pieces. Half of the slots: with every slot first for them, the bridges' own sites starved (17.82 s against
  * 10.70 s); with two, the remote sites of 1000 targets on 1 GiB took in 0.66-0.77 of a line rate across while
  * their bridges' uplinks idled at 0.2-0.3, and finished up to 18 s after the source's site.
  */
@@ -29,6 +29,8 @@ export class ChokeRounds {
   private timer: Timer | null = null
   private scheduled = false
   private optimistic: string | null = null
+  /** Of the 'few' (see the constructor), how many are served first. */
+  private readonly acrossSlots: number
 
   /**
    * Each connection's place among equals (the same rate, as all are at first): our own random order. In the
@@ -41,12 +43,14 @@ export class ChokeRounds {
 
   /**
    * `priority`, asked once a choice: how each connection ranks this time, whatever its rate. 'first' is served
-   * before the others (a peer across a WAN link, see WanFirst); of the 'few', the fastest ACROSS_SHARE of the slots' worth are too.
+   * before the others (a peer across a WAN link, see WanFirst); of the 'few', the fastest `acrossSlots` are too.
    */
   constructor(
     private readonly clock: Clock, private readonly maxUploads: number, private readonly conns: ReadonlySet<PeerConnection>, private readonly random: () => number,
     private readonly priority: () => (c: PeerConnection) => SlotPriority,
-  ) {}
+  ) {
+    this.acrossSlots = Math.floor(maxUploads * ACROSS_SHARE)
+  }
 
   start(): void {
     this.timer = this.clock.every(CHOKE_ROUND_MS, () => this.round())
@@ -92,9 +96,8 @@ export class ChokeRounds {
       candidates.push(k)
       if (priority === 'few' && k.interested) few.push(k)
     }
-    const acrossSlots = Math.floor(this.maxUploads * ACROSS_SHARE)
-    if (few.length > acrossSlots) few.sort((a, b) => b.rate - a.rate || (a.tie ?? 0) - (b.tie ?? 0))
-    for (const k of few.slice(0, acrossSlots)) k.first = true
+    if (few.length > this.acrossSlots) few.sort((a, b) => b.rate - a.rate || (a.tie ?? 0) - (b.tie ?? 0))
+    for (const k of few.slice(0, this.acrossSlots)) k.first = true
     const decision = chooseUnchoked(candidates, this.maxUploads, this.optimistic, rotate)
     this.optimistic = decision.optimistic
     const crowded = candidates.length > this.maxUploads
