@@ -44,6 +44,10 @@ test('the timeline adds up to the report: what it shows leaving the source and c
   const into = rows.reduce((sum, row) => sum + row.sites[1]!.intake * config.hostRate * periodS, 0)
   const crossed = r.wanCopies['b']! * config.size
   assert.ok(into > 0 && into <= crossed + 1 && crossed - into <= config.sites[1]!.wanRate * periodS, `${into} bytes into site b in the samples, ${crossed} in all`)
+  // Site b's three targets each receive the whole tree (and some requests and haves), and no link carries more than its rate.
+  const received = rows.reduce((sum, row) => sum + row.sites[1]!.down * config.hostRate * periodS * 3, 0)
+  assert.ok(received >= 3 * (config.size - config.hostRate * periodS) && received <= 1.1 * 3 * config.size, `site b's targets received ${received} bytes in the samples`)
+  assert.ok(rows.every((row) => row.sites.every((s) => s.up >= 0 && s.up <= 1.01 && s.down >= 0 && s.down <= 1.01)), 'shares of a link')
   for (const site of [0, 1]) {
     const medians = rows.map((row) => row.sites[site]!.median)
     assert.ok(medians.every((m, i) => m <= 1 && m >= rows[i]!.sites[site]!.least && (i === 0 || m >= medians[i - 1]!)), `site ${site}: medians ${medians.join(' ')}`)

@@ -34,7 +34,8 @@ const USAGE = `npm run bench -- sim [--preset lab|sites|scale|scale5000] [option
   --start-spread <ms>   targets start spread over this long (default 400; the lab's peers' start-up)
   --block <bytes>       bytes per request (default 16K, as murder asks; up to 128K runs large fleets faster)
   --timeline <ms>       every <ms> of simulated time, the source's uplink and each site's median and least
-                        advanced target and what crossed into it (also in the JSON report)
+                        advanced target, what crossed into it and its targets' uplink and downlink use (also in
+                        the JSON report)
   --runs <n>            runs (default 1), seeded --seed, --seed + 1, ...
   --seed <n>            seeds every random choice (default 1): a run replays exactly
   --json, --out <file>  JSON report on stdout / also to a file

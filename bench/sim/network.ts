@@ -219,6 +219,11 @@ export class Network {
     return this.ups.get(host)?.bytes ?? 0
   }
 
+  /** Bytes a host received (what came in through its downlink). */
+  receivedBy(host: NetHost): number {
+    return this.downs.get(host)?.bytes ?? 0
+  }
+
   /** Bytes that crossed into a site from outside it. */
   wanInto(site: string): number {
     return this.into.get(site)?.bytes ?? 0
@@ -234,6 +239,7 @@ export class Network {
     const delay = this.delay(from, to)
     const bias = this.rttBias
     const across = from.site !== to.site
+    // Uplink, WAN out, WAN in, downlink, machine: tick() counts bytes on the first and the fourth.
     const links = [
       linkOf(this.ups, from, from.up), across ? this.wanOut.get(from.site) ?? null : null, across ? this.wanIn.get(to.site) ?? null : null,
       linkOf(this.downs, to, to.down), this.machine,
@@ -266,6 +272,7 @@ export class Network {
       if (f.alloc <= 0) continue
       const sent = f.transmit(Math.floor(f.alloc))
       f.links[0]!.bytes += sent
+      f.links[3]!.bytes += sent
       if (f.into) f.into.bytes += sent
     }
     for (const f of this.active) if (f.closed || f.idle) this.active.delete(f)

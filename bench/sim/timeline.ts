@@ -13,6 +13,12 @@ export interface TimelineRow {
     least: number
     /** Bytes that crossed into the site in the period, in targets' line rates (a bridge's downlink is 1). */
     intake: number
+    /**
+     * What the site's targets sent and received in the period, as shares of their links (done ones included):
+     * uplinks below 1 while the median lags the source are uploads that no peer could take or ask for.
+     */
+    up: number
+    down: number
     done: number
   }[]
 }
@@ -25,6 +31,8 @@ export class Timeline {
   readonly rows: TimelineRow[] = []
   private sourceSent = 0
   private readonly into = new Map<string, number>()
+  /** Each site's targets' bytes sent and received, at the last sample. */
+  private readonly moved = new Map<string, { up: number; down: number }>()
   /** Each site's targets, in the order the sites were given. */
   private readonly bySite = new Map<string, SimHost[]>()
 
@@ -44,14 +52,24 @@ export class Timeline {
     for (const [name, targets] of this.bySite) {
       const held = targets.map((t) => (t.swarm?.stats.pieces ?? 0) / this.pieceCount).sort((a, b) => a - b)
       const into = this.net.wanInto(name)
+      const moved = { up: 0, down: 0 }
+      for (const t of targets) {
+        moved.up += this.net.sentBy(t)
+        moved.down += this.net.receivedBy(t)
+      }
+      const before = this.moved.get(name) ?? { up: 0, down: 0 }
+      const links = this.rates.host * seconds * Math.max(1, targets.length)
       row.sites.push({
         name,
         median: held[held.length >> 1] ?? 0,
         least: held[0] ?? 0,
         intake: (into - (this.into.get(name) ?? 0)) / (this.rates.host * seconds),
+        up: (moved.up - before.up) / links,
+        down: (moved.down - before.down) / links,
         done: targets.filter((t) => t.doneAt !== null).length,
       })
       this.into.set(name, into)
+      this.moved.set(name, moved)
     }
     this.rows.push(row)
   }
@@ -62,6 +80,6 @@ export function formatTimeline(rows: readonly TimelineRow[]): string {
   const pct = (x: number) => `${Math.round(x * 100)}%`.padStart(4)
   return rows
     .map((r) => `  ${r.atS.toFixed(1).padStart(6)} s  source up ${r.sourceUp.toFixed(2)}  ` +
-      r.sites.map((s) => `${s.name}: median ${pct(s.median)} least ${pct(s.least)} in ${s.intake.toFixed(2)} done ${s.done}`).join(' | '))
+      r.sites.map((s) => `${s.name}: median ${pct(s.median)} least ${pct(s.least)} in ${s.intake.toFixed(2)} up ${s.up.toFixed(2)} down ${s.down.toFixed(2)} done ${s.done}`).join(' | '))
     .join('\n')
 }
