@@ -103,6 +103,24 @@ test('past --max-uploads the interested peers take turns in the rotating slot, r
   assert.equal(a.link.wire.sent.length + b.link.wire.sent.length, before, 'no rounds once stopped')
 })
 
+test('a round ranks peers by their rate over it: one served in the rotating slot outranks a regular that took less', async () => {
+  const { clock, u, peer } = uploads({ maxUploads: 2 })
+  const a = peer('a', { rate: 100 })
+  const b = peer('b')
+  const c = peer('c')
+  u.start()
+  u.rechoke()
+  await advance(clock, 1)
+  // One regular slot, to a (the fastest so far), and the rotating one, to the lowest id of the rest.
+  assert.deepEqual([a, b, c].map((p) => p.link.wire.sent.at(-1)), ['unchoke', 'unchoke', 'choke'])
+  u.request(a.conn, 0, 0, BLOCK, () => {})
+  for (let i = 0; i < 4; i++) u.request(b.conn, 1, i * BLOCK, BLOCK, () => {})
+  await advance(clock, 3000)
+  assert.deepEqual([a.conn.rate, b.conn.rate], [BLOCK / 3, (4 * BLOCK) / 3], 'bytes a second sent in the round')
+  assert.deepEqual([a, b, c].map((p) => p.link.wire.sent.at(-1)), ['choke', 'unchoke', 'unchoke'], 'b keeps a slot, the rotating one moves on to c')
+  u.stop()
+})
+
 test('WAN first: with a seed of our site connected, a peer across gets an upload slot before faster local ones', async () => {
   for (const wanFirst of [false, true]) {
     const { clock, u, peer, across } = uploads({ maxUploads: 2, wanFirst })
