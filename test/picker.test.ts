@@ -102,6 +102,22 @@ test('choker: with a slot for everyone all are unchoked; else the interested up 
   assert.ok(chooseUnchoked(across, 3, null).unchoke.has('p5'), 'a peer served first gets a regular slot, however slow')
 })
 
+test('choker: a round gives the rotating slot first to a peer far behind the median peer interested in us', () => {
+  // Six interested peers of 100 pieces each; p4 holds 40, the others 70-90; two regular slots by rate (p0, p1).
+  const held = [90, 85, 80, 75, 40, 70]
+  const peers = held.map((h, i) => ({ id: `p${i}`, interested: true, rate: 100 - i, held: h }))
+  const rotating = (lagBehind: number, rotate = true, last: string | null = null) => {
+    const d = chooseUnchoked(peers, 3, last, rotate, lagBehind)
+    assert.ok(d.unchoke.has('p0') && d.unchoke.has('p1') && d.unchoke.size === 3)
+    return d.optimistic
+  }
+  assert.equal(rotating(Infinity), 'p2', 'by default the next in id order')
+  assert.equal(rotating(5), 'p4', '40 pieces against a median of 80: 35 past the 5 allowed')
+  assert.equal(rotating(50), 'p2', 'within what is allowed it takes its turn')
+  assert.equal(rotating(5, false, 'p3'), 'p3', 'between rounds the holder keeps the slot')
+  assert.equal(rotating(5, true, 'p4'), 'p4', 'still as far behind, it keeps it the next round')
+})
+
 test('told what the peer holds, the picker picks the same blocks and stops asking past its last piece', () => {
   const held = new Set([3, 17, 18, 40])
   const holder = { has: (i: number) => held.has(i), wanted: held.size }

@@ -121,6 +121,26 @@ test('a round ranks peers by their rate over it: one served in the rotating slot
   u.stop()
 })
 
+test('a round gives the rotating slot to a peer far behind the others while we fetch too, not when we are a seed', async () => {
+  for (const seed of [false, true]) {
+    const have = new Bitfield(PIECES)
+    for (let i = 0; i < (seed ? PIECES : 3); i++) have.set(i)
+    // Equal ties: peers of equal rate rank by id, so the first choice is a's regular slot and b's rotating one.
+    const { clock, u, peer } = uploads({ maxUploads: 2, have, random: () => 0 })
+    const peers = ['a', 'b', 'c', 'd'].map((id) => peer(id))
+    // a, b and c hold two pieces, d none: as far behind as a peer can be in a torrent of four.
+    for (const p of peers.slice(0, 3)) p.conn.pieces = new Bitfield(PIECES, Uint8Array.of(0b1100_0000))
+    u.start()
+    u.rechoke()
+    await advance(clock, 1)
+    peers[0]!.conn.roundUp = BLOCK // a keeps the regular slot
+    await advance(clock, 3000)
+    const unchoked = peers.filter((p) => p.link.wire.sent.at(-1) === 'unchoke').map((p) => p.conn.id)
+    assert.deepEqual(unchoked, seed ? ['a', 'c'] : ['a', 'd'], seed ? 'a seed: the next in turn' : 'the peer behind, out of turn')
+    u.stop()
+  }
+})
+
 test('WAN first: with a seed of our site connected, a peer across gets an upload slot before faster local ones', async () => {
   for (const wanFirst of [false, true]) {
     const { clock, u, peer, across } = uploads({ maxUploads: 2, wanFirst })

@@ -94,7 +94,7 @@ export class Uploads {
         opts.fatal(err)
       },
     })
-    this.choking = new ChokeRounds(clock, opts.maxUploads, opts.conns, opts.random ?? Math.random, () => this.slotPriority())
+    this.choking = new ChokeRounds(clock, opts.maxUploads, opts.conns, opts.random ?? Math.random, () => this.slotPriority(), opts.have)
     this.wanFirst = opts.wanFirst ? new WanFirst(() => clock.now()) : null
     this.spread = opts.spreadFirst ? new SpreadFirst() : null
   }
